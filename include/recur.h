@@ -1,0 +1,383 @@
+/*
+ * recur.h - recurrent neural networks in C: the whole public API of librecur.
+ *
+ * Conventions
+ *  - Every fallible call returns recur_status (RECUR_OK == 0) and, when `err`
+ *    is not NULL, fills it with one line saying what went wrong and where
+ *    (file, line, byte offset where one applies). The library never prints
+ *    and never exits.
+ *  - The caller owns what it creates and frees it with the matching
+ *    recur_*_free; every free accepts NULL.
+ *  - Nothing in the library is global and mutable: two models in one process
+ *    are independent, and one model may be read by many threads at once,
+ *    each through its own recur_runner.
+ *  - Numerics follow PyTorch's nn.RNN / nn.LSTM / nn.GRU: same equations,
+ *    gate order (LSTM i,f,g,o; GRU r,z,n with b_hn inside the reset
+ *    product), two bias vectors, weights in PyTorch's row-major layout.
+ *  - Floats are 32-bit; token ids and lengths are int32_t.
+ */
+#ifndef RECUR_H
+#define RECUR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RECUR_VERSION "0.1.0"
+
+/* ------------------------------------------------------------------------ */
+/* Status and errors                                                         */
+/* ------------------------------------------------------------------------ */
+
+typedef enum recur_status {
+    RECUR_OK = 0,
+    RECUR_ERR_ARG,         /* an argument or option is out of range          */
+    RECUR_ERR_NOMEM,       /* allocation failed or a size would overflow     */
+    RECUR_ERR_IO,          /* the file system refused (open, read, write)    */
+    RECUR_ERR_FORMAT,      /* a model file is malformed or inconsistent      */
+    RECUR_ERR_DATA,        /* a data set is malformed (UTF-8, empty, ...)    */
+    RECUR_ERR_NUMERIC,     /* a loss or gradient became NaN or infinite      */
+    RECUR_ERR_UNSUPPORTED, /* valid request this build or model cannot do    */
+    RECUR_ERR_NETWORK,     /* a download failed                              */
+    RECUR_ERR_INTERRUPTED  /* the caller asked to stop                       */
+} recur_status;
+
+/* Detail of a failure: filled by any call that takes a recur_error *. */
+typedef struct recur_error {
+    recur_status status;
+    char message[512]; /* one line, no trailing newline */
+} recur_error;
+
+/* Short constant name of a status ("invalid argument", ...). */
+const char *recur_status_string(recur_status status);
+
+/* ------------------------------------------------------------------------ */
+/* Cells                                                                     */
+/* ------------------------------------------------------------------------ */
+
+typedef enum recur_cell {
+    RECUR_CELL_RNN_TANH = 0, /* h' = tanh(W_ih x + b_ih + W_hh h + b_hh)      */
+    RECUR_CELL_RNN_RELU = 1, /* h' = relu(...)                                */
+    RECUR_CELL_LSTM = 2,     /* 4 gates i,f,g,o and a cell state              */
+    RECUR_CELL_GRU = 3       /* 3 gates r,z,n                                 */
+} recur_cell;
+
+/* Gates per cell (1, 1, 4, 3): the row count of W_ih is gates * hidden. */
+int recur_cell_gates(recur_cell cell);
+/* "rnn_tanh", "rnn_relu", "lstm", "gru"; parse returns -1 when unknown. */
+const char *recur_cell_name(recur_cell cell);
+int recur_cell_parse(const char *name);
+
+/* ------------------------------------------------------------------------ */
+/* Dense recurrent stack: PyTorch's nn.RNN / nn.LSTM / nn.GRU               */
+/* ------------------------------------------------------------------------ */
+
+typedef struct recur_rnn_config {
+    recur_cell cell;
+    int input_size;    /* I */
+    int hidden;        /* H */
+    int layers;        /* L, stacked */
+    int bidirectional; /* 0 or 1: D = 2 concatenates [forward, reverse]     */
+    float dropout;     /* on the inputs of layers 1..L-1, training only     */
+    uint64_t seed;     /* initialisation U(-1/sqrt(H), 1/sqrt(H))           */
+} recur_rnn_config;
+
+typedef struct recur_rnn recur_rnn;
+
+/* A named parameter: `data` and `grad` point into the owner's storage. */
+typedef struct recur_param {
+    const char *name; /* PyTorch state-dict name, e.g. "weight_hh_l1_reverse" */
+    int ndim;         /* 1 or 2 */
+    int shape[2];
+    float *data;
+    float *grad;
+} recur_param;
+
+recur_status recur_rnn_create(const recur_rnn_config *cfg, recur_rnn **out,
+                              recur_error *err);
+void recur_rnn_free(recur_rnn *rnn);
+int recur_rnn_param_count(const recur_rnn *rnn);
+recur_param recur_rnn_param(const recur_rnn *rnn, int i);
+void recur_rnn_zero_grad(recur_rnn *rnn);
+
+/*
+ * Forward over a padded, time-major batch, as PyTorch with batch_first=False
+ * and pack_padded_sequence:
+ *   x       [T][B][I]           input; rows past a sequence's end are ignored
+ *   lengths [B] in 1..T, any order; NULL means every sequence has length T
+ *   h0, c0  [L*D][B][H] or NULL (zeros); c0 only for LSTM
+ *   y       [T][B][D*H]         output (NULL to skip); zero past each end
+ *   hn, cn  [L*D][B][H]         final states at each sequence's own end
+ * With train != 0 the activations are kept in the handle for one
+ * recur_rnn_backward and dropout is applied; with train == 0 nothing is kept.
+ */
+recur_status recur_rnn_forward(recur_rnn *rnn, int T, int B, const float *x,
+                               const int32_t *lengths, const float *h0,
+                               const float *c0, float *y, float *hn, float *cn,
+                               int train, recur_error *err);
+/*
+ * Backpropagation through time for the last training forward. Any of dy
+ * [T][B][D*H], dhn, dcn may be NULL (zero). Parameter gradients are added
+ * to the grads; dx [T][B][I], dh0, dc0 are written when not NULL.
+ */
+recur_status recur_rnn_backward(recur_rnn *rnn, const float *dy,
+                                const float *dhn, const float *dcn, float *dx,
+                                float *dh0, float *dc0, recur_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Text: vocabularies of characters                                          */
+/* ------------------------------------------------------------------------ */
+
+typedef enum recur_text_mode {
+    /* NFC-normalised Unicode; symbols are the code points seen in training. */
+    RECUR_TEXT_UNICODE = 0,
+    /* The PyTorch tutorial's: NFD, combining marks dropped, a-zA-Z and
+     * " .,;'" kept, anything else the unknown symbol.                       */
+    RECUR_TEXT_ASCII = 1
+} recur_text_mode;
+
+/* Reserved token ids, present in every vocabulary. */
+enum { RECUR_TOKEN_UNKNOWN = 0, RECUR_TOKEN_BOUNDARY = 1 };
+
+typedef struct recur_vocab recur_vocab;
+
+recur_status recur_vocab_create(recur_text_mode mode, recur_vocab **out,
+                                recur_error *err);
+/* Rebuild from symbols 2..n-1 as listed by recur_vocab_symbol. */
+recur_status recur_vocab_from_symbols(recur_text_mode mode,
+                                      const char *const *symbols, int n,
+                                      recur_vocab **out, recur_error *err);
+void recur_vocab_free(recur_vocab *v);
+recur_status recur_vocab_clone(const recur_vocab *v, recur_vocab **out,
+                               recur_error *err);
+/* Unicode mode: adds every symbol of the normalised text. ASCII: no-op. */
+recur_status recur_vocab_add(recur_vocab *v, const char *utf8, size_t len,
+                             recur_error *err);
+int recur_vocab_size(const recur_vocab *v);
+recur_text_mode recur_vocab_mode(const recur_vocab *v);
+/* UTF-8 of symbol `id` (NUL-terminated); "" for the two reserved ids. */
+const char *recur_vocab_symbol(const recur_vocab *v, int id);
+/*
+ * Normalise and map text to ids (no boundary tokens added). Writes at most
+ * `cap` ids and sets *n to the number the text needs; RECUR_ERR_ARG when
+ * n > cap, RECUR_ERR_DATA for invalid UTF-8.
+ */
+recur_status recur_vocab_encode(const recur_vocab *v, const char *utf8,
+                                size_t len, int32_t *ids, size_t cap,
+                                size_t *n, recur_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Data sets: a folder of <Label>.txt files, one example per line            */
+/* ------------------------------------------------------------------------ */
+
+typedef struct recur_dataset recur_dataset;
+
+typedef struct recur_dataset_stats {
+    size_t lines;      /* non-empty lines kept                               */
+    size_t empty;      /* empty or blank lines skipped                       */
+    size_t duplicates; /* lines repeating an earlier (text, label) pair      */
+    size_t distinct;   /* distinct texts, whatever their label               */
+    size_t ambiguous;  /* distinct texts found under more than one label     */
+    size_t max_bytes;  /* longest text, in bytes                             */
+} recur_dataset_stats;
+
+/* Longest accepted example, in bytes; longer lines are an error. */
+#define RECUR_MAX_TEXT_BYTES 1024
+
+/* Labels are the file names without ".txt", sorted bytewise. */
+recur_status recur_dataset_load(const char *dir, recur_dataset **out,
+                                recur_error *err);
+void recur_dataset_free(recur_dataset *ds);
+size_t recur_dataset_size(const recur_dataset *ds);
+int recur_dataset_num_labels(const recur_dataset *ds);
+const char *recur_dataset_label_name(const recur_dataset *ds, int label);
+size_t recur_dataset_label_size(const recur_dataset *ds, int label);
+/* Text (trimmed, NUL-terminated, valid UTF-8) and label of example i. */
+const char *recur_dataset_text(const recur_dataset *ds, size_t i, size_t *len);
+int recur_dataset_label(const recur_dataset *ds, size_t i);
+/* 1-based line number of example i in its file. */
+size_t recur_dataset_line(const recur_dataset *ds, size_t i);
+void recur_dataset_stats_get(const recur_dataset *ds, recur_dataset_stats *st);
+/* Drop repeated (text, label) pairs, keeping the first. */
+recur_status recur_dataset_dedupe(recur_dataset *ds, recur_error *err);
+/*
+ * Split example indices into train and test, `test_fraction` in (0, 1).
+ * by_distinct: every spelling goes wholly to one side. Deterministic in
+ * seed. The caller frees *train and *test with free().
+ */
+recur_status recur_dataset_split(const recur_dataset *ds, double test_fraction,
+                                 int by_distinct, uint64_t seed,
+                                 size_t **train, size_t *n_train,
+                                 size_t **test, size_t *n_test,
+                                 recur_error *err);
+/*
+ * Download the PyTorch tutorial's data.zip into cache_dir (created if
+ * needed) and unpack it; writes the names folder's path into path_out.
+ * Returns at once with the path when it is already there.
+ */
+recur_status recur_fetch_names(const char *cache_dir, char *path_out,
+                               size_t cap, recur_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Models: embedding -> recurrent stack -> linear head, with text in and out */
+/* ------------------------------------------------------------------------ */
+
+typedef enum recur_task {
+    RECUR_TASK_CLASSIFY = 0, /* label of a whole sequence (its final state)  */
+    RECUR_TASK_GENERATE = 1  /* next symbol at every step, given a label     */
+} recur_task;
+
+typedef struct recur_model_config {
+    recur_task task;
+    recur_cell cell;
+    int hidden;        /* H                                                 */
+    int layers;        /* L                                                 */
+    int bidirectional; /* classify only                                     */
+    int embed;         /* symbol embedding size; 0 = one-hot input          */
+    int label_embed;   /* generate: label embedding size; 0 = one-hot label */
+    float dropout;     /* between recurrent layers, training only           */
+    uint64_t seed;     /* initialisation                                    */
+} recur_model_config;
+
+typedef struct recur_model recur_model;
+
+/* Sensible defaults: classify, LSTM, hidden 128, 1 layer, embed 64. */
+void recur_model_config_default(recur_model_config *cfg);
+/* The model copies the vocabulary and the label names. */
+recur_status recur_model_create(const recur_model_config *cfg,
+                                const recur_vocab *vocab,
+                                const char *const *labels, int num_labels,
+                                recur_model **out, recur_error *err);
+void recur_model_free(recur_model *m);
+const recur_model_config *recur_model_get_config(const recur_model *m);
+const recur_vocab *recur_model_vocab(const recur_model *m);
+int recur_model_num_labels(const recur_model *m);
+const char *recur_model_label_name(const recur_model *m, int label);
+/* -1 when no label has that name. */
+int recur_model_label_find(const recur_model *m, const char *name);
+/* Named parameters with full state-dict names ("rnn.weight_ih_l0", ...). */
+int recur_model_param_count(const recur_model *m);
+recur_param recur_model_param(const recur_model *m, int i);
+size_t recur_model_num_weights(const recur_model *m);
+/* Free-form string metadata saved with the model ("user." keys in the
+ * file). set copies both strings; get returns NULL when absent. */
+recur_status recur_model_set_meta(recur_model *m, const char *key,
+                                  const char *value, recur_error *err);
+const char *recur_model_get_meta(const recur_model *m, const char *key);
+
+/* Model files: safetensors with PyTorch names; see docs/FORMAT.md.
+ * Saving writes a temporary file, fsyncs it and renames it into place. */
+recur_status recur_model_save(const recur_model *m, const char *path,
+                              recur_error *err);
+recur_status recur_model_load(const char *path, recur_model **out,
+                              recur_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Inference: one runner per thread, any number of runners per model         */
+/* ------------------------------------------------------------------------ */
+
+typedef struct recur_runner recur_runner;
+
+/* max_batch: most texts per recur_runner_classify call. */
+recur_status recur_runner_create(const recur_model *m, int max_batch,
+                                 recur_runner **out, recur_error *err);
+void recur_runner_free(recur_runner *r);
+/*
+ * Classify n <= max_batch texts: logprobs [n][num_labels] receives the
+ * log-softmax of each. lens may be NULL (NUL-terminated texts).
+ */
+recur_status recur_runner_classify(recur_runner *r, const char *const *texts,
+                                   const size_t *lens, int n, float *logprobs,
+                                   recur_error *err);
+/* Same on token ids: tokens concatenated, offsets [n+1]. */
+recur_status recur_runner_classify_ids(recur_runner *r, const int32_t *tokens,
+                                       const int32_t *offsets, int n,
+                                       float *logprobs, recur_error *err);
+/*
+ * Step API (unidirectional models): reset the state (with the conditioning
+ * label for generation models, ignored otherwise), then feed one token at a
+ * time; logprobs receives the head's log-softmax after that token: the next
+ * symbol's distribution (generate) or the label's so far (classify).
+ */
+recur_status recur_runner_reset(recur_runner *r, int label, recur_error *err);
+recur_status recur_runner_step(recur_runner *r, int32_t token, float *logprobs,
+                               recur_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Training                                                                  */
+/* ------------------------------------------------------------------------ */
+
+typedef enum recur_optim { RECUR_OPTIM_SGD = 0, RECUR_OPTIM_ADAM = 1 } recur_optim;
+
+typedef struct recur_train_config {
+    recur_optim optim;
+    float lr;
+    float momentum;     /* SGD                                              */
+    float weight_decay; /* L2 added to the gradient, as torch.optim         */
+    float beta1, beta2, eps; /* Adam                                        */
+    float clip;         /* max global gradient norm; 0 = no clipping        */
+    int max_batch;      /* most sequences per step                          */
+    uint64_t seed;      /* dropout                                          */
+} recur_train_config;
+
+/* Adam, lr 1e-3 (PyTorch's defaults), clip 5, max_batch 64. */
+void recur_train_config_default(recur_train_config *cfg);
+
+/*
+ * A batch of sequences of token ids: sequence i is
+ * tokens[offsets[i] .. offsets[i+1]), each of length >= 1, any order.
+ * labels [n]: the class (classify) or the conditioning label (generate).
+ * For generation the model reads BOUNDARY, s_0..s_{n-1} and is trained to
+ * predict s_0..s_{n-1}, BOUNDARY.
+ */
+typedef struct recur_batch {
+    int n;
+    const int32_t *tokens;
+    const int32_t *offsets;
+    const int32_t *labels;
+} recur_batch;
+
+typedef struct recur_trainer recur_trainer;
+
+recur_status recur_trainer_create(recur_model *m, const recur_train_config *cfg,
+                                  recur_trainer **out, recur_error *err);
+void recur_trainer_free(recur_trainer *t);
+/* Forward, backward, clip, update. *loss: mean loss of the batch (per
+ * sequence for classify, per predicted symbol for generate). */
+recur_status recur_trainer_step(recur_trainer *t, const recur_batch *b,
+                                float *loss, recur_error *err);
+/* Forward and backward only: gradients of the mean loss are left in the
+ * model's grads (zeroed first); no update. */
+recur_status recur_trainer_grad(recur_trainer *t, const recur_batch *b,
+                                float *loss, recur_error *err);
+/* Loss summed over the batch and the number of terms it sums (sequences or
+ * predicted symbols), without training. correct may be NULL (classify: how
+ * many argmax predictions equal the label). */
+recur_status recur_trainer_eval(recur_trainer *t, const recur_batch *b,
+                                double *loss_sum, size_t *terms,
+                                size_t *correct, recur_error *err);
+/* Learning rate for the following steps (schedules). */
+void recur_trainer_set_lr(recur_trainer *t, float lr);
+uint64_t recur_trainer_steps(const recur_trainer *t);
+/* Checkpoints: the model plus the optimiser's state and step count, so that
+ * training resumes bit for bit. */
+recur_status recur_trainer_save(const recur_trainer *t, const char *path,
+                                recur_error *err);
+recur_status recur_trainer_load(recur_trainer *t, const char *path,
+                                recur_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Threads                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Threads used by matrix products (OpenBLAS's pool, process-wide). */
+void recur_set_threads(int n);
+int recur_get_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RECUR_H */

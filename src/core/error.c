@@ -1,0 +1,33 @@
+#include "core/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+recur_status recur_fail(recur_error *err, recur_status status, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        err->status = status;
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+const char *recur_status_string(recur_status status)
+{
+    switch (status) {
+    case RECUR_OK: return "ok";
+    case RECUR_ERR_ARG: return "invalid argument";
+    case RECUR_ERR_NOMEM: return "out of memory";
+    case RECUR_ERR_IO: return "input/output error";
+    case RECUR_ERR_FORMAT: return "malformed model file";
+    case RECUR_ERR_DATA: return "malformed data";
+    case RECUR_ERR_NUMERIC: return "numerical fault";
+    case RECUR_ERR_UNSUPPORTED: return "unsupported";
+    case RECUR_ERR_NETWORK: return "network error";
+    case RECUR_ERR_INTERRUPTED: return "interrupted";
+    }
+    return "unknown status";
+}

@@ -1,0 +1,64 @@
+#include "core/rng.h"
+
+#include <math.h>
+#include <stddef.h>
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void recur_rng_seed(recur_rng *r, uint64_t seed)
+{
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t recur_rng_next(recur_rng *r)
+{
+    uint64_t *s = r->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+float recur_rng_uniform(recur_rng *r)
+{
+    return (float)(recur_rng_next(r) >> 40) * (1.0f / 16777216.0f);
+}
+
+uint64_t recur_rng_below(recur_rng *r, uint64_t n)
+{
+    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+    uint64_t x;
+    do x = recur_rng_next(r);
+    while (x >= limit);
+    return x % n;
+}
+
+float recur_rng_normal(recur_rng *r)
+{
+    double u1 = ((double)(recur_rng_next(r) >> 11) + 1.0) * 0x1.0p-53;
+    double u2 = (double)(recur_rng_next(r) >> 11) * 0x1.0p-53;
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+void recur_rng_shuffle(recur_rng *r, size_t *v, size_t n)
+{
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)recur_rng_below(r, i);
+        size_t t = v[i - 1];
+        v[i - 1] = v[j];
+        v[j] = t;
+    }
+}
