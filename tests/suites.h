@@ -1,2 +1,3 @@
 /* One line per test suite: SUITE(unit) for tests_<unit> in test_<unit>.c. */
 SUITE(core)
+SUITE(gradcheck)

@@ -1,0 +1,131 @@
+#include "nn/cell.h"
+
+#include <string.h>
+
+#include "nn/vmath.h"
+
+void rnn_cell_forward(int b, int H, int relu, float *xg, const float *hg,
+                      const float *bhh, float *h, float *y, int ldy)
+{
+    for (int r = 0; r < b; r++) {
+        float *a = xg + (size_t)r * H;
+        vm_add3(a, a, hg + (size_t)r * H, bhh, H);
+        if (relu) vm_relu(a, H);
+        else vm_tanh(a, H);
+        memcpy(h + (size_t)r * H, a, (size_t)H * sizeof *a);
+        if (y) memcpy(y + (size_t)r * ldy, a, (size_t)H * sizeof *a);
+    }
+}
+
+void rnn_cell_backward(int b, int H, int relu, const float *dh, const float *y,
+                       int ldy, float *dxg)
+{
+    for (int r = 0; r < b; r++) {
+        const float *o = y + (size_t)r * ldy;
+        const float *d = dh + (size_t)r * H;
+        float *g = dxg + (size_t)r * H;
+        if (relu)
+            for (int j = 0; j < H; j++) g[j] = o[j] > 0.0f ? d[j] : 0.0f;
+        else
+            for (int j = 0; j < H; j++) g[j] = d[j] * (1.0f - o[j] * o[j]);
+    }
+}
+
+void lstm_cell_forward(int b, int H, float *xg, const float *hg,
+                       const float *bhh, float *c, float *csave, float *h,
+                       float *y, int ldy)
+{
+    const int G = 4 * H;
+    for (int r = 0; r < b; r++) {
+        float *a = xg + (size_t)r * G;
+        vm_add3(a, a, hg + (size_t)r * G, bhh, G);
+        vm_sigmoid(a, 2 * H);     /* i, f */
+        vm_tanh(a + 2 * H, H);    /* g    */
+        vm_sigmoid(a + 3 * H, H); /* o    */
+        const float *gi = a, *gf = a + H, *gg = a + 2 * H, *go = a + 3 * H;
+        float *cr = c + (size_t)r * H, *hr = h + (size_t)r * H;
+        for (int j = 0; j < H; j++) cr[j] = gf[j] * cr[j] + gi[j] * gg[j];
+        if (csave) memcpy(csave + (size_t)r * H, cr, (size_t)H * sizeof *cr);
+        memcpy(hr, cr, (size_t)H * sizeof *hr);
+        vm_tanh(hr, H);
+        for (int j = 0; j < H; j++) hr[j] *= go[j];
+        if (y) memcpy(y + (size_t)r * ldy, hr, (size_t)H * sizeof *hr);
+    }
+}
+
+void lstm_cell_backward(int b, int H, const float *dh, float *dc,
+                        const float *act, const float *c, const float *c_prev,
+                        float *dxg)
+{
+    const int G = 4 * H;
+    for (int r = 0; r < b; r++) {
+        const float *gi = act + (size_t)r * G, *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
+        const float *cr = c + (size_t)r * H, *cp = c_prev + (size_t)r * H;
+        const float *d = dh + (size_t)r * H;
+        float *dcr = dc + (size_t)r * H;
+        float *di = dxg + (size_t)r * G, *df = di + H, *dg = di + 2 * H, *dox = di + 3 * H;
+        /* tanh(c) lands in dox first, then is replaced by do's gradient. */
+        memcpy(dox, cr, (size_t)H * sizeof *dox);
+        vm_tanh(dox, H);
+        for (int j = 0; j < H; j++) {
+            float tc = dox[j];
+            float dcj = dcr[j] + d[j] * go[j] * (1.0f - tc * tc);
+            dox[j] = d[j] * tc * go[j] * (1.0f - go[j]);
+            di[j] = dcj * gg[j] * gi[j] * (1.0f - gi[j]);
+            df[j] = dcj * cp[j] * gf[j] * (1.0f - gf[j]);
+            dg[j] = dcj * gi[j] * (1.0f - gg[j] * gg[j]);
+            dcr[j] = dcj * gf[j];
+        }
+    }
+}
+
+void gru_cell_forward(int b, int H, float *xg, const float *hg,
+                      const float *bhh, float *h, float *hnl, float *y,
+                      int ldy)
+{
+    const int G = 3 * H;
+    for (int r = 0; r < b; r++) {
+        float *a = xg + (size_t)r * G;
+        const float *hgr = hg + (size_t)r * G;
+        /* r and z see both biases; n sees b_hn inside the reset product. */
+        vm_add3(a, a, hgr, bhh, 2 * H);
+        vm_sigmoid(a, 2 * H);
+        const float *gr = a, *gz = a + H;
+        float *gn = a + 2 * H;
+        float *hr = h + (size_t)r * H;
+        float *hl = hnl ? hnl + (size_t)r * H : NULL;
+        for (int j = 0; j < H; j++) {
+            float lin = hgr[2 * H + j] + bhh[2 * H + j];
+            if (hl) hl[j] = lin;
+            gn[j] += gr[j] * lin;
+        }
+        vm_tanh(gn, H);
+        for (int j = 0; j < H; j++) hr[j] = (1.0f - gz[j]) * gn[j] + gz[j] * hr[j];
+        if (y) memcpy(y + (size_t)r * ldy, hr, (size_t)H * sizeof *hr);
+    }
+}
+
+void gru_cell_backward(int b, int H, const float *dh, const float *act,
+                       const float *hnl, const float *h_prev, float *dxg,
+                       float *dhg, float *dh_prev)
+{
+    const int G = 3 * H;
+    for (int r = 0; r < b; r++) {
+        const float *gr = act + (size_t)r * G, *gz = gr + H, *gn = gr + 2 * H;
+        const float *d = dh + (size_t)r * H, *hp = h_prev + (size_t)r * H;
+        const float *hl = hnl + (size_t)r * H;
+        float *dr = dxg + (size_t)r * G, *dz = dr + H, *dn = dr + 2 * H;
+        float *hr_ = dhg + (size_t)r * G, *hz = hr_ + H, *hn = hr_ + 2 * H;
+        float *dp = dh_prev + (size_t)r * H;
+        for (int j = 0; j < H; j++) {
+            float dnp = d[j] * (1.0f - gz[j]) * (1.0f - gn[j] * gn[j]);
+            float dzp = d[j] * (hp[j] - gn[j]) * gz[j] * (1.0f - gz[j]);
+            float drp = dnp * hl[j] * gr[j] * (1.0f - gr[j]);
+            dr[j] = hr_[j] = drp;
+            dz[j] = hz[j] = dzp;
+            dn[j] = dnp;
+            hn[j] = dnp * gr[j];
+            dp[j] = d[j] * gz[j];
+        }
+    }
+}

@@ -1,0 +1,437 @@
+#include "nn/stack.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "nn/cell.h"
+#include "nn/gemm.h"
+
+/* Largest sizes accepted: keeps every index product far inside int range. */
+#define MAX_SIZE (1 << 16)
+#define MAX_LAYERS 64
+
+recur_status stack_init(stack *st, recur_cell cell, int I, int H, int L, int D,
+                        float dropout, recur_error *err)
+{
+    memset(st, 0, sizeof *st);
+    if ((int)cell < 0 || cell > RECUR_CELL_GRU)
+        return recur_fail(err, RECUR_ERR_ARG, "unknown cell type %d", (int)cell);
+    if (I < 1 || I > MAX_SIZE)
+        return recur_fail(err, RECUR_ERR_ARG, "input size %d out of range 1..%d", I, MAX_SIZE);
+    if (H < 1 || H > MAX_SIZE / 4)
+        return recur_fail(err, RECUR_ERR_ARG, "hidden size %d out of range 1..%d", H, MAX_SIZE / 4);
+    if (L < 1 || L > MAX_LAYERS)
+        return recur_fail(err, RECUR_ERR_ARG, "layers %d out of range 1..%d", L, MAX_LAYERS);
+    if (D != 1 && D != 2) return recur_fail(err, RECUR_ERR_ARG, "directions must be 1 or 2, not %d", D);
+    if (!(dropout >= 0.0f && dropout < 1.0f))
+        return recur_fail(err, RECUR_ERR_ARG, "dropout %g out of range [0, 1)", (double)dropout);
+    st->cell = cell;
+    st->I = I;
+    st->H = H;
+    st->L = L;
+    st->D = D;
+    st->G = recur_cell_gates(cell);
+    st->dropout = dropout;
+    return RECUR_OK;
+}
+
+static int layer_input(const stack *st, int l) { return l == 0 ? st->I : st->D * st->H; }
+
+/* Offset of layer l, direction d's block, and the block's size. */
+static size_t block_size(const stack *st, int l)
+{
+    size_t gh = (size_t)st->G * st->H;
+    return gh * (size_t)layer_input(st, l) + gh * st->H + 2 * gh;
+}
+
+static size_t block_offset(const stack *st, int l, int d)
+{
+    size_t off = 0;
+    for (int k = 0; k < l; k++) off += block_size(st, k) * st->D;
+    return off + block_size(st, l) * d;
+}
+
+size_t stack_num_weights(const stack *st) { return block_offset(st, st->L, 0); }
+
+float *stack_w_ih(const stack *st, int l, int d, int g)
+{
+    return (g ? st->g : st->w) + block_offset(st, l, d);
+}
+
+float *stack_w_hh(const stack *st, int l, int d, int g)
+{
+    return stack_w_ih(st, l, d, g) + (size_t)st->G * st->H * layer_input(st, l);
+}
+
+float *stack_b_ih(const stack *st, int l, int d, int g)
+{
+    return stack_w_hh(st, l, d, g) + (size_t)st->G * st->H * st->H;
+}
+
+float *stack_b_hh(const stack *st, int l, int d, int g)
+{
+    return stack_b_ih(st, l, d, g) + (size_t)st->G * st->H;
+}
+
+void stack_tensor(const stack *st, int k, char *name, size_t cap, int *ndim,
+                  int shape[2], size_t *offset)
+{
+    static const char *const kind[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+    int which = k % 4, ld = k / 4, l = ld / st->D, d = ld % st->D;
+    int gh = st->G * st->H;
+    snprintf(name, cap, "%s_l%d%s", kind[which], l, d ? "_reverse" : "");
+    const float *base = st->w;
+    const float *p = which == 0   ? stack_w_ih(st, l, d, 0)
+                     : which == 1 ? stack_w_hh(st, l, d, 0)
+                     : which == 2 ? stack_b_ih(st, l, d, 0)
+                                  : stack_b_hh(st, l, d, 0);
+    *offset = (size_t)(p - base);
+    shape[0] = gh;
+    shape[1] = which == 0 ? layer_input(st, l) : which == 1 ? st->H : 0;
+    *ndim = which < 2 ? 2 : 1;
+}
+
+void stack_init_weights(const stack *st, recur_rng *rng)
+{
+    float k = 1.0f / sqrtf((float)st->H);
+    size_t n = stack_num_weights(st);
+    for (size_t i = 0; i < n; i++) st->w[i] = (2.0f * recur_rng_uniform(rng) - 1.0f) * k;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Workspace                                                                 */
+/* ------------------------------------------------------------------------ */
+
+typedef struct dir_ws {
+    float *A;   /* [N][GH] input projections, then gate activations       */
+    float *Hp;  /* [N][H]  h_prev of every row (train)                     */
+    float *C;   /* [N][H]  LSTM c_new (train)                              */
+    float *Cp;  /* [N][H]  LSTM c_prev (train)                             */
+    float *HNL; /* [N][H]  GRU W_hn h + b_hn (train)                       */
+    float *dA;  /* [N][GH] gradient of the pre-activations (train)         */
+    float *dGh; /* [N][GH] GRU: the W_hh side of it (train)                */
+} dir_ws;
+
+struct stack_ws {
+    int N, B, train;
+    int L, D;
+    dir_ws *dir;  /* [L*D] */
+    float **Y;    /* [L] outputs [N][D*H]                                  */
+    float **Xd;   /* [L] dropped-out inputs [N][D*H] (l >= 1, train)       */
+    float **mask; /* [L] dropout scale per element (l >= 1, train)         */
+    float *dY;    /* [N][D*H] gradient of a layer's output (train)         */
+    float *dX;    /* [N][D*H] gradient of a layer's input (train)          */
+    float *S, *Cs;   /* [B][H] running state                               */
+    float *HG;       /* [B][GH] h W_hh^T of one step                       */
+    float *dS, *dC;  /* [B][H] gradient flowing back through the state     */
+    float *dh;       /* [B][H] */
+};
+
+static void ws_release(stack_ws *ws)
+{
+    if (ws->dir) {
+        for (int i = 0; i < ws->L * ws->D; i++) {
+            dir_ws *w = &ws->dir[i];
+            free(w->A); free(w->Hp); free(w->C); free(w->Cp); free(w->HNL); free(w->dA); free(w->dGh);
+        }
+    }
+    if (ws->Y) for (int l = 0; l < ws->L; l++) free(ws->Y[l]);
+    if (ws->Xd) for (int l = 0; l < ws->L; l++) free(ws->Xd[l]);
+    if (ws->mask) for (int l = 0; l < ws->L; l++) free(ws->mask[l]);
+    free(ws->dir); free(ws->Y); free(ws->Xd); free(ws->mask);
+    free(ws->dY); free(ws->dX); free(ws->S); free(ws->Cs); free(ws->HG);
+    free(ws->dS); free(ws->dC); free(ws->dh);
+    ws->dir = NULL;
+    ws->Y = ws->Xd = ws->mask = NULL;
+    ws->dY = ws->dX = ws->S = ws->Cs = ws->HG = ws->dS = ws->dC = ws->dh = NULL;
+}
+
+/* calloc of n floats; n == 0 gives NULL without failure. */
+static int falloc(float **p, size_t n)
+{
+    *p = NULL;
+    if (n == 0) return 0;
+    *p = calloc(n, sizeof(float));
+    return *p == NULL;
+}
+
+static recur_status ws_alloc(const stack *st, stack_ws *ws, int N, int B, recur_error *err)
+{
+    size_t n = (size_t)N, b = (size_t)B, H = (size_t)st->H, GH = (size_t)st->G * st->H;
+    size_t DH = (size_t)st->D * H;
+    int lstm = st->cell == RECUR_CELL_LSTM, gru = st->cell == RECUR_CELL_GRU, tr = ws->train;
+    int bad = 0;
+    ws->L = st->L;
+    ws->D = st->D;
+    ws->dir = calloc((size_t)st->L * st->D, sizeof *ws->dir);
+    ws->Y = calloc((size_t)st->L, sizeof *ws->Y);
+    ws->Xd = calloc((size_t)st->L, sizeof *ws->Xd);
+    ws->mask = calloc((size_t)st->L, sizeof *ws->mask);
+    if (!ws->dir || !ws->Y || !ws->Xd || !ws->mask) bad = 1;
+    for (int i = 0; !bad && i < st->L * st->D; i++) {
+        dir_ws *w = &ws->dir[i];
+        bad |= falloc(&w->A, n * GH);
+        bad |= falloc(&w->Hp, tr ? n * H : 0);
+        bad |= falloc(&w->C, tr && lstm ? n * H : 0);
+        bad |= falloc(&w->Cp, tr && lstm ? n * H : 0);
+        bad |= falloc(&w->HNL, tr && gru ? n * H : 0);
+        bad |= falloc(&w->dA, tr ? n * GH : 0);
+        bad |= falloc(&w->dGh, tr && gru ? n * GH : 0);
+    }
+    int drop = tr && st->dropout > 0.0f;
+    for (int l = 0; !bad && l < st->L; l++) {
+        bad |= falloc(&ws->Y[l], n * DH);
+        bad |= falloc(&ws->Xd[l], drop && l > 0 ? n * DH : 0);
+        bad |= falloc(&ws->mask[l], drop && l > 0 ? n * DH : 0);
+    }
+    size_t widest = DH > (size_t)st->I ? DH : (size_t)st->I;
+    if (!bad) {
+        bad |= falloc(&ws->dY, tr ? n * DH : 0);
+        bad |= falloc(&ws->dX, tr ? n * widest : 0);
+        bad |= falloc(&ws->S, b * H);
+        bad |= falloc(&ws->Cs, b * H);
+        bad |= falloc(&ws->HG, b * GH);
+        bad |= falloc(&ws->dS, tr ? b * H : 0);
+        bad |= falloc(&ws->dC, tr ? b * H : 0);
+        bad |= falloc(&ws->dh, tr ? b * H : 0);
+    }
+    if (bad) {
+        ws_release(ws);
+        return recur_fail(err, RECUR_ERR_NOMEM, "out of memory for a workspace of %d rows", N);
+    }
+    ws->N = N;
+    ws->B = B;
+    return RECUR_OK;
+}
+
+recur_status stack_ws_create(const stack *st, int N, int B, int train,
+                             stack_ws **out, recur_error *err)
+{
+    *out = NULL;
+    if (N < 1 || B < 1 || B > N)
+        return recur_fail(err, RECUR_ERR_ARG, "workspace for %d rows of %d sequences", N, B);
+    stack_ws *ws = calloc(1, sizeof *ws);
+    if (!ws) return recur_fail(err, RECUR_ERR_NOMEM, "out of memory");
+    ws->train = train != 0;
+    recur_status s = ws_alloc(st, ws, N, B, err);
+    if (s) {
+        free(ws);
+        return s;
+    }
+    *out = ws;
+    return RECUR_OK;
+}
+
+recur_status stack_ws_reserve(const stack *st, stack_ws *ws, int N, int B, recur_error *err)
+{
+    if (N <= ws->N && B <= ws->B) return RECUR_OK;
+    /* Grow geometrically so a slowly rising maximum reallocates rarely. */
+    int n = N > ws->N ? (N > ws->N + ws->N / 2 ? N : ws->N + ws->N / 2) : ws->N;
+    int b = B > ws->B ? B : ws->B;
+    ws_release(ws);
+    return ws_alloc(st, ws, n, b, err);
+}
+
+void stack_ws_free(stack_ws *ws)
+{
+    if (!ws) return;
+    ws_release(ws);
+    free(ws);
+}
+
+float *stack_ws_xg0(stack_ws *ws, int d) { return ws->dir[d].A; }
+const float *stack_ws_dxg0(const stack_ws *ws, int d) { return ws->dir[d].dA; }
+const float *stack_ws_output(const stack_ws *ws) { return ws->Y[ws->L - 1]; }
+
+/* ------------------------------------------------------------------------ */
+/* Forward                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static void add_bias_rows(float *A, int n, int cols, const float *bias)
+{
+    for (int r = 0; r < n; r++) {
+        float *row = A + (size_t)r * cols;
+        for (int j = 0; j < cols; j++) row[j] += bias[j];
+    }
+}
+
+/* One direction of one layer; A holds the input projections on entry. */
+static void direction_forward(const stack *st, stack_ws *ws, const pack *p, int l, int d,
+                              const float *h0, const float *c0, float *hn, float *cn, int train)
+{
+    const int H = st->H, GH = st->G * st->H, DH = st->D * st->H, B = p->B;
+    dir_ws *w = &ws->dir[l * st->D + d];
+    const float *W_hh = stack_w_hh(st, l, d, 0), *b_hh = stack_b_hh(st, l, d, 0);
+    float *S = ws->S, *Cs = ws->Cs, *Y = ws->Y[l];
+    size_t state_bytes = (size_t)B * H * sizeof(float);
+    if (h0) memcpy(S, h0, state_bytes);
+    else memset(S, 0, state_bytes);
+    if (st->cell == RECUR_CELL_LSTM) {
+        if (c0) memcpy(Cs, c0, state_bytes);
+        else memset(Cs, 0, state_bytes);
+    }
+    for (int s = 0; s < p->T; s++) {
+        int t = d == 0 ? s : p->T - 1 - s;
+        int b = p->bs[t];
+        size_t row = (size_t)p->off[t];
+        if (train) memcpy(w->Hp + row * H, S, (size_t)b * H * sizeof(float));
+        gemm(0, 1, b, GH, H, 1.0f, S, H, W_hh, H, 0.0f, ws->HG, GH);
+        float *xg = w->A + row * GH, *y = Y + row * DH + (size_t)d * H;
+        switch (st->cell) {
+        case RECUR_CELL_RNN_TANH:
+        case RECUR_CELL_RNN_RELU:
+            rnn_cell_forward(b, H, st->cell == RECUR_CELL_RNN_RELU, xg, ws->HG, b_hh, S, y, DH);
+            break;
+        case RECUR_CELL_LSTM:
+            if (train) memcpy(w->Cp + row * H, Cs, (size_t)b * H * sizeof(float));
+            lstm_cell_forward(b, H, xg, ws->HG, b_hh, Cs, train ? w->C + row * H : NULL, S, y, DH);
+            break;
+        case RECUR_CELL_GRU:
+            gru_cell_forward(b, H, xg, ws->HG, b_hh, S, train ? w->HNL + row * H : NULL, y, DH);
+            break;
+        }
+    }
+    if (hn) memcpy(hn, S, state_bytes);
+    if (cn && st->cell == RECUR_CELL_LSTM) memcpy(cn, Cs, state_bytes);
+}
+
+void stack_forward(const stack *st, stack_ws *ws, const pack *p, const float *x,
+                   const float *h0, const float *c0, float *hn, float *cn,
+                   int train, recur_rng *rng)
+{
+    const int N = p->N, GH = st->G * st->H, DH = st->D * st->H;
+    const size_t state = (size_t)p->B * st->H;
+    for (int l = 0; l < st->L; l++) {
+        const float *X = l == 0 ? x : ws->Y[l - 1];
+        int I = layer_input(st, l);
+        if (l > 0 && train && st->dropout > 0.0f) {
+            float keep = 1.0f - st->dropout, scale = 1.0f / keep;
+            float *m = ws->mask[l], *xd = ws->Xd[l];
+            for (size_t i = 0; i < (size_t)N * DH; i++) {
+                m[i] = recur_rng_uniform(rng) < keep ? scale : 0.0f;
+                xd[i] = X[i] * m[i];
+            }
+            X = xd;
+        }
+        for (int d = 0; d < st->D; d++) {
+            dir_ws *w = &ws->dir[l * st->D + d];
+            if (X) {
+                gemm(0, 1, N, GH, I, 1.0f, X, I, stack_w_ih(st, l, d, 0), I, 0.0f, w->A, GH);
+                add_bias_rows(w->A, N, GH, stack_b_ih(st, l, d, 0));
+            }
+            size_t k = (size_t)(l * st->D + d) * state;
+            direction_forward(st, ws, p, l, d, h0 ? h0 + k : NULL, c0 ? c0 + k : NULL,
+                              hn ? hn + k : NULL, cn ? cn + k : NULL, train);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Backward                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static void add_column_sums(float *acc, const float *A, int n, int cols)
+{
+    for (int r = 0; r < n; r++) {
+        const float *row = A + (size_t)r * cols;
+        for (int j = 0; j < cols; j++) acc[j] += row[j];
+    }
+}
+
+/* BPTT through one direction: dY (stride DH) is the gradient of this
+ * layer's output; fills w->dA (and w->dGh) and the state gradients. */
+static void direction_backward(const stack *st, stack_ws *ws, const pack *p, int l, int d,
+                               const float *dY, const float *dhn, const float *dcn,
+                               float *dh0, float *dc0)
+{
+    const int H = st->H, GH = st->G * st->H, DH = st->D * st->H, B = p->B;
+    dir_ws *w = &ws->dir[l * st->D + d];
+    const float *W_hh = stack_w_hh(st, l, d, 0);
+    float *dS = ws->dS, *dC = ws->dC, *dh = ws->dh;
+    size_t state_bytes = (size_t)B * H * sizeof(float);
+    int lstm = st->cell == RECUR_CELL_LSTM, gru = st->cell == RECUR_CELL_GRU;
+    if (dhn) memcpy(dS, dhn, state_bytes);
+    else memset(dS, 0, state_bytes);
+    if (lstm) {
+        if (dcn) memcpy(dC, dcn, state_bytes);
+        else memset(dC, 0, state_bytes);
+    }
+    for (int s = p->T - 1; s >= 0; s--) {
+        int t = d == 0 ? s : p->T - 1 - s;
+        int b = p->bs[t];
+        size_t row = (size_t)p->off[t];
+        for (int r = 0; r < b; r++) {
+            const float *dyr = dY ? dY + (row + r) * DH + (size_t)d * H : NULL;
+            float *o = dh + (size_t)r * H;
+            const float *in = dS + (size_t)r * H;
+            if (dyr) for (int j = 0; j < H; j++) o[j] = in[j] + dyr[j];
+            else memcpy(o, in, (size_t)H * sizeof *o);
+        }
+        float *dA = w->dA + row * GH;
+        const float *A = w->A + row * GH;
+        const float *dGh = dA;
+        float beta = 0.0f;
+        switch (st->cell) {
+        case RECUR_CELL_RNN_TANH:
+        case RECUR_CELL_RNN_RELU:
+            rnn_cell_backward(b, H, st->cell == RECUR_CELL_RNN_RELU, dh,
+                              ws->Y[l] + row * DH + (size_t)d * H, DH, dA);
+            break;
+        case RECUR_CELL_LSTM:
+            lstm_cell_backward(b, H, dh, dC, A, w->C + row * H, w->Cp + row * H, dA);
+            break;
+        case RECUR_CELL_GRU:
+            gru_cell_backward(b, H, dh, A, w->HNL + row * H, w->Hp + row * H, dA,
+                              w->dGh + row * GH, dS);
+            dGh = w->dGh + row * GH;
+            beta = 1.0f;
+            break;
+        }
+        gemm(0, 0, b, H, GH, 1.0f, dGh, GH, W_hh, H, beta, dS, H);
+    }
+    if (dh0) memcpy(dh0, dS, state_bytes);
+    if (dc0 && lstm) memcpy(dc0, dC, state_bytes);
+    /* Parameter gradients of the recurrent side: one product over all rows. */
+    const float *dGh_all = gru ? w->dGh : w->dA;
+    gemm(1, 0, GH, H, p->N, 1.0f, dGh_all, GH, w->Hp, H, 1.0f, stack_w_hh(st, l, d, 1), H);
+    add_column_sums(stack_b_hh(st, l, d, 1), dGh_all, p->N, GH);
+}
+
+void stack_backward(const stack *st, stack_ws *ws, const pack *p,
+                    const float *x, const float *dy, const float *dhn,
+                    const float *dcn, float *dx, float *dh0, float *dc0)
+{
+    const int N = p->N, GH = st->G * st->H, DH = st->D * st->H;
+    const size_t state = (size_t)p->B * st->H;
+    const float *dY = dy;
+    for (int l = st->L - 1; l >= 0; l--) {
+        int I = layer_input(st, l);
+        const float *X = l == 0 ? x : (ws->Xd[l] && st->dropout > 0.0f ? ws->Xd[l] : ws->Y[l - 1]);
+        for (int d = 0; d < st->D; d++) {
+            size_t k = (size_t)(l * st->D + d) * state;
+            direction_backward(st, ws, p, l, d, dY, dhn ? dhn + k : NULL, dcn ? dcn + k : NULL,
+                               dh0 ? dh0 + k : NULL, dc0 ? dc0 + k : NULL);
+        }
+        /* Input side: dW_ih, db_ih and the gradient of the layer's input. */
+        float *dX = l == 0 ? dx : ws->dX;
+        for (int d = 0; d < st->D; d++) {
+            const float *dA = ws->dir[l * st->D + d].dA;
+            if (X) {
+                gemm(1, 0, GH, I, N, 1.0f, dA, GH, X, I, 1.0f, stack_w_ih(st, l, d, 1), I);
+                add_column_sums(stack_b_ih(st, l, d, 1), dA, N, GH);
+            }
+            if (dX)
+                gemm(0, 0, N, I, GH, 1.0f, dA, GH, stack_w_ih(st, l, d, 0), I, d ? 1.0f : 0.0f, dX, I);
+        }
+        if (l > 0) {
+            /* The next layer down sees dX through the dropout mask. */
+            if (ws->mask[l] && st->dropout > 0.0f)
+                for (size_t i = 0; i < (size_t)N * DH; i++) ws->dX[i] *= ws->mask[l][i];
+            memcpy(ws->dY, ws->dX, (size_t)N * DH * sizeof(float));
+            dY = ws->dY;
+        }
+    }
+}
