@@ -1,6 +1,6 @@
 # recur: build librecur (static + shared + pkg-config), the recur CLI and the tests.
 # Every dependency is found with pkg-config.
-PKGS      := openblas libutf8proc libcjson
+PKGS      := openblas libutf8proc libcjson libcurl libzip
 CC        ?= cc
 OPT       ?= -O2
 CFLAGS_W  := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter

@@ -146,7 +146,8 @@ typedef struct recur_vocab recur_vocab;
 
 recur_status recur_vocab_create(recur_text_mode mode, recur_vocab **out,
                                 recur_error *err);
-/* Rebuild from symbols 2..n-1 as listed by recur_vocab_symbol. */
+/* Rebuild a vocabulary of n ids: symbols[i] is the symbol of id i as
+ * recur_vocab_symbol gives it, for i in 2..n-1 (entries 0, 1 are ignored). */
 recur_status recur_vocab_from_symbols(recur_text_mode mode,
                                       const char *const *symbols, int n,
                                       recur_vocab **out, recur_error *err);

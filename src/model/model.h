@@ -1,0 +1,63 @@
+/*
+ * The inside of a recur_model: configuration, vocabulary, labels, and one
+ * flat array of weights (and one of gradients) laid out as the tensors of
+ * the model file, in this order: embed.weight, label_embed.weight, rnn.*,
+ * out.weight, out.bias.
+ */
+#ifndef RECUR_MODEL_MODEL_H
+#define RECUR_MODEL_MODEL_H
+#include "nn/stack.h"
+#include "recur.h"
+
+typedef struct model_tensor {
+    char name[48];
+    int ndim;
+    int shape[2];
+    size_t offset, size;
+} model_tensor;
+
+struct recur_model {
+    recur_model_config cfg;
+    recur_vocab *vocab;
+    char **labels;
+    int num_labels;
+    int V;        /* vocabulary size                                       */
+    int C;        /* output classes: labels (classify) or V (generate)     */
+    int sym_w;    /* width of the symbol part of the input: E or V         */
+    int lab_w;    /* width of the label part: LE or NL (generate), else 0  */
+    stack st;     /* input size sym_w + lab_w                              */
+    float *w, *g;
+    size_t n_weights;
+    float *embed, *label_embed, *out_w, *out_b; /* into w (NULL if absent) */
+    model_tensor *tensors;
+    int n_tensors;
+    char **meta; /* key, value pairs */
+    int n_meta;
+};
+
+/* Gradient counterpart of a pointer into m->w. */
+static inline float *model_grad(const recur_model *m, const float *p)
+{
+    return p ? m->g + (p - m->w) : NULL;
+}
+
+/* The features the head reads: D*H. */
+static inline int model_features(const recur_model *m) { return m->st.D * m->st.H; }
+
+/* Check a configuration against a vocabulary size and label count. */
+recur_status model_check_config(const recur_model_config *cfg, int V, int num_labels,
+                                recur_error *err);
+
+/*
+ * Layer 0's input projections through lookup tables: a symbol's row is
+ * P_sym[v] = embed[v] W_sym^T + b_ih (one-hot: column v of W_ih), a
+ * label's P_lab[l] = label_embed[l] W_lab^T. Tables are [V][G*H] and
+ * [NL][G*H] for direction d.
+ */
+void model_input_tables(const recur_model *m, int d, float *P_sym, float *P_lab);
+/* Fold table gradients back into W_ih (layer 0, direction d), b_ih and the
+ * embeddings: the inverse of model_input_tables. */
+void model_input_tables_backward(recur_model *m, int d, const float *dP_sym,
+                                 const float *dP_lab);
+
+#endif

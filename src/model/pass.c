@@ -1,0 +1,219 @@
+#include "model/pass.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "nn/linear.h"
+
+recur_status pass_init(pass *ps, const recur_model *m, int train, recur_error *err)
+{
+    memset(ps, 0, sizeof *ps);
+    ps->train = train;
+    ps->tables_fixed = !train;
+    size_t GH = (size_t)m->st.G * m->st.H;
+    for (int d = 0; d < m->st.D; d++) {
+        ps->P_sym[d] = malloc((size_t)m->V * GH * sizeof(float));
+        ps->P_lab[d] = m->lab_w ? malloc((size_t)m->num_labels * GH * sizeof(float)) : NULL;
+        if (!ps->P_sym[d] || (m->lab_w && !ps->P_lab[d])) goto nomem;
+        if (train) {
+            ps->dP_sym[d] = malloc((size_t)m->V * GH * sizeof(float));
+            ps->dP_lab[d] = m->lab_w ? malloc((size_t)m->num_labels * GH * sizeof(float)) : NULL;
+            if (!ps->dP_sym[d] || (m->lab_w && !ps->dP_lab[d])) goto nomem;
+        }
+    }
+    return RECUR_OK;
+nomem:
+    pass_free(ps);
+    return recur_fail(err, RECUR_ERR_NOMEM, "out of memory for the input tables");
+}
+
+void pass_free(pass *ps)
+{
+    pack_free(&ps->pk);
+    stack_ws_free(ps->ws);
+    free(ps->tok); free(ps->row_seq); free(ps->seq_label); free(ps->target); free(ps->lens);
+    for (int d = 0; d < 2; d++) {
+        free(ps->P_sym[d]); free(ps->P_lab[d]); free(ps->dP_sym[d]); free(ps->dP_lab[d]);
+    }
+    free(ps->hn); free(ps->dhn); free(ps->feat); free(ps->logp); free(ps->dfeat);
+    memset(ps, 0, sizeof *ps);
+}
+
+/* Grow the per-batch buffers to N rows and B sequences. */
+static recur_status reserve(pass *ps, const recur_model *m, int N, int B, recur_error *err)
+{
+    if (N <= ps->cap_N && B <= ps->cap_B) return RECUR_OK;
+    int n = N > ps->cap_N ? N + N / 2 : ps->cap_N, b = B > ps->cap_B ? B : ps->cap_B;
+    size_t LDBH = (size_t)m->st.L * m->st.D * b * m->st.H, DH = (size_t)model_features(m);
+    size_t rows = m->cfg.task == RECUR_TASK_GENERATE ? (size_t)n : (size_t)b;
+    void *p[10];
+    p[0] = realloc(ps->tok, (size_t)n * sizeof(int));
+    if (p[0]) ps->tok = p[0];
+    p[1] = realloc(ps->row_seq, (size_t)n * sizeof(int));
+    if (p[1]) ps->row_seq = p[1];
+    p[2] = realloc(ps->target, (rows > (size_t)b ? rows : (size_t)b) * sizeof(int));
+    if (p[2]) ps->target = p[2];
+    p[3] = realloc(ps->lens, (size_t)b * sizeof(int32_t));
+    if (p[3]) ps->lens = p[3];
+    p[4] = realloc(ps->hn, LDBH * sizeof(float));
+    if (p[4]) ps->hn = p[4];
+    p[5] = realloc(ps->dhn, LDBH * sizeof(float));
+    if (p[5]) ps->dhn = p[5];
+    p[6] = realloc(ps->feat, (size_t)b * DH * sizeof(float));
+    if (p[6]) ps->feat = p[6];
+    p[7] = realloc(ps->logp, rows * m->C * sizeof(float));
+    if (p[7]) ps->logp = p[7];
+    p[8] = realloc(ps->dfeat, rows * DH * sizeof(float));
+    if (p[8]) ps->dfeat = p[8];
+    p[9] = realloc(ps->seq_label, (size_t)b * sizeof(int));
+    if (p[9]) ps->seq_label = p[9];
+    for (int i = 0; i < 10; i++)
+        if (!p[i]) return recur_fail(err, RECUR_ERR_NOMEM, "out of memory for a batch of %d rows", N);
+    ps->cap_N = n;
+    ps->cap_B = b;
+    if (!ps->ws) return stack_ws_create(&m->st, n, b, ps->train, &ps->ws, err);
+    return stack_ws_reserve(&m->st, ps->ws, n, b, err);
+}
+
+recur_status pass_prepare(pass *ps, const recur_model *m, const recur_batch *b, recur_error *err)
+{
+    if (!b || b->n < 1 || !b->tokens || !b->offsets)
+        return recur_fail(err, RECUR_ERR_ARG, "empty batch");
+    int gen = m->cfg.task == RECUR_TASK_GENERATE;
+    if (!b->labels && (gen || ps->train))
+        return recur_fail(err, RECUR_ERR_ARG, "batch has no labels");
+    if (b->offsets[0] != 0) return recur_fail(err, RECUR_ERR_ARG, "batch offsets must start at 0");
+    size_t N = 0;
+    for (int i = 0; i < b->n; i++) {
+        int32_t len = b->offsets[i + 1] - b->offsets[i];
+        if (len < 1) return recur_fail(err, RECUR_ERR_ARG, "sequence %d of the batch is empty", i);
+        if (b->labels && (b->labels[i] < 0 || b->labels[i] >= m->num_labels))
+            return recur_fail(err, RECUR_ERR_ARG, "sequence %d has label %d (model has %d)", i,
+                              (int)b->labels[i], m->num_labels);
+        N += (size_t)len + (gen ? 1 : 0);
+    }
+    if (N > (size_t)1 << 26) return recur_fail(err, RECUR_ERR_ARG, "batch of %zu steps is too large", N);
+    for (int32_t k = 0; k < b->offsets[b->n]; k++)
+        if (b->tokens[k] < 0 || b->tokens[k] >= m->V)
+            return recur_fail(err, RECUR_ERR_ARG, "token %d is outside the vocabulary of %d", (int)b->tokens[k], m->V);
+    RECUR_TRY(reserve(ps, m, (int)N, b->n, err));
+    for (int i = 0; i < b->n; i++) ps->lens[i] = b->offsets[i + 1] - b->offsets[i] + (gen ? 1 : 0);
+    RECUR_TRY(pack_build(&ps->pk, b->n, ps->lens, err));
+    const pack *p = &ps->pk;
+    for (int t = 0; t < p->T; t++)
+        for (int j = 0; j < p->bs[t]; j++) {
+            int row = pack_row(p, t, j), i = p->order[j];
+            const int32_t *s = b->tokens + b->offsets[i];
+            int n = b->offsets[i + 1] - b->offsets[i];
+            ps->row_seq[row] = j;
+            if (gen) {
+                ps->tok[row] = t == 0 ? RECUR_TOKEN_BOUNDARY : s[t - 1];
+                ps->target[row] = t < n ? s[t] : RECUR_TOKEN_BOUNDARY;
+            } else {
+                ps->tok[row] = s[t];
+            }
+        }
+    ps->rows = gen ? p->N : p->B;
+    for (int j = 0; j < p->B; j++) ps->seq_label[j] = b->labels ? b->labels[p->order[j]] : -1;
+    if (!gen) memcpy(ps->target, ps->seq_label, (size_t)p->B * sizeof(int));
+    return RECUR_OK;
+}
+
+/* Fill layer 0's projections of direction d from the lookup tables. */
+static void gather_inputs(pass *ps, const recur_model *m, int d)
+{
+    const int GH = m->st.G * m->st.H;
+    float *xg = stack_ws_xg0(ps->ws, d);
+    const float *Ps = ps->P_sym[d], *Pl = ps->P_lab[d];
+    for (int r = 0; r < ps->pk.N; r++) {
+        float *row = xg + (size_t)r * GH;
+        const float *a = Ps + (size_t)ps->tok[r] * GH;
+        if (Pl) {
+            const float *l = Pl + (size_t)ps->seq_label[ps->row_seq[r]] * GH;
+            for (int g = 0; g < GH; g++) row[g] = a[g] + l[g];
+        } else {
+            memcpy(row, a, (size_t)GH * sizeof *row);
+        }
+    }
+}
+
+double pass_forward(pass *ps, const recur_model *m, recur_rng *rng)
+{
+    const stack *st = &m->st;
+    const pack *p = &ps->pk;
+    const int H = st->H, DH = model_features(m);
+    for (int d = 0; d < st->D; d++) {
+        if (!ps->tables_fixed || !ps->tables_ready) model_input_tables(m, d, ps->P_sym[d], ps->P_lab[d]);
+        gather_inputs(ps, m, d);
+    }
+    ps->tables_ready = 1;
+    stack_forward(st, ps->ws, p, NULL, NULL, NULL, ps->hn, NULL, ps->train, rng);
+    const float *X;
+    if (m->cfg.task == RECUR_TASK_CLASSIFY) {
+        /* Features: the last layer's final state, per direction. */
+        for (int j = 0; j < p->B; j++)
+            for (int d = 0; d < st->D; d++)
+                memcpy(ps->feat + (size_t)j * DH + (size_t)d * H,
+                       ps->hn + (((size_t)(st->L - 1) * st->D + d) * p->B + j) * H, (size_t)H * sizeof(float));
+        X = ps->feat;
+    } else {
+        X = stack_ws_output(ps->ws);
+    }
+    linear_forward(ps->rows, DH, m->C, X, DH, m->out_w, m->out_b, ps->logp);
+    log_softmax_rows(ps->logp, ps->rows, m->C);
+    return nll_sum(ps->logp, ps->rows, m->C, ps->target);
+}
+
+size_t pass_correct(const pass *ps, const recur_model *m)
+{
+    size_t ok = 0;
+    for (int r = 0; r < ps->rows; r++) {
+        const float *row = ps->logp + (size_t)r * m->C;
+        int best = 0;
+        for (int c = 1; c < m->C; c++)
+            if (row[c] > row[best]) best = c;
+        ok += best == ps->target[r];
+    }
+    return ok;
+}
+
+void pass_backward(pass *ps, recur_model *m)
+{
+    const stack *st = &m->st;
+    const pack *p = &ps->pk;
+    const int H = st->H, DH = model_features(m), GH = st->G * H;
+    nll_grad_in_place(ps->logp, ps->rows, m->C, ps->target, 1.0f / (float)ps->rows);
+    float *dW = model_grad(m, m->out_w), *db = model_grad(m, m->out_b);
+    if (m->cfg.task == RECUR_TASK_CLASSIFY) {
+        linear_backward(ps->rows, DH, m->C, ps->feat, DH, m->out_w, ps->logp, dW, db, ps->dfeat, DH);
+        size_t LDBH = (size_t)st->L * st->D * p->B * H;
+        memset(ps->dhn, 0, LDBH * sizeof(float));
+        for (int j = 0; j < p->B; j++)
+            for (int d = 0; d < st->D; d++)
+                memcpy(ps->dhn + (((size_t)(st->L - 1) * st->D + d) * p->B + j) * H,
+                       ps->dfeat + (size_t)j * DH + (size_t)d * H, (size_t)H * sizeof(float));
+        stack_backward(st, ps->ws, p, NULL, NULL, ps->dhn, NULL, NULL, NULL, NULL);
+    } else {
+        linear_backward(ps->rows, DH, m->C, stack_ws_output(ps->ws), DH, m->out_w, ps->logp, dW, db,
+                        ps->dfeat, DH);
+        stack_backward(st, ps->ws, p, NULL, ps->dfeat, NULL, NULL, NULL, NULL, NULL);
+    }
+    /* Layer 0: scatter the projections' gradients into table gradients. */
+    for (int d = 0; d < st->D; d++) {
+        const float *dxg = stack_ws_dxg0(ps->ws, d);
+        float *dPs = ps->dP_sym[d], *dPl = ps->dP_lab[d];
+        memset(dPs, 0, (size_t)m->V * GH * sizeof(float));
+        if (dPl) memset(dPl, 0, (size_t)m->num_labels * GH * sizeof(float));
+        for (int r = 0; r < p->N; r++) {
+            const float *src = dxg + (size_t)r * GH;
+            float *a = dPs + (size_t)ps->tok[r] * GH;
+            for (int g = 0; g < GH; g++) a[g] += src[g];
+            if (dPl) {
+                float *l = dPl + (size_t)ps->seq_label[ps->row_seq[r]] * GH;
+                for (int g = 0; g < GH; g++) l[g] += src[g];
+            }
+        }
+        model_input_tables_backward(m, d, dPs, dPl);
+    }
+}

@@ -1,0 +1,43 @@
+/*
+ * One forward (and backward) pass of a model over a batch of token
+ * sequences: packing, layer-0 lookups, the recurrent stack, the head and
+ * the loss. Shared by the trainer (train mode) and the runner (inference,
+ * with the lookup tables computed once).
+ */
+#ifndef RECUR_MODEL_PASS_H
+#define RECUR_MODEL_PASS_H
+#include "model/model.h"
+
+typedef struct pass {
+    int train;
+    int tables_fixed; /* inference: tables computed once and kept        */
+    int tables_ready;
+    pack pk;
+    stack_ws *ws;
+    int rows;       /* head rows: B (classify) or N (generate)            */
+    int *tok;       /* [N] input token of each packed row                 */
+    int *row_seq;   /* [N] sorted sequence of each packed row             */
+    int *target;    /* [rows] target class of each head row               */
+    int *seq_label; /* [B] label of each sorted sequence (-1: none)       */
+    int32_t *lens;  /* [B] lengths fed to the stack                       */
+    float *P_sym[2], *P_lab[2], *dP_sym[2], *dP_lab[2];
+    float *hn, *dhn; /* [L*D][B][H] */
+    float *feat;     /* [B][D*H] classify features                         */
+    float *logp;     /* [rows][C] log-probabilities, then their gradient   */
+    float *dfeat;    /* [rows][D*H]                                        */
+    int cap_N, cap_B;
+} pass;
+
+recur_status pass_init(pass *ps, const recur_model *m, int train, recur_error *err);
+void pass_free(pass *ps);
+/* Validate and pack a batch (see recur_batch). */
+recur_status pass_prepare(pass *ps, const recur_model *m, const recur_batch *b,
+                          recur_error *err);
+/* Forward: ps->logp [rows][C] in sorted order; returns the summed loss. */
+double pass_forward(pass *ps, const recur_model *m, recur_rng *rng);
+/* Backward of mean loss: gradients added to m->g. */
+void pass_backward(pass *ps, recur_model *m);
+/* Head rows whose argmax equals the target. */
+size_t pass_correct(const pass *ps, const recur_model *m);
+
+#endif

@@ -1,0 +1,21 @@
+/* Optimisers over flat parameter vectors, with torch.optim's semantics. */
+#ifndef RECUR_OPTIM_OPTIM_H
+#define RECUR_OPTIM_OPTIM_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* torch.optim.SGD (dampening 0, no Nesterov): g += wd * w; with momentum,
+ * buf = momentum * buf + g (buf = g on the first step); w -= lr * buf. */
+void sgd_step(float *w, float *g, float *buf, size_t n, float lr,
+              float momentum, float weight_decay, uint64_t step);
+/* torch.optim.Adam (no amsgrad); step counts from 1. */
+void adam_step(float *w, float *g, float *m, float *v, size_t n, float lr,
+               float beta1, float beta2, float eps, float weight_decay,
+               uint64_t step);
+/* Global L2 norm of g (double accumulation). */
+double grad_norm(const float *g, size_t n);
+/* torch.nn.utils.clip_grad_norm_: scale g by max_norm / (norm + 1e-6)
+ * when that is below 1. Returns the norm before clipping. */
+double clip_grad_norm(float *g, size_t n, float max_norm);
+
+#endif

@@ -1,0 +1,358 @@
+/*
+ * Whole models: training on a toy task, model files (round trip, damaged
+ * files), checkpoints that resume bit for bit, the step API, and (when
+ * PyTorch is importable) a recur model loaded into PyTorch.
+ */
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/rng.h"
+#include "io/safetensors.h"
+#include "test.h"
+
+/* Symbols a..f; a sequence's class is its first symbol (0..2): the rest is
+ * noise, so the model must carry the first step through the sequence. */
+enum { NSYM = 6, NCLS = 3, SEQ = 6, BATCH = 32 };
+
+static recur_vocab *toy_vocab(void)
+{
+    recur_vocab *v = NULL;
+    recur_error err;
+    const char *syms[2 + NSYM] = {"", "", "a", "b", "c", "d", "e", "f"};
+    CHECK_OK(recur_vocab_from_symbols(RECUR_TEXT_UNICODE, syms, 2 + NSYM, &v, &err), &err);
+    return v;
+}
+
+static recur_model *toy_model(recur_task task, recur_cell cell, int bidir)
+{
+    recur_model_config cfg;
+    recur_model_config_default(&cfg);
+    cfg.task = task;
+    cfg.cell = cell;
+    cfg.hidden = 16;
+    cfg.embed = 8;
+    cfg.label_embed = 4;
+    cfg.bidirectional = bidir;
+    cfg.layers = bidir ? 2 : 1;
+    cfg.dropout = bidir ? 0.1f : 0.0f;
+    const char *labels[NCLS] = {"first-a", "first-b", "first-c"};
+    recur_vocab *v = toy_vocab();
+    recur_model *m = NULL;
+    recur_error err;
+    if (v) CHECK_OK(recur_model_create(&cfg, v, labels, NCLS, &m, &err), &err);
+    recur_vocab_free(v);
+    return m;
+}
+
+typedef struct toy_batch {
+    int32_t tokens[BATCH * SEQ], offsets[BATCH + 1], labels[BATCH];
+    recur_batch b;
+} toy_batch;
+
+static void make_batch(toy_batch *tb, recur_rng *r)
+{
+    tb->offsets[0] = 0;
+    for (int i = 0; i < BATCH; i++) {
+        int len = 1 + (int)recur_rng_below(r, SEQ);
+        int cls = (int)recur_rng_below(r, NCLS);
+        for (int t = 0; t < len; t++)
+            tb->tokens[tb->offsets[i] + t] = 2 + (t == 0 ? cls : (int)recur_rng_below(r, NSYM));
+        tb->offsets[i + 1] = tb->offsets[i] + len;
+        tb->labels[i] = cls;
+    }
+    tb->b = (recur_batch){BATCH, tb->tokens, tb->offsets, tb->labels};
+}
+
+static float train_steps(recur_trainer *t, int steps, uint64_t seed)
+{
+    recur_rng r;
+    recur_rng_seed(&r, seed);
+    toy_batch tb;
+    float loss = 0, avg = 0;
+    recur_error err;
+    for (int s = 0; s < steps; s++) {
+        make_batch(&tb, &r);
+        CHECK_OK(recur_trainer_step(t, &tb.b, &loss, &err), &err);
+        avg = s == 0 ? loss : 0.9f * avg + 0.1f * loss;
+    }
+    return avg;
+}
+
+static void toy_training_reaches_low_loss(void)
+{
+    recur_cell cells[3] = {RECUR_CELL_LSTM, RECUR_CELL_GRU, RECUR_CELL_RNN_TANH};
+    for (int c = 0; c < 3; c++) {
+        recur_model *m = toy_model(RECUR_TASK_CLASSIFY, cells[c], 0);
+        recur_train_config tc;
+        recur_train_config_default(&tc);
+        tc.lr = 0.01f;
+        recur_trainer *t = NULL;
+        recur_error err;
+        CHECK_OK(recur_trainer_create(m, &tc, &t, &err), &err);
+        float first = train_steps(t, 1, 5);
+        float last = train_steps(t, 300, 6);
+        /* Chance is ln 3 = 1.10; the task is easy for every cell at T <= 6. */
+        CHECK_MSG(first > 0.9f && last < 0.05f, "%s: loss %.3f -> %.3f", recur_cell_name(cells[c]),
+                  (double)first, (double)last);
+        recur_trainer_free(t);
+        recur_model_free(m);
+    }
+}
+
+static void path_in_tmp(char *out, size_t cap, const char *name)
+{
+    snprintf(out, cap, "%s/%s", test_tmpdir(), name);
+}
+
+static void round_trip_keeps_predictions(void)
+{
+    recur_task tasks[2] = {RECUR_TASK_CLASSIFY, RECUR_TASK_GENERATE};
+    for (int k = 0; k < 2; k++) {
+        recur_model *m = toy_model(tasks[k], k ? RECUR_CELL_GRU : RECUR_CELL_LSTM, k == 0);
+        recur_error err;
+        char path[512];
+        path_in_tmp(path, sizeof path, "round.safetensors");
+        CHECK_OK(recur_model_set_meta(m, "epoch", "7", &err), &err);
+        CHECK_OK(recur_model_save(m, path, &err), &err);
+        recur_model *back = NULL;
+        CHECK_OK(recur_model_load(path, &back, &err), &err);
+        if (!back) {
+            recur_model_free(m);
+            return;
+        }
+        CHECK(recur_model_param_count(back) == recur_model_param_count(m));
+        for (int i = 0; i < recur_model_param_count(m); i++) {
+            recur_param a = recur_model_param(m, i), b = recur_model_param(back, i);
+            size_t n = (size_t)a.shape[0] * (a.ndim == 2 ? a.shape[1] : 1);
+            CHECK(strcmp(a.name, b.name) == 0 && memcmp(a.data, b.data, n * sizeof(float)) == 0);
+        }
+        CHECK(strcmp(recur_model_get_meta(back, "epoch"), "7") == 0);
+        CHECK(strcmp(recur_model_label_name(back, 2), "first-c") == 0);
+        CHECK(recur_vocab_size(recur_model_vocab(back)) == 2 + NSYM);
+        recur_runner *r1 = NULL, *r2 = NULL;
+        CHECK_OK(recur_runner_create(m, 4, &r1, &err), &err);
+        CHECK_OK(recur_runner_create(back, 4, &r2, &err), &err);
+        float a[16], b[16];
+        if (k == 0) {
+            const char *texts[2] = {"abcab", "c"};
+            CHECK_OK(recur_runner_classify(r1, texts, NULL, 2, a, &err), &err);
+            CHECK_OK(recur_runner_classify(r2, texts, NULL, 2, b, &err), &err);
+            CHECK(memcmp(a, b, 2 * NCLS * sizeof(float)) == 0);
+        } else {
+            CHECK_OK(recur_runner_reset(r1, 1, &err), &err);
+            CHECK_OK(recur_runner_reset(r2, 1, &err), &err);
+            CHECK_OK(recur_runner_step(r1, RECUR_TOKEN_BOUNDARY, a, &err), &err);
+            CHECK_OK(recur_runner_step(r2, RECUR_TOKEN_BOUNDARY, b, &err), &err);
+            CHECK(memcmp(a, b, (2 + NSYM) * sizeof(float)) == 0);
+        }
+        recur_runner_free(r1);
+        recur_runner_free(r2);
+        recur_model_free(back);
+        recur_model_free(m);
+    }
+}
+
+static long file_size(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (long)sb.st_size : -1;
+}
+
+/* Every truncation of a model file is refused with a clear error. */
+static void damaged_files_are_refused(void)
+{
+    recur_model *m = toy_model(RECUR_TASK_CLASSIFY, RECUR_CELL_GRU, 0);
+    recur_error err;
+    char path[512], bad[512];
+    path_in_tmp(path, sizeof path, "good.safetensors");
+    path_in_tmp(bad, sizeof bad, "bad.safetensors");
+    CHECK_OK(recur_model_save(m, path, &err), &err);
+    long size = file_size(path);
+    FILE *f = fopen(path, "rb");
+    unsigned char *bytes = malloc((size_t)size);
+    CHECK(f && fread(bytes, 1, (size_t)size, f) == (size_t)size);
+    if (f) fclose(f);
+    int refused = 0, tried = 0;
+    for (long cut = 0; cut < size; cut += cut < 200 ? 1 : 37, tried++) {
+        FILE *o = fopen(bad, "wb");
+        fwrite(bytes, 1, (size_t)cut, o);
+        fclose(o);
+        recur_model *x = NULL;
+        recur_status s = recur_model_load(bad, &x, &err);
+        refused += s == RECUR_ERR_FORMAT && x == NULL && strstr(err.message, "bad.safetensors") != NULL;
+        recur_model_free(x);
+    }
+    CHECK_MSG(refused == tried, "%d of %d truncations refused", refused, tried);
+    /* One flipped data byte: the checksum catches it. */
+    bytes[size - 3] ^= 0x40;
+    FILE *o = fopen(bad, "wb");
+    fwrite(bytes, 1, (size_t)size, o);
+    fclose(o);
+    recur_model *x = NULL;
+    CHECK(recur_model_load(bad, &x, &err) == RECUR_ERR_FORMAT && strstr(err.message, "checksum"));
+    CHECK(recur_model_load("/nonexistent/model.safetensors", &x, &err) == RECUR_ERR_IO && x == NULL);
+    free(bytes);
+    recur_model_free(m);
+}
+
+/* Files that are valid safetensors but not a consistent model. */
+static void inconsistent_models_are_refused(void)
+{
+    recur_error err;
+    char path[512];
+    path_in_tmp(path, sizeof path, "odd.safetensors");
+    float w[12] = {0};
+    st_out t = {"rnn.weight_ih_l0", ST_F32, 2, {4, 3}, w}; /* should be [3, 4] */
+    const char *meta[] = {"format", "recur-model", "format_version", "1", "task", "classify",
+                          "cell", "gru", "hidden", "1", "layers", "1", "bidirectional", "0",
+                          "embed", "0", "label_embed", "0", "dropout", "0", "text_mode", "unicode",
+                          "vocab", "[\"a\",\"b\"]", "labels", "[\"x\",\"y\"]"};
+    CHECK_OK(st_write(path, &t, 1, meta, 13, &err), &err);
+    recur_model *m = NULL;
+    CHECK(recur_model_load(path, &m, &err) == RECUR_ERR_FORMAT && !m);
+    CHECK_MSG(strstr(err.message, "rnn.weight_ih_l0") != NULL, "%s", err.message);
+    meta[7] = "bogus";
+    CHECK_OK(st_write(path, &t, 1, meta, 13, &err), &err);
+    CHECK(recur_model_load(path, &m, &err) == RECUR_ERR_FORMAT && strstr(err.message, "cell"));
+    meta[7] = "gru";
+    meta[9] = "-4";
+    CHECK_OK(st_write(path, &t, 1, meta, 13, &err), &err);
+    CHECK(recur_model_load(path, &m, &err) == RECUR_ERR_FORMAT && strstr(err.message, "hidden"));
+    meta[1] = "something-else";
+    CHECK_OK(st_write(path, &t, 1, meta, 13, &err), &err);
+    CHECK(recur_model_load(path, &m, &err) == RECUR_ERR_FORMAT && strstr(err.message, "not a recur model"));
+}
+
+/* Stopping after 10 steps and resuming from the checkpoint ends exactly
+ * where 20 uninterrupted steps end (with dropout, so the RNG is saved). */
+static void checkpoint_resumes_bit_for_bit(void)
+{
+    recur_error err;
+    recur_train_config tc;
+    recur_train_config_default(&tc);
+    recur_model *a = toy_model(RECUR_TASK_CLASSIFY, RECUR_CELL_LSTM, 1);
+    recur_model *b = toy_model(RECUR_TASK_CLASSIFY, RECUR_CELL_LSTM, 1);
+    recur_trainer *ta = NULL, *tb = NULL;
+    CHECK_OK(recur_trainer_create(a, &tc, &ta, &err), &err);
+    train_steps(ta, 10, 1);
+    char path[512];
+    path_in_tmp(path, sizeof path, "ckpt.safetensors");
+    CHECK_OK(recur_trainer_save(ta, path, &err), &err);
+    train_steps(ta, 10, 2);
+    CHECK_OK(recur_trainer_create(b, &tc, &tb, &err), &err);
+    CHECK_OK(recur_trainer_load(tb, path, &err), &err);
+    CHECK(recur_trainer_steps(tb) == 10);
+    train_steps(tb, 10, 2);
+    for (int i = 0; i < recur_model_param_count(a); i++) {
+        recur_param pa = recur_model_param(a, i), pb = recur_model_param(b, i);
+        size_t n = (size_t)pa.shape[0] * (pa.ndim == 2 ? pa.shape[1] : 1);
+        CHECK_MSG(memcmp(pa.data, pb.data, n * sizeof(float)) == 0, "%s differs", pa.name);
+    }
+    /* A plain model file is not a checkpoint. */
+    CHECK_OK(recur_model_save(a, path, &err), &err);
+    CHECK(recur_trainer_load(tb, path, &err) == RECUR_ERR_FORMAT);
+    recur_trainer_free(ta);
+    recur_trainer_free(tb);
+    recur_model_free(a);
+    recur_model_free(b);
+}
+
+/* A generator learns a tiny language: "abc" for label 0, "fed" for 1. */
+static void generator_learns_and_steps(void)
+{
+    recur_model *m = toy_model(RECUR_TASK_GENERATE, RECUR_CELL_GRU, 0);
+    recur_error err;
+    recur_train_config tc;
+    recur_train_config_default(&tc);
+    tc.lr = 0.02f;
+    recur_trainer *t = NULL;
+    CHECK_OK(recur_trainer_create(m, &tc, &t, &err), &err);
+    int32_t tokens[6] = {2, 3, 4, 7, 6, 5}, offsets[3] = {0, 3, 6}, labels[2] = {0, 1};
+    recur_batch b = {2, tokens, offsets, labels};
+    float loss = 0;
+    for (int s = 0; s < 200; s++) CHECK_OK(recur_trainer_step(t, &b, &loss, &err), &err);
+    CHECK_MSG(loss < 0.05f, "loss %.3f", (double)loss);
+    recur_runner *r = NULL;
+    CHECK_OK(recur_runner_create(m, 1, &r, &err), &err);
+    for (int lab = 0; lab < 2; lab++) {
+        CHECK_OK(recur_runner_reset(r, lab, &err), &err);
+        int32_t tok = RECUR_TOKEN_BOUNDARY;
+        float lp[2 + NSYM];
+        for (int k = 0; k < 4; k++) {
+            CHECK_OK(recur_runner_step(r, tok, lp, &err), &err);
+            int best = 0;
+            for (int j = 1; j < 2 + NSYM; j++)
+                if (lp[j] > lp[best]) best = j;
+            int want = k < 3 ? tokens[offsets[lab] + k] : RECUR_TOKEN_BOUNDARY;
+            CHECK_MSG(best == want, "label %d step %d: %d, want %d", lab, k, best, want);
+            tok = best;
+        }
+    }
+    CHECK(recur_runner_reset(r, 5, &err) == RECUR_ERR_ARG);
+    CHECK(recur_runner_step(r, 99, NULL, &err) == RECUR_ERR_ARG);
+    recur_runner_free(r);
+    recur_trainer_free(t);
+    recur_model_free(m);
+}
+
+/* Write a recur model and the inputs/outputs recur computes; PyTorch
+ * loads the model with load_state_dict and must agree. */
+static void pytorch_loads_recur_models(void)
+{
+    if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
+        test_skip("python3-torch is not installed");
+        return;
+    }
+    for (int k = 0; k < 3; k++) {
+        recur_task task = k == 2 ? RECUR_TASK_GENERATE : RECUR_TASK_CLASSIFY;
+        recur_model *m = toy_model(task, k == 0 ? RECUR_CELL_LSTM : RECUR_CELL_GRU, k == 1);
+        recur_error err;
+        recur_rng rr;
+        recur_rng_seed(&rr, 4);
+        toy_batch tb;
+        make_batch(&tb, &rr);
+        int n = 6, C = task == RECUR_TASK_GENERATE ? 2 + NSYM : NCLS;
+        float lp[6 * (SEQ + 1) * (2 + NSYM)];
+        int rows = 0;
+        recur_runner *r = NULL;
+        CHECK_OK(recur_runner_create(m, n, &r, &err), &err);
+        if (task == RECUR_TASK_CLASSIFY) {
+            CHECK_OK(recur_runner_classify_ids(r, tb.tokens, tb.offsets, n, lp, &err), &err);
+            rows = n;
+        } else {
+            for (int i = 0; i < n; i++) {
+                CHECK_OK(recur_runner_reset(r, tb.labels[i], &err), &err);
+                for (int t = tb.offsets[i]; t <= tb.offsets[i + 1]; t++, rows++)
+                    CHECK_OK(recur_runner_step(r, t == tb.offsets[i] ? RECUR_TOKEN_BOUNDARY : tb.tokens[t - 1],
+                                               lp + (size_t)rows * C, &err), &err);
+            }
+        }
+        char model[512], expect[512], cmd[1200];
+        path_in_tmp(model, sizeof model, "torch_model.safetensors");
+        path_in_tmp(expect, sizeof expect, "torch_expect.safetensors");
+        CHECK_OK(recur_model_save(m, model, &err), &err);
+        st_out o[4] = {
+            {"input.tokens", ST_I32, 1, {tb.offsets[n]}, tb.tokens},
+            {"input.offsets", ST_I32, 1, {n + 1}, tb.offsets},
+            {"input.labels", ST_I32, 1, {n}, tb.labels},
+            {"expect.logprobs", ST_F32, 2, {rows, C}, lp},
+        };
+        CHECK_OK(st_write(expect, o, 4, NULL, 0, &err), &err);
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/parity/torch_check.py '%s' '%s' >&2", model, expect);
+        CHECK_MSG(system(cmd) == 0, "torch_check disagrees (model %d)", k);
+        recur_runner_free(r);
+        recur_model_free(m);
+    }
+}
+
+const test_case tests_model[] = {
+    {"toy_training_reaches_low_loss", toy_training_reaches_low_loss},
+    {"round_trip_keeps_predictions", round_trip_keeps_predictions},
+    {"damaged_files_are_refused", damaged_files_are_refused},
+    {"inconsistent_models_are_refused", inconsistent_models_are_refused},
+    {"checkpoint_resumes_bit_for_bit", checkpoint_resumes_bit_for_bit},
+    {"generator_learns_and_steps", generator_learns_and_steps},
+    {"pytorch_loads_recur_models", pytorch_loads_recur_models},
+    {NULL, NULL},
+};
