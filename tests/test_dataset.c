@@ -549,6 +549,8 @@ static void fetch_rejects_unsafe_archives(void)
     recur_error err = {0};
     recur_status st = recur_fetch_names(cache, out, sizeof out, &err);
     CHECK_MSG(st == RECUR_ERR_DATA && strstr(err.message, "unsafe path"), "%s", err.message);
+    snprintf(p, sizeof p, "%s/escaped.txt", cache); /* where "../" x3 leads */
+    CHECK(access(p, F_OK) != 0);
     snprintf(p, sizeof p, "%s/escaped.txt", test_tmpdir());
     CHECK(access(p, F_OK) != 0);
     snprintf(p, sizeof p, "%s/data/names", cache);

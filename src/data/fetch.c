@@ -123,6 +123,7 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *user)
 {
     sink *s = user;
     size_t n = size * nmemb;
+    errno = 0;
     if (fwrite(data, 1, n, s->f) != n) {
         s->failed = errno ? errno : EIO;
         return 0;

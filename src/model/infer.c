@@ -15,6 +15,7 @@
 
 struct recur_runner {
     const recur_model *m;
+    const kernels *kn;
     int max_batch;
     pass ps;
     int32_t *ids, *offsets; /* encoded texts */
@@ -36,6 +37,7 @@ recur_status recur_runner_create(const recur_model *m, int max_batch, recur_runn
     recur_runner *r = calloc(1, sizeof *r);
     if (!r) return recur_fail(err, RECUR_ERR_NOMEM, "out of memory");
     r->m = m;
+    r->kn = kernels_get();
     r->max_batch = max_batch;
     recur_status s = pass_init(&r->ps, m, 0, err);
     if (s) {
@@ -172,10 +174,10 @@ recur_status recur_runner_step(recur_runner *r, int32_t token, float *logprobs, 
         switch (st->cell) {
         case RECUR_CELL_RNN_TANH:
         case RECUR_CELL_RNN_RELU:
-            rnn_cell_forward(1, H, st->cell == RECUR_CELL_RNN_RELU, r->xg, r->hg, bhh, h, NULL, 0);
+            rnn_cell_forward(r->kn, 1, H, st->cell == RECUR_CELL_RNN_RELU, r->xg, r->hg, bhh, h, NULL, 0);
             break;
-        case RECUR_CELL_LSTM: lstm_cell_forward(1, H, r->xg, r->hg, bhh, c, NULL, h, NULL, 0); break;
-        case RECUR_CELL_GRU: gru_cell_forward(1, H, r->xg, r->hg, bhh, h, NULL, NULL, 0); break;
+        case RECUR_CELL_LSTM: lstm_cell_forward(r->kn, 1, H, r->xg, r->hg, bhh, c, NULL, h, NULL, 0); break;
+        case RECUR_CELL_GRU: gru_cell_forward(r->kn, 1, H, r->xg, r->hg, bhh, h, NULL, NULL, 0); break;
         }
     }
     if (logprobs) {

@@ -4,14 +4,14 @@
 
 #include "nn/vmath.h"
 
-void rnn_cell_forward(int b, int H, int relu, float *xg, const float *hg,
+void rnn_cell_forward(const kernels *kn, int b, int H, int relu, float *xg, const float *hg,
                       const float *bhh, float *h, float *y, int ldy)
 {
     for (int r = 0; r < b; r++) {
         float *a = xg + (size_t)r * H;
         vm_add3(a, a, hg + (size_t)r * H, bhh, H);
         if (relu) vm_relu(a, H);
-        else vm_tanh(a, H);
+        else kn->tanh(a, H);
         memcpy(h + (size_t)r * H, a, (size_t)H * sizeof *a);
         if (y) memcpy(y + (size_t)r * ldy, a, (size_t)H * sizeof *a);
     }
@@ -31,7 +31,7 @@ void rnn_cell_backward(int b, int H, int relu, const float *dh, const float *y,
     }
 }
 
-void lstm_cell_forward(int b, int H, float *xg, const float *hg,
+void lstm_cell_forward(const kernels *kn, int b, int H, float *xg, const float *hg,
                        const float *bhh, float *c, float *csave, float *h,
                        float *y, int ldy)
 {
@@ -39,21 +39,21 @@ void lstm_cell_forward(int b, int H, float *xg, const float *hg,
     for (int r = 0; r < b; r++) {
         float *a = xg + (size_t)r * G;
         vm_add3(a, a, hg + (size_t)r * G, bhh, G);
-        vm_sigmoid(a, 2 * H);     /* i, f */
-        vm_tanh(a + 2 * H, H);    /* g    */
-        vm_sigmoid(a + 3 * H, H); /* o    */
+        kn->sigmoid(a, 2 * H);     /* i, f */
+        kn->tanh(a + 2 * H, H);    /* g    */
+        kn->sigmoid(a + 3 * H, H); /* o    */
         const float *gi = a, *gf = a + H, *gg = a + 2 * H, *go = a + 3 * H;
         float *cr = c + (size_t)r * H, *hr = h + (size_t)r * H;
         for (int j = 0; j < H; j++) cr[j] = gf[j] * cr[j] + gi[j] * gg[j];
         if (csave) memcpy(csave + (size_t)r * H, cr, (size_t)H * sizeof *cr);
         memcpy(hr, cr, (size_t)H * sizeof *hr);
-        vm_tanh(hr, H);
+        kn->tanh(hr, H);
         for (int j = 0; j < H; j++) hr[j] *= go[j];
         if (y) memcpy(y + (size_t)r * ldy, hr, (size_t)H * sizeof *hr);
     }
 }
 
-void lstm_cell_backward(int b, int H, const float *dh, float *dc,
+void lstm_cell_backward(const kernels *kn, int b, int H, const float *dh, float *dc,
                         const float *act, const float *c, const float *c_prev,
                         float *dxg)
 {
@@ -66,7 +66,7 @@ void lstm_cell_backward(int b, int H, const float *dh, float *dc,
         float *di = dxg + (size_t)r * G, *df = di + H, *dg = di + 2 * H, *dox = di + 3 * H;
         /* tanh(c) lands in dox first, then is replaced by do's gradient. */
         memcpy(dox, cr, (size_t)H * sizeof *dox);
-        vm_tanh(dox, H);
+        kn->tanh(dox, H);
         for (int j = 0; j < H; j++) {
             float tc = dox[j];
             float dcj = dcr[j] + d[j] * go[j] * (1.0f - tc * tc);
@@ -79,7 +79,7 @@ void lstm_cell_backward(int b, int H, const float *dh, float *dc,
     }
 }
 
-void gru_cell_forward(int b, int H, float *xg, const float *hg,
+void gru_cell_forward(const kernels *kn, int b, int H, float *xg, const float *hg,
                       const float *bhh, float *h, float *hnl, float *y,
                       int ldy)
 {
@@ -89,7 +89,7 @@ void gru_cell_forward(int b, int H, float *xg, const float *hg,
         const float *hgr = hg + (size_t)r * G;
         /* r and z see both biases; n sees b_hn inside the reset product. */
         vm_add3(a, a, hgr, bhh, 2 * H);
-        vm_sigmoid(a, 2 * H);
+        kn->sigmoid(a, 2 * H);
         const float *gr = a, *gz = a + H;
         float *gn = a + 2 * H;
         float *hr = h + (size_t)r * H;
@@ -99,7 +99,7 @@ void gru_cell_forward(int b, int H, float *xg, const float *hg,
             if (hl) hl[j] = lin;
             gn[j] += gr[j] * lin;
         }
-        vm_tanh(gn, H);
+        kn->tanh(gn, H);
         for (int j = 0; j < H; j++) hr[j] = (1.0f - gz[j]) * gn[j] + gz[j] * hr[j];
         if (y) memcpy(y + (size_t)r * ldy, hr, (size_t)H * sizeof *hr);
     }

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "nn/cell.h"
 #include "nn/gemm.h"
+#include "nn/kernels.h"
 
 /* Largest sizes accepted: keeps every index product far inside int range. */
 #define MAX_SIZE (1 << 16)
@@ -113,9 +114,12 @@ typedef struct dir_ws {
     float *HNL; /* [N][H]  GRU W_hn h + b_hn (train)                       */
     float *dA;  /* [N][GH] gradient of the pre-activations (train)         */
     float *dGh; /* [N][GH] GRU: the W_hh side of it (train)                */
+    float *WhhT; /* W_hh^T packed for the step product h W_hh^T            */
+    float *Whh;  /* W_hh packed for the backward product dG W_hh (train)   */
 } dir_ws;
 
 struct stack_ws {
+    const kernels *kn; /* chosen for this CPU when the workspace is made */
     int N, B, train;
     int L, D;
     dir_ws *dir;  /* [L*D] */
@@ -136,6 +140,7 @@ static void ws_release(stack_ws *ws)
         for (int i = 0; i < ws->L * ws->D; i++) {
             dir_ws *w = &ws->dir[i];
             free(w->A); free(w->Hp); free(w->C); free(w->Cp); free(w->HNL); free(w->dA); free(w->dGh);
+            free(w->WhhT); free(w->Whh);
         }
     }
     if (ws->Y) for (int l = 0; l < ws->L; l++) free(ws->Y[l]);
@@ -180,6 +185,8 @@ static recur_status ws_alloc(const stack *st, stack_ws *ws, int N, int B, recur_
         bad |= falloc(&w->HNL, tr && gru ? n * H : 0);
         bad |= falloc(&w->dA, tr ? n * GH : 0);
         bad |= falloc(&w->dGh, tr && gru ? n * GH : 0);
+        bad |= falloc(&w->WhhT, kernels_packed_size(ws->kn, (int)GH, (int)H));
+        bad |= falloc(&w->Whh, tr ? kernels_packed_size(ws->kn, (int)H, (int)GH) : 0);
     }
     int drop = tr && st->dropout > 0.0f;
     for (int l = 0; !bad && l < st->L; l++) {
@@ -216,6 +223,7 @@ recur_status stack_ws_create(const stack *st, int N, int B, int train,
     stack_ws *ws = calloc(1, sizeof *ws);
     if (!ws) return recur_fail(err, RECUR_ERR_NOMEM, "out of memory");
     ws->train = train != 0;
+    ws->kn = kernels_get();
     recur_status s = ws_alloc(st, ws, N, B, err);
     if (s) {
         free(ws);
@@ -264,8 +272,10 @@ static void direction_forward(const stack *st, stack_ws *ws, const pack *p, int 
 {
     const int H = st->H, GH = st->G * st->H, DH = st->D * st->H, B = p->B;
     dir_ws *w = &ws->dir[l * st->D + d];
-    const float *W_hh = stack_w_hh(st, l, d, 0), *b_hh = stack_b_hh(st, l, d, 0);
+    const kernels *kn = ws->kn;
+    const float *b_hh = stack_b_hh(st, l, d, 0);
     float *S = ws->S, *Cs = ws->Cs, *Y = ws->Y[l];
+    kernels_pack_bt(kn, GH, H, stack_w_hh(st, l, d, 0), H, w->WhhT);
     size_t state_bytes = (size_t)B * H * sizeof(float);
     if (h0) memcpy(S, h0, state_bytes);
     else memset(S, 0, state_bytes);
@@ -278,19 +288,19 @@ static void direction_forward(const stack *st, stack_ws *ws, const pack *p, int 
         int b = p->bs[t];
         size_t row = (size_t)p->off[t];
         if (train) memcpy(w->Hp + row * H, S, (size_t)b * H * sizeof(float));
-        gemm(0, 1, b, GH, H, 1.0f, S, H, W_hh, H, 0.0f, ws->HG, GH);
+        kn->gemm_packed(b, GH, H, S, H, w->WhhT, ws->HG, GH, 0);
         float *xg = w->A + row * GH, *y = Y + row * DH + (size_t)d * H;
         switch (st->cell) {
         case RECUR_CELL_RNN_TANH:
         case RECUR_CELL_RNN_RELU:
-            rnn_cell_forward(b, H, st->cell == RECUR_CELL_RNN_RELU, xg, ws->HG, b_hh, S, y, DH);
+            rnn_cell_forward(kn, b, H, st->cell == RECUR_CELL_RNN_RELU, xg, ws->HG, b_hh, S, y, DH);
             break;
         case RECUR_CELL_LSTM:
             if (train) memcpy(w->Cp + row * H, Cs, (size_t)b * H * sizeof(float));
-            lstm_cell_forward(b, H, xg, ws->HG, b_hh, Cs, train ? w->C + row * H : NULL, S, y, DH);
+            lstm_cell_forward(kn, b, H, xg, ws->HG, b_hh, Cs, train ? w->C + row * H : NULL, S, y, DH);
             break;
         case RECUR_CELL_GRU:
-            gru_cell_forward(b, H, xg, ws->HG, b_hh, S, train ? w->HNL + row * H : NULL, y, DH);
+            gru_cell_forward(kn, b, H, xg, ws->HG, b_hh, S, train ? w->HNL + row * H : NULL, y, DH);
             break;
         }
     }
@@ -349,8 +359,9 @@ static void direction_backward(const stack *st, stack_ws *ws, const pack *p, int
 {
     const int H = st->H, GH = st->G * st->H, DH = st->D * st->H, B = p->B;
     dir_ws *w = &ws->dir[l * st->D + d];
-    const float *W_hh = stack_w_hh(st, l, d, 0);
+    const kernels *kn = ws->kn;
     float *dS = ws->dS, *dC = ws->dC, *dh = ws->dh;
+    kernels_pack_b(kn, H, GH, stack_w_hh(st, l, d, 0), H, w->Whh);
     size_t state_bytes = (size_t)B * H * sizeof(float);
     int lstm = st->cell == RECUR_CELL_LSTM, gru = st->cell == RECUR_CELL_GRU;
     if (dhn) memcpy(dS, dhn, state_bytes);
@@ -373,7 +384,7 @@ static void direction_backward(const stack *st, stack_ws *ws, const pack *p, int
         float *dA = w->dA + row * GH;
         const float *A = w->A + row * GH;
         const float *dGh = dA;
-        float beta = 0.0f;
+        int accumulate = 0;
         switch (st->cell) {
         case RECUR_CELL_RNN_TANH:
         case RECUR_CELL_RNN_RELU:
@@ -381,16 +392,16 @@ static void direction_backward(const stack *st, stack_ws *ws, const pack *p, int
                               ws->Y[l] + row * DH + (size_t)d * H, DH, dA);
             break;
         case RECUR_CELL_LSTM:
-            lstm_cell_backward(b, H, dh, dC, A, w->C + row * H, w->Cp + row * H, dA);
+            lstm_cell_backward(kn, b, H, dh, dC, A, w->C + row * H, w->Cp + row * H, dA);
             break;
         case RECUR_CELL_GRU:
             gru_cell_backward(b, H, dh, A, w->HNL + row * H, w->Hp + row * H, dA,
                               w->dGh + row * GH, dS);
             dGh = w->dGh + row * GH;
-            beta = 1.0f;
+            accumulate = 1;
             break;
         }
-        gemm(0, 0, b, H, GH, 1.0f, dGh, GH, W_hh, H, beta, dS, H);
+        kn->gemm_packed(b, H, GH, dGh, GH, w->Whh, dS, H, accumulate);
     }
     if (dh0) memcpy(dh0, dS, state_bytes);
     if (dc0 && lstm) memcpy(dc0, dC, state_bytes);

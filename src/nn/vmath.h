@@ -1,15 +1,10 @@
 /*
- * Element-wise math on float arrays: the activation functions of the cells.
- * Kept behind this interface so that vectorised versions (chosen at run
- * time for the CPU) replace the scalar ones without touching the cells.
+ * Element-wise helpers of the cells that need no hand-written kernel (the
+ * sigmoid and tanh are in nn/kernels.h).
  */
 #ifndef RECUR_NN_VMATH_H
 #define RECUR_NN_VMATH_H
 
-/* x[i] = 1 / (1 + exp(-x[i])) */
-void vm_sigmoid(float *x, int n);
-/* x[i] = tanh(x[i]) */
-void vm_tanh(float *x, int n);
 /* x[i] = max(x[i], 0) */
 void vm_relu(float *x, int n);
 /* y[i] = a[i] + b[i] + c[i] */

@@ -1,0 +1,91 @@
+/* Kernel selection, packing, and the portable (generic) kernels. */
+#include "nn/kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "core/cpu.h"
+
+const kernels *kernels_level(int level)
+{
+    if (level > cpu_level_supported()) return NULL;
+    switch (level) {
+    case CPU_AVX512: return &kernels_avx512;
+    case CPU_AVX2: return &kernels_avx2;
+    default: return &kernels_generic;
+    }
+}
+
+const kernels *kernels_get(void) { return kernels_level(cpu_level()); }
+
+size_t kernels_packed_size(const kernels *k, int N, int K)
+{
+    size_t panels = ((size_t)N + k->nr - 1) / k->nr;
+    return panels * k->nr * (size_t)K;
+}
+
+/* Panel p holds columns p*nr .. p*nr+nr-1 as [K][nr], zero past N. */
+void kernels_pack_bt(const kernels *k, int N, int K, const float *M, int ld, float *Bp)
+{
+    const int nr = k->nr;
+    for (int p = 0; p * nr < N; p++) {
+        float *panel = Bp + (size_t)p * nr * K;
+        int cols = N - p * nr < nr ? N - p * nr : nr;
+        for (int kk = 0; kk < K; kk++) {
+            float *row = panel + (size_t)kk * nr;
+            for (int j = 0; j < cols; j++) row[j] = M[(size_t)(p * nr + j) * ld + kk];
+            for (int j = cols; j < nr; j++) row[j] = 0.0f;
+        }
+    }
+}
+
+void kernels_pack_b(const kernels *k, int N, int K, const float *B, int ld, float *Bp)
+{
+    const int nr = k->nr;
+    for (int p = 0; p * nr < N; p++) {
+        float *panel = Bp + (size_t)p * nr * K;
+        int cols = N - p * nr < nr ? N - p * nr : nr;
+        for (int kk = 0; kk < K; kk++) {
+            float *row = panel + (size_t)kk * nr;
+            memcpy(row, B + (size_t)kk * ld + (size_t)p * nr, (size_t)cols * sizeof *row);
+            for (int j = cols; j < nr; j++) row[j] = 0.0f;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Generic kernels                                                           */
+/* ------------------------------------------------------------------------ */
+
+#define GENERIC_NR 16
+
+static void generic_sigmoid(float *x, int n)
+{
+    for (int i = 0; i < n; i++) x[i] = 1.0f / (1.0f + expf(-x[i]));
+}
+
+static void generic_tanh(float *x, int n)
+{
+    for (int i = 0; i < n; i++) x[i] = tanhf(x[i]);
+}
+
+static void generic_gemm_packed(int M, int N, int K, const float *A, int lda, const float *Bp,
+                                float *C, int ldc, int accumulate)
+{
+    for (int p = 0; p * GENERIC_NR < N; p++) {
+        const float *panel = Bp + (size_t)p * GENERIC_NR * K;
+        int cols = N - p * GENERIC_NR < GENERIC_NR ? N - p * GENERIC_NR : GENERIC_NR;
+        for (int i = 0; i < M; i++) {
+            float acc[GENERIC_NR] = {0};
+            const float *a = A + (size_t)i * lda;
+            for (int kk = 0; kk < K; kk++) {
+                const float *b = panel + (size_t)kk * GENERIC_NR;
+                for (int j = 0; j < GENERIC_NR; j++) acc[j] += a[kk] * b[j];
+            }
+            float *c = C + (size_t)i * ldc + (size_t)p * GENERIC_NR;
+            for (int j = 0; j < cols; j++) c[j] = accumulate ? c[j] + acc[j] : acc[j];
+        }
+    }
+}
+
+const kernels kernels_generic = {"generic", GENERIC_NR, generic_sigmoid, generic_tanh, generic_gemm_packed};

@@ -1,0 +1,37 @@
+/*
+ * Hand-written kernels, one table per instruction set, chosen at run time:
+ * the activation functions and a matrix product against a pre-packed
+ * right-hand side (the recurrent weights, packed once per batch), which
+ * avoids re-packing W_hh at every time step as a general GEMM must.
+ */
+#ifndef RECUR_NN_KERNELS_H
+#define RECUR_NN_KERNELS_H
+#include <stddef.h>
+
+typedef struct kernels {
+    const char *name;
+    int nr; /* panel width of packed matrices (floats) */
+    void (*sigmoid)(float *x, int n);
+    void (*tanh)(float *x, int n);
+    /* C[M][N] = A[M][K] B (accumulate: C +=), with B packed by
+     * kernels_pack_b / kernels_pack_bt for this table's nr. */
+    void (*gemm_packed)(int M, int N, int K, const float *A, int lda, const float *Bp, float *C,
+                        int ldc, int accumulate);
+} kernels;
+
+/* The best table for this CPU (see core/cpu.h for RECUR_KERNELS). */
+const kernels *kernels_get(void);
+/* The table of one level (CPU_GENERIC, CPU_AVX2, CPU_AVX512), or NULL when
+ * this CPU cannot run it. */
+const kernels *kernels_level(int level);
+
+/* Floats a packed K x N matrix takes. */
+size_t kernels_packed_size(const kernels *k, int N, int K);
+/* Pack B = M^T where M is [N][K] (row stride ld): B[k][n] = M[n][k]. */
+void kernels_pack_bt(const kernels *k, int N, int K, const float *M, int ld, float *Bp);
+/* Pack B given as [K][N] (row stride ld). */
+void kernels_pack_b(const kernels *k, int N, int K, const float *B, int ld, float *Bp);
+
+extern const kernels kernels_generic, kernels_avx2, kernels_avx512;
+
+#endif
