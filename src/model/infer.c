@@ -154,7 +154,7 @@ recur_status recur_runner_step(recur_runner *r, int32_t token, float *logprobs, 
     if (!r->started) return recur_fail(err, RECUR_ERR_ARG, "call recur_runner_reset before stepping");
     if (token < 0 || token >= m->V)
         return recur_fail(err, RECUR_ERR_ARG, "token %d is outside the vocabulary of %d", (int)token, m->V);
-    const int H = st->H, GH = st->G * H;
+    const int H = st->H, GH = st->G * H, gru = st->cell == RECUR_CELL_GRU;
     for (int l = 0; l < st->L; l++) {
         float *h = r->h + (size_t)l * H, *c = r->c + (size_t)l * H;
         if (l == 0) {
@@ -164,20 +164,25 @@ recur_status recur_runner_step(recur_runner *r, int32_t token, float *logprobs, 
                 for (int g = 0; g < GH; g++) r->xg[g] += pl[g];
             }
         } else {
-            memcpy(r->xg, stack_b_ih(st, l, 0, 0), (size_t)GH * sizeof(float));
+            stack_input_bias(st, l, 0, r->xg);
             cblas_sgemv(CblasRowMajor, CblasNoTrans, GH, H, 1.0f, stack_w_ih(st, l, 0, 0), H,
                         r->h + (size_t)(l - 1) * H, 1, 1.0f, r->xg, 1);
         }
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, GH, H, 1.0f, stack_w_hh(st, l, 0, 0), H, h, 1, 0.0f,
-                    r->hg, 1);
-        const float *bhh = stack_b_hh(st, l, 0, 0);
+        /* h W_hh^T: added to the pre-activations, except the GRU's n rows. */
+        int GA = gru ? 2 * H : GH;
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, GA, H, 1.0f, stack_w_hh(st, l, 0, 0), H, h, 1, 1.0f,
+                    r->xg, 1);
         switch (st->cell) {
         case RECUR_CELL_RNN_TANH:
         case RECUR_CELL_RNN_RELU:
-            rnn_cell_forward(r->kn, 1, H, st->cell == RECUR_CELL_RNN_RELU, r->xg, r->hg, bhh, h, NULL, 0);
+            rnn_cell_forward(r->kn, 1, H, st->cell == RECUR_CELL_RNN_RELU, r->xg, h, NULL, 0);
             break;
-        case RECUR_CELL_LSTM: lstm_cell_forward(r->kn, 1, H, r->xg, r->hg, bhh, c, NULL, h, NULL, 0); break;
-        case RECUR_CELL_GRU: gru_cell_forward(r->kn, 1, H, r->xg, r->hg, bhh, h, NULL, NULL, 0); break;
+        case RECUR_CELL_LSTM: lstm_cell_forward(r->kn, 1, H, r->xg, c, NULL, h, NULL, 0); break;
+        case RECUR_CELL_GRU:
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, H, H, 1.0f, stack_w_hh(st, l, 0, 0) + (size_t)GA * H, H, h,
+                        1, 0.0f, r->hg, 1);
+            gru_cell_forward(r->kn, 1, H, r->xg, r->hg, stack_b_hh(st, l, 0, 0) + 2 * H, h, NULL, NULL, 0);
+            break;
         }
     }
     if (logprobs) {

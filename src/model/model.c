@@ -236,15 +236,21 @@ const char *recur_model_get_meta(const recur_model *m, const char *key)
 void model_input_tables(const recur_model *m, int d, float *P_sym, float *P_lab)
 {
     const int GH = m->st.G * m->st.H, I = m->st.I;
-    const float *W = stack_w_ih(&m->st, 0, d, 0), *b = stack_b_ih(&m->st, 0, d, 0);
+    const float *W = stack_w_ih(&m->st, 0, d, 0);
     if (m->embed) {
         gemm(0, 1, m->V, GH, m->cfg.embed, 1.0f, m->embed, m->cfg.embed, W, I, 0.0f, P_sym, GH);
     } else {
         for (int v = 0; v < m->V; v++)
             for (int g = 0; g < GH; g++) P_sym[(size_t)v * GH + g] = W[(size_t)g * I + v];
     }
-    for (int v = 0; v < m->V; v++)
-        for (int g = 0; g < GH; g++) P_sym[(size_t)v * GH + g] += b[g];
+    /* Every symbol's row carries the layer's input bias (b_ih, and b_hh
+     * where it folds: see stack_input_bias). */
+    const int fold = m->st.cell == RECUR_CELL_GRU ? 2 * m->st.H : GH;
+    const float *bi = stack_b_ih(&m->st, 0, d, 0), *bh = stack_b_hh(&m->st, 0, d, 0);
+    for (int v = 0; v < m->V; v++) {
+        float *row = P_sym + (size_t)v * GH;
+        for (int g = 0; g < GH; g++) row[g] += bi[g] + (g < fold ? bh[g] : 0.0f);
+    }
     if (!m->lab_w) return;
     const float *Wl = W + m->sym_w;
     if (m->label_embed) {

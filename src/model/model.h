@@ -50,7 +50,8 @@ recur_status model_check_config(const recur_model_config *cfg, int V, int num_la
 
 /*
  * Layer 0's input projections through lookup tables: a symbol's row is
- * P_sym[v] = embed[v] W_sym^T + b_ih (one-hot: column v of W_ih), a
+ * P_sym[v] = embed[v] W_sym^T + the input bias of stack_input_bias
+ * (one-hot: column v of W_ih), a
  * label's P_lab[l] = label_embed[l] W_lab^T. Tables are [V][G*H] and
  * [NL][G*H] for direction d.
  */

@@ -72,8 +72,10 @@ static recur_status reserve(pass *ps, const recur_model *m, int N, int B, recur_
         if (!p[i]) return recur_fail(err, RECUR_ERR_NOMEM, "out of memory for a batch of %d rows", N);
     ps->cap_N = n;
     ps->cap_B = b;
-    if (!ps->ws) return stack_ws_create(&m->st, n, b, ps->train, &ps->ws, err);
-    return stack_ws_reserve(&m->st, ps->ws, n, b, err);
+    if (ps->ws) return stack_ws_reserve(&m->st, ps->ws, n, b, err);
+    RECUR_TRY(stack_ws_create(&m->st, n, b, ps->train, &ps->ws, err));
+    if (ps->tables_fixed) stack_ws_fix_weights(ps->ws);
+    return RECUR_OK;
 }
 
 recur_status pass_prepare(pass *ps, const recur_model *m, const recur_batch *b, recur_error *err)

@@ -4,17 +4,14 @@
 
 #include "nn/vmath.h"
 
-void rnn_cell_forward(const kernels *kn, int b, int H, int relu, float *xg, const float *hg,
-                      const float *bhh, float *h, float *y, int ldy)
+void rnn_cell_forward(const kernels *kn, int b, int H, int relu, float *a, float *h,
+                      float *y, int ldy)
 {
-    for (int r = 0; r < b; r++) {
-        float *a = xg + (size_t)r * H;
-        vm_add3(a, a, hg + (size_t)r * H, bhh, H);
-        if (relu) vm_relu(a, H);
-        else kn->tanh(a, H);
-        memcpy(h + (size_t)r * H, a, (size_t)H * sizeof *a);
-        if (y) memcpy(y + (size_t)r * ldy, a, (size_t)H * sizeof *a);
-    }
+    if (relu) vm_relu(a, b * H);
+    else kn->tanh(a, b * H);
+    memcpy(h, a, (size_t)b * H * sizeof *a);
+    if (y)
+        for (int r = 0; r < b; r++) memcpy(y + (size_t)r * ldy, a + (size_t)r * H, (size_t)H * sizeof *a);
 }
 
 void rnn_cell_backward(int b, int H, int relu, const float *dh, const float *y,
@@ -31,22 +28,22 @@ void rnn_cell_backward(int b, int H, int relu, const float *dh, const float *y,
     }
 }
 
-void lstm_cell_forward(const kernels *kn, int b, int H, float *xg, const float *hg,
-                       const float *bhh, float *c, float *csave, float *h,
-                       float *y, int ldy)
+void lstm_cell_forward(const kernels *kn, int b, int H, float *a_all, float *c,
+                       float *csave, float *h, float *y, int ldy)
 {
     const int G = 4 * H;
     for (int r = 0; r < b; r++) {
-        float *a = xg + (size_t)r * G;
-        vm_add3(a, a, hg + (size_t)r * G, bhh, G);
+        float *a = a_all + (size_t)r * G;
         kn->sigmoid(a, 2 * H);     /* i, f */
         kn->tanh(a + 2 * H, H);    /* g    */
         kn->sigmoid(a + 3 * H, H); /* o    */
         const float *gi = a, *gf = a + H, *gg = a + 2 * H, *go = a + 3 * H;
         float *cr = c + (size_t)r * H, *hr = h + (size_t)r * H;
-        for (int j = 0; j < H; j++) cr[j] = gf[j] * cr[j] + gi[j] * gg[j];
+        for (int j = 0; j < H; j++) {
+            cr[j] = gf[j] * cr[j] + gi[j] * gg[j];
+            hr[j] = cr[j];
+        }
         if (csave) memcpy(csave + (size_t)r * H, cr, (size_t)H * sizeof *cr);
-        memcpy(hr, cr, (size_t)H * sizeof *hr);
         kn->tanh(hr, H);
         for (int j = 0; j < H; j++) hr[j] *= go[j];
         if (y) memcpy(y + (size_t)r * ldy, hr, (size_t)H * sizeof *hr);
@@ -79,23 +76,20 @@ void lstm_cell_backward(const kernels *kn, int b, int H, const float *dh, float 
     }
 }
 
-void gru_cell_forward(const kernels *kn, int b, int H, float *xg, const float *hg,
-                      const float *bhh, float *h, float *hnl, float *y,
-                      int ldy)
+void gru_cell_forward(const kernels *kn, int b, int H, float *a_all, const float *hn,
+                      const float *b_hn, float *h, float *hnl, float *y, int ldy)
 {
     const int G = 3 * H;
     for (int r = 0; r < b; r++) {
-        float *a = xg + (size_t)r * G;
-        const float *hgr = hg + (size_t)r * G;
-        /* r and z see both biases; n sees b_hn inside the reset product. */
-        vm_add3(a, a, hgr, bhh, 2 * H);
+        float *a = a_all + (size_t)r * G;
+        const float *hnr = hn + (size_t)r * H;
         kn->sigmoid(a, 2 * H);
         const float *gr = a, *gz = a + H;
         float *gn = a + 2 * H;
         float *hr = h + (size_t)r * H;
         float *hl = hnl ? hnl + (size_t)r * H : NULL;
         for (int j = 0; j < H; j++) {
-            float lin = hgr[2 * H + j] + bhh[2 * H + j];
+            float lin = hnr[j] + b_hn[j];
             if (hl) hl[j] = lin;
             gn[j] += gr[j] * lin;
         }

@@ -21,6 +21,7 @@ struct recur_rnn {
     pack pk;
     recur_rng rng;
     int have_tape;   /* a training forward is waiting for its backward */
+    int have_grads;  /* a backward ran: state gradients are available   */
     int T, B;        /* shape of that forward */
     float *px, *pbuf; /* packed input, scratch */
     size_t px_cap, pbuf_cap;
@@ -138,6 +139,7 @@ recur_status recur_rnn_forward(recur_rnn *r, int T, int B, const float *x,
                                int train, recur_error *err)
 {
     r->have_tape = 0;
+    r->have_grads = 0;
     if (T < 1 || B < 1 || !x)
         return recur_fail(err, RECUR_ERR_ARG, "forward needs T >= 1, B >= 1 and an input (T=%d, B=%d)", T, B);
     if ((size_t)T * B > (size_t)1 << 28)
@@ -214,5 +216,13 @@ recur_status recur_rnn_backward(recur_rnn *r, const float *dy, const float *dhn,
     if (dh0) states_from_sorted(p, LD, H, sdh0, dh0);
     if (dc0 && st->cell == RECUR_CELL_LSTM) states_from_sorted(p, LD, H, sdc0, dc0);
     r->have_tape = 0;
+    r->have_grads = 1;
+    return RECUR_OK;
+}
+
+recur_status recur_rnn_state_grads(const recur_rnn *r, float *dh, recur_error *err)
+{
+    if (!r->have_grads) return recur_fail(err, RECUR_ERR_ARG, "state gradients need a backward first");
+    unpack_rows(&r->pk, stack_ws_state_grads(r->ws), r->st.D * r->st.H, dh);
     return RECUR_OK;
 }

@@ -95,6 +95,15 @@ void stack_tensor(const stack *st, int k, char *name, size_t cap, int *ndim,
     *ndim = which < 2 ? 2 : 1;
 }
 
+void stack_input_bias(const stack *st, int l, int d, float *out)
+{
+    const int GH = st->G * st->H;
+    /* The GRU's n gate keeps b_hn apart: it is scaled by the reset gate. */
+    const int fold = st->cell == RECUR_CELL_GRU ? 2 * st->H : GH;
+    const float *bi = stack_b_ih(st, l, d, 0), *bh = stack_b_hh(st, l, d, 0);
+    for (int g = 0; g < GH; g++) out[g] = bi[g] + (g < fold ? bh[g] : 0.0f);
+}
+
 void stack_init_weights(const stack *st, recur_rng *rng)
 {
     float k = 1.0f / sqrtf((float)st->H);
@@ -114,19 +123,24 @@ typedef struct dir_ws {
     float *HNL; /* [N][H]  GRU W_hn h + b_hn (train)                       */
     float *dA;  /* [N][GH] gradient of the pre-activations (train)         */
     float *dGh; /* [N][GH] GRU: the W_hh side of it (train)                */
-    float *WhhT; /* W_hh^T packed for the step product h W_hh^T            */
+    float *WhhT; /* W_hh^T packed for the step product h W_hh^T (GRU: the
+                  * r and z rows; the n rows are in WhhTn)                */
+    float *WhhTn;
     float *Whh;  /* W_hh packed for the backward product dG W_hh (train)   */
 } dir_ws;
 
 struct stack_ws {
     const kernels *kn; /* chosen for this CPU when the workspace is made */
     int N, B, train;
+    int weights_fixed, packed_valid; /* see stack_ws_fix_weights         */
+    float *bias;                     /* [GH] scratch                     */
     int L, D;
     dir_ws *dir;  /* [L*D] */
     float **Y;    /* [L] outputs [N][D*H]                                  */
     float **Xd;   /* [L] dropped-out inputs [N][D*H] (l >= 1, train)       */
     float **mask; /* [L] dropout scale per element (l >= 1, train)         */
     float *dY;    /* [N][D*H] gradient of a layer's output (train)         */
+    float *dHt;   /* [N][D*H] dLoss/dh_t of the last layer (train)         */
     float *dX;    /* [N][D*H] gradient of a layer's input (train)          */
     float *S, *Cs;   /* [B][H] running state                               */
     float *HG;       /* [B][GH] h W_hh^T of one step                       */
@@ -140,18 +154,19 @@ static void ws_release(stack_ws *ws)
         for (int i = 0; i < ws->L * ws->D; i++) {
             dir_ws *w = &ws->dir[i];
             free(w->A); free(w->Hp); free(w->C); free(w->Cp); free(w->HNL); free(w->dA); free(w->dGh);
-            free(w->WhhT); free(w->Whh);
+            free(w->WhhT); free(w->WhhTn); free(w->Whh);
         }
     }
     if (ws->Y) for (int l = 0; l < ws->L; l++) free(ws->Y[l]);
     if (ws->Xd) for (int l = 0; l < ws->L; l++) free(ws->Xd[l]);
     if (ws->mask) for (int l = 0; l < ws->L; l++) free(ws->mask[l]);
     free(ws->dir); free(ws->Y); free(ws->Xd); free(ws->mask);
-    free(ws->dY); free(ws->dX); free(ws->S); free(ws->Cs); free(ws->HG);
-    free(ws->dS); free(ws->dC); free(ws->dh);
+    free(ws->dY); free(ws->dHt); free(ws->dX); free(ws->S); free(ws->Cs); free(ws->HG);
+    free(ws->dS); free(ws->dC); free(ws->dh); free(ws->bias);
     ws->dir = NULL;
     ws->Y = ws->Xd = ws->mask = NULL;
-    ws->dY = ws->dX = ws->S = ws->Cs = ws->HG = ws->dS = ws->dC = ws->dh = NULL;
+    ws->dY = ws->dHt = ws->dX = ws->S = ws->Cs = ws->HG = ws->dS = ws->dC = ws->dh = ws->bias = NULL;
+    ws->packed_valid = 0;
 }
 
 /* calloc of n floats; n == 0 gives NULL without failure. */
@@ -185,7 +200,8 @@ static recur_status ws_alloc(const stack *st, stack_ws *ws, int N, int B, recur_
         bad |= falloc(&w->HNL, tr && gru ? n * H : 0);
         bad |= falloc(&w->dA, tr ? n * GH : 0);
         bad |= falloc(&w->dGh, tr && gru ? n * GH : 0);
-        bad |= falloc(&w->WhhT, kernels_packed_size(ws->kn, (int)GH, (int)H));
+        bad |= falloc(&w->WhhT, kernels_packed_size(ws->kn, gru ? 2 * (int)H : (int)GH, (int)H));
+        bad |= falloc(&w->WhhTn, gru ? kernels_packed_size(ws->kn, (int)H, (int)H) : 0);
         bad |= falloc(&w->Whh, tr ? kernels_packed_size(ws->kn, (int)H, (int)GH) : 0);
     }
     int drop = tr && st->dropout > 0.0f;
@@ -197,10 +213,12 @@ static recur_status ws_alloc(const stack *st, stack_ws *ws, int N, int B, recur_
     size_t widest = DH > (size_t)st->I ? DH : (size_t)st->I;
     if (!bad) {
         bad |= falloc(&ws->dY, tr ? n * DH : 0);
+        bad |= falloc(&ws->dHt, tr ? n * DH : 0);
         bad |= falloc(&ws->dX, tr ? n * widest : 0);
         bad |= falloc(&ws->S, b * H);
         bad |= falloc(&ws->Cs, b * H);
-        bad |= falloc(&ws->HG, b * GH);
+        bad |= falloc(&ws->HG, b * H);
+        bad |= falloc(&ws->bias, GH);
         bad |= falloc(&ws->dS, tr ? b * H : 0);
         bad |= falloc(&ws->dC, tr ? b * H : 0);
         bad |= falloc(&ws->dh, tr ? b * H : 0);
@@ -243,6 +261,8 @@ recur_status stack_ws_reserve(const stack *st, stack_ws *ws, int N, int B, recur
     return ws_alloc(st, ws, n, b, err);
 }
 
+void stack_ws_fix_weights(stack_ws *ws) { ws->weights_fixed = 1; }
+
 void stack_ws_free(stack_ws *ws)
 {
     if (!ws) return;
@@ -253,6 +273,7 @@ void stack_ws_free(stack_ws *ws)
 float *stack_ws_xg0(stack_ws *ws, int d) { return ws->dir[d].A; }
 const float *stack_ws_dxg0(const stack_ws *ws, int d) { return ws->dir[d].dA; }
 const float *stack_ws_output(const stack_ws *ws) { return ws->Y[ws->L - 1]; }
+const float *stack_ws_state_grads(const stack_ws *ws) { return ws->dHt; }
 
 /* ------------------------------------------------------------------------ */
 /* Forward                                                                   */
@@ -266,16 +287,27 @@ static void add_bias_rows(float *A, int n, int cols, const float *bias)
     }
 }
 
+/* Pack the recurrent weights of (l, d) for the step product. */
+static void pack_step_weights(const stack *st, stack_ws *ws, int l, int d)
+{
+    const int H = st->H, GA = st->cell == RECUR_CELL_GRU ? 2 * H : st->G * H;
+    dir_ws *w = &ws->dir[l * st->D + d];
+    const float *W_hh = stack_w_hh(st, l, d, 0);
+    kernels_pack_bt(ws->kn, GA, H, W_hh, H, w->WhhT);
+    if (st->cell == RECUR_CELL_GRU) kernels_pack_bt(ws->kn, H, H, W_hh + (size_t)GA * H, H, w->WhhTn);
+}
+
 /* One direction of one layer; A holds the input projections on entry. */
 static void direction_forward(const stack *st, stack_ws *ws, const pack *p, int l, int d,
                               const float *h0, const float *c0, float *hn, float *cn, int train)
 {
     const int H = st->H, GH = st->G * st->H, DH = st->D * st->H, B = p->B;
+    const int gru = st->cell == RECUR_CELL_GRU, GA = gru ? 2 * H : GH;
     dir_ws *w = &ws->dir[l * st->D + d];
     const kernels *kn = ws->kn;
-    const float *b_hh = stack_b_hh(st, l, d, 0);
+    const float *b_hn = stack_b_hh(st, l, d, 0) + 2 * H;
     float *S = ws->S, *Cs = ws->Cs, *Y = ws->Y[l];
-    kernels_pack_bt(kn, GH, H, stack_w_hh(st, l, d, 0), H, w->WhhT);
+    if (!ws->weights_fixed || !ws->packed_valid) pack_step_weights(st, ws, l, d);
     size_t state_bytes = (size_t)B * H * sizeof(float);
     if (h0) memcpy(S, h0, state_bytes);
     else memset(S, 0, state_bytes);
@@ -287,20 +319,22 @@ static void direction_forward(const stack *st, stack_ws *ws, const pack *p, int 
         int t = d == 0 ? s : p->T - 1 - s;
         int b = p->bs[t];
         size_t row = (size_t)p->off[t];
+        float *a = w->A + row * GH, *y = Y + row * DH + (size_t)d * H;
         if (train) memcpy(w->Hp + row * H, S, (size_t)b * H * sizeof(float));
-        kn->gemm_packed(b, GH, H, S, H, w->WhhT, ws->HG, GH, 0);
-        float *xg = w->A + row * GH, *y = Y + row * DH + (size_t)d * H;
+        /* The recurrent product lands on the input projections directly. */
+        kn->gemm_packed(b, GA, H, S, H, w->WhhT, a, GH, 1);
         switch (st->cell) {
         case RECUR_CELL_RNN_TANH:
         case RECUR_CELL_RNN_RELU:
-            rnn_cell_forward(kn, b, H, st->cell == RECUR_CELL_RNN_RELU, xg, ws->HG, b_hh, S, y, DH);
+            rnn_cell_forward(kn, b, H, st->cell == RECUR_CELL_RNN_RELU, a, S, y, DH);
             break;
         case RECUR_CELL_LSTM:
             if (train) memcpy(w->Cp + row * H, Cs, (size_t)b * H * sizeof(float));
-            lstm_cell_forward(kn, b, H, xg, ws->HG, b_hh, Cs, train ? w->C + row * H : NULL, S, y, DH);
+            lstm_cell_forward(kn, b, H, a, Cs, train ? w->C + row * H : NULL, S, y, DH);
             break;
         case RECUR_CELL_GRU:
-            gru_cell_forward(kn, b, H, xg, ws->HG, b_hh, S, train ? w->HNL + row * H : NULL, y, DH);
+            kn->gemm_packed(b, H, H, S, H, w->WhhTn, ws->HG, H, 0);
+            gru_cell_forward(kn, b, H, a, ws->HG, b_hn, S, train ? w->HNL + row * H : NULL, y, DH);
             break;
         }
     }
@@ -330,13 +364,15 @@ void stack_forward(const stack *st, stack_ws *ws, const pack *p, const float *x,
             dir_ws *w = &ws->dir[l * st->D + d];
             if (X) {
                 gemm(0, 1, N, GH, I, 1.0f, X, I, stack_w_ih(st, l, d, 0), I, 0.0f, w->A, GH);
-                add_bias_rows(w->A, N, GH, stack_b_ih(st, l, d, 0));
+                stack_input_bias(st, l, d, ws->bias);
+                add_bias_rows(w->A, N, GH, ws->bias);
             }
             size_t k = (size_t)(l * st->D + d) * state;
             direction_forward(st, ws, p, l, d, h0 ? h0 + k : NULL, c0 ? c0 + k : NULL,
                               hn ? hn + k : NULL, cn ? cn + k : NULL, train);
         }
     }
+    ws->packed_valid = 1;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -381,6 +417,9 @@ static void direction_backward(const stack *st, stack_ws *ws, const pack *p, int
             if (dyr) for (int j = 0; j < H; j++) o[j] = in[j] + dyr[j];
             else memcpy(o, in, (size_t)H * sizeof *o);
         }
+        if (l == st->L - 1)
+            for (int r = 0; r < b; r++)
+                memcpy(ws->dHt + (row + r) * DH + (size_t)d * H, dh + (size_t)r * H, (size_t)H * sizeof *dh);
         float *dA = w->dA + row * GH;
         const float *A = w->A + row * GH;
         const float *dGh = dA;

@@ -33,6 +33,11 @@ void stack_tensor(const stack *st, int k, char *name, size_t cap, int *ndim,
 /* U(-1/sqrt(H), 1/sqrt(H)) for every parameter, as PyTorch. */
 void stack_init_weights(const stack *st, recur_rng *rng);
 
+/* The bias that rides with the input projection of layer l, direction d:
+ * b_ih + b_hh, except for the GRU's n gate, whose b_hn stays inside the
+ * reset product (out: [G*H]). */
+void stack_input_bias(const stack *st, int l, int d, float *out);
+
 /* Pointers to the parameters (or gradients, with g = 1) of layer l, dir d. */
 float *stack_w_ih(const stack *st, int l, int d, int g);
 float *stack_w_hh(const stack *st, int l, int d, int g);
@@ -49,12 +54,18 @@ recur_status stack_ws_create(const stack *st, int N, int B, int train,
 recur_status stack_ws_reserve(const stack *st, stack_ws *ws, int N, int B,
                               recur_error *err);
 void stack_ws_free(stack_ws *ws);
+/* Promise that the weights will not change while ws lives (inference):
+ * the recurrent weights are then packed once, not at every forward. */
+void stack_ws_fix_weights(stack_ws *ws);
 /* Layer 0's input projections of direction d, [N][G*H]: filled by the
- * caller when it runs stack_forward with x == NULL (b_ih included). */
+ * caller when it runs stack_forward with x == NULL (with the bias of
+ * stack_input_bias included). */
 float *stack_ws_xg0(stack_ws *ws, int d);
 /* After a backward: gradient of layer 0's pre-activations, direction d,
  * [N][G*H] (what the caller folds into W_ih and b_ih when x was NULL). */
 const float *stack_ws_dxg0(const stack_ws *ws, int d);
+/* After a backward: dLoss/dh_t of the last layer, packed [N][D*H]. */
+const float *stack_ws_state_grads(const stack_ws *ws);
 /* Output of the last layer after a forward: packed [N][D*H]. */
 const float *stack_ws_output(const stack_ws *ws);
 

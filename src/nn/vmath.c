@@ -4,8 +4,3 @@ void vm_relu(float *x, int n)
 {
     for (int i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
-
-void vm_add3(float *y, const float *a, const float *b, const float *c, int n)
-{
-    for (int i = 0; i < n; i++) y[i] = a[i] + b[i] + c[i];
-}

@@ -7,7 +7,5 @@
 
 /* x[i] = max(x[i], 0) */
 void vm_relu(float *x, int n);
-/* y[i] = a[i] + b[i] + c[i] */
-void vm_add3(float *y, const float *a, const float *b, const float *c, int n);
 
 #endif
