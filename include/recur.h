@@ -83,6 +83,7 @@ typedef struct recur_rnn_config {
     int bidirectional; /* 0 or 1: D = 2 concatenates [forward, reverse]     */
     float dropout;     /* on the inputs of layers 1..L-1, training only     */
     uint64_t seed;     /* initialisation U(-1/sqrt(H), 1/sqrt(H))           */
+    int threads;       /* threads for forward/backward; 0 or 1: the caller's */
 } recur_rnn_config;
 
 typedef struct recur_rnn recur_rnn;
@@ -126,6 +127,15 @@ recur_status recur_rnn_forward(recur_rnn *rnn, int T, int B, const float *x,
 recur_status recur_rnn_backward(recur_rnn *rnn, const float *dy,
                                 const float *dhn, const float *dcn, float *dx,
                                 float *dh0, float *dc0, recur_error *err);
+
+/*
+ * After a backward: dLoss/dh_t of the last layer for every step, [T][B][D*H]
+ * in the padded layout of the forward (zero past each end). It is the total
+ * gradient reaching h_t, from the output at t and from later steps (earlier
+ * steps for the reverse direction): the quantity that vanishes or not.
+ */
+recur_status recur_rnn_state_grads(const recur_rnn *rnn, float *dh,
+                                   recur_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Text: vocabularies of characters                                          */
@@ -322,9 +332,13 @@ typedef struct recur_train_config {
     float clip;         /* max global gradient norm; 0 = no clipping        */
     int max_batch;      /* most sequences per step                          */
     uint64_t seed;      /* dropout                                          */
+    int threads;        /* threads of the trainer (0 or 1: the caller's)    */
 } recur_train_config;
 
-/* Adam, lr 1e-3 (PyTorch's defaults), clip 5, max_batch 64. */
+/* Adam, lr 1e-3 (PyTorch's defaults), clip 5, max_batch 64, 1 thread.
+ * With threads > 1 a trainer splits each batch by sequences over its own
+ * threads and asks OpenBLAS (whose setting is process-wide) for one
+ * thread, so that the two never compete for cores. */
 void recur_train_config_default(recur_train_config *cfg);
 
 /*
@@ -374,7 +388,9 @@ recur_status recur_trainer_load(recur_trainer *t, const char *path,
 /* Threads                                                                   */
 /* ------------------------------------------------------------------------ */
 
-/* Threads used by matrix products (OpenBLAS's pool, process-wide). */
+/* Threads of OpenBLAS's own pool (process-wide, OpenBLAS's setting), for
+ * the products recur leaves to it. Trainers and stacks have their own
+ * `threads`; see recur_train_config. */
 void recur_set_threads(int n);
 int recur_get_threads(void);
 

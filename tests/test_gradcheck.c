@@ -77,7 +77,8 @@ static void gradcheck(recur_cell cell, int layers, int bidir)
 {
     problem *P = calloc(1, sizeof *P);
     recur_error err;
-    recur_rnn_config cfg = {cell, IN, HID, layers, bidir, 0.0f, 7};
+    /* Bidirectional runs use two threads, so the threaded paths are checked. */
+    recur_rnn_config cfg = {cell, IN, HID, layers, bidir, 0.0f, 7, bidir ? 2 : 1};
     CHECK_OK(recur_rnn_create(&cfg, &P->rnn, &err), &err);
     if (!P->rnn) {
         free(P);
@@ -225,7 +226,7 @@ static void batch_of_one_matches_batch(void)
 {
     recur_error err;
     recur_rnn *rnn = NULL;
-    recur_rnn_config cfg = {RECUR_CELL_LSTM, IN, HID, 2, 1, 0.0f, 5};
+    recur_rnn_config cfg = {RECUR_CELL_LSTM, IN, HID, 2, 1, 0.0f, 5, 2};
     CHECK_OK(recur_rnn_create(&cfg, &rnn, &err), &err);
     recur_rng r;
     recur_rng_seed(&r, 9);
@@ -247,7 +248,7 @@ static void bad_arguments_are_refused(void)
 {
     recur_error err;
     recur_rnn *rnn = NULL;
-    recur_rnn_config cfg = {RECUR_CELL_GRU, IN, 0, 1, 0, 0.0f, 1};
+    recur_rnn_config cfg = {RECUR_CELL_GRU, IN, 0, 1, 0, 0.0f, 1, 1};
     CHECK(recur_rnn_create(&cfg, &rnn, &err) == RECUR_ERR_ARG && rnn == NULL);
     CHECK(strstr(err.message, "hidden") != NULL);
     cfg.hidden = 1000000000;

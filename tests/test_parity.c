@@ -66,7 +66,7 @@ static void stack_parity(const char *cellname, int L, int bi)
     recur_error err;
     recur_rnn_config cfg = {(recur_cell)recur_cell_parse(cellname), meta_int(f, "input_size"),
                             meta_int(f, "hidden"), meta_int(f, "layers"), meta_int(f, "bidirectional"),
-                            0.0f, 1};
+                            0.0f, 1, L};
     CHECK(cfg.layers == L && cfg.bidirectional == bi);
     int T = meta_int(f, "T"), B = meta_int(f, "B"), D = bi ? 2 : 1, H = cfg.hidden;
     int lstm = cfg.cell == RECUR_CELL_LSTM;

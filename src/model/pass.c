@@ -75,6 +75,7 @@ static recur_status reserve(pass *ps, const recur_model *m, int N, int B, recur_
     if (ps->ws) return stack_ws_reserve(&m->st, ps->ws, n, b, err);
     RECUR_TRY(stack_ws_create(&m->st, n, b, ps->train, &ps->ws, err));
     if (ps->tables_fixed) stack_ws_fix_weights(ps->ws);
+    stack_ws_set_pool(ps->ws, ps->pool);
     return RECUR_OK;
 }
 

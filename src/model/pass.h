@@ -26,6 +26,7 @@ typedef struct pass {
     float *logp;     /* [rows][C] log-probabilities, then their gradient   */
     float *dfeat;    /* [rows][D*H]                                        */
     int cap_N, cap_B;
+    struct pool *pool; /* threads for the stack (not owned)          */
 } pass;
 
 recur_status pass_init(pass *ps, const recur_model *m, int train, recur_error *err);

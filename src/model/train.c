@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "model/pass.h"
 #include "model/trainer.h"
+#include "nn/gemm.h" /* openblas_set_num_threads */
 #include "optim/optim.h"
 
 void recur_train_config_default(recur_train_config *cfg)
@@ -33,6 +34,7 @@ static recur_status check_config(const recur_train_config *c, recur_error *err)
     if (!(c->eps > 0.0f)) return recur_fail(err, RECUR_ERR_ARG, "Adam eps must be positive");
     if (!(c->clip >= 0.0f && c->clip < 1e30f)) return recur_fail(err, RECUR_ERR_ARG, "clip %g must be >= 0 (0 = off)", (double)c->clip);
     if (c->max_batch < 1 || c->max_batch > 1 << 20) return recur_fail(err, RECUR_ERR_ARG, "batch size %d out of range 1..%d", c->max_batch, 1 << 20);
+    if (c->threads < 0 || c->threads > 256) return recur_fail(err, RECUR_ERR_ARG, "threads %d out of range 1..256", c->threads);
     return RECUR_OK;
 }
 
@@ -53,7 +55,13 @@ recur_status recur_trainer_create(recur_model *m, const recur_train_config *cfg,
     if (!t->state_a || (cfg->optim == RECUR_OPTIM_ADAM && !t->state_b))
         s = recur_fail(err, RECUR_ERR_NOMEM, "out of memory for the optimiser state");
     if (!s) s = pass_init(&t->ps, m, 1, err);
+    if (!s && cfg->threads > 1) {
+        s = pool_create(cfg->threads, &t->pool, err);
+        t->ps.pool = t->pool;
+        if (!s) openblas_set_num_threads(1);
+    }
     if (s) {
+        pass_free(&t->ps);
         free(t->state_a);
         free(t->state_b);
         free(t);
@@ -67,6 +75,7 @@ void recur_trainer_free(recur_trainer *t)
 {
     if (!t) return;
     pass_free(&t->ps);
+    pool_free(t->pool);
     free(t->state_a);
     free(t->state_b);
     free(t);
@@ -91,6 +100,24 @@ recur_status recur_trainer_grad(recur_trainer *t, const recur_batch *b, float *l
     return RECUR_OK;
 }
 
+/* The optimiser update of one thread's share of the weights. */
+static void update_share(void *arg, int tid, int nt)
+{
+    recur_trainer *t = arg;
+    recur_model *m = t->m;
+    const recur_train_config *c = &t->cfg;
+    /* Shares of 16 floats, so vector loops stay aligned to their ends. */
+    int lo, hi;
+    pool_split((int)((m->n_weights + 15) / 16), tid, nt, &lo, &hi);
+    size_t a = (size_t)lo * 16, b = (size_t)hi * 16 < m->n_weights ? (size_t)hi * 16 : m->n_weights;
+    if (a >= b) return;
+    if (c->optim == RECUR_OPTIM_ADAM)
+        adam_step(m->w + a, m->g + a, t->state_a + a, t->state_b + a, b - a, c->lr, c->beta1, c->beta2, c->eps,
+                  c->weight_decay, t->step);
+    else
+        sgd_step(m->w + a, m->g + a, t->state_a + a, b - a, c->lr, c->momentum, c->weight_decay, t->step);
+}
+
 recur_status recur_trainer_step(recur_trainer *t, const recur_batch *b, float *loss,
                                 recur_error *err)
 {
@@ -103,11 +130,7 @@ recur_status recur_trainer_step(recur_trainer *t, const recur_batch *b, float *l
         return recur_fail(err, RECUR_ERR_NUMERIC, "gradient norm became %g at step %llu; weights not updated",
                           norm, (unsigned long long)t->step + 1);
     t->step++;
-    if (c->optim == RECUR_OPTIM_ADAM)
-        adam_step(m->w, m->g, t->state_a, t->state_b, m->n_weights, c->lr, c->beta1, c->beta2, c->eps,
-                  c->weight_decay, t->step);
-    else
-        sgd_step(m->w, m->g, t->state_a, m->n_weights, c->lr, c->momentum, c->weight_decay, t->step);
+    pool_run(t->pool, update_share, t);
     return RECUR_OK;
 }
 

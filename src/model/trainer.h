@@ -1,6 +1,7 @@
 /* The inside of a recur_trainer (shared with the checkpoint code). */
 #ifndef RECUR_MODEL_TRAINER_H
 #define RECUR_MODEL_TRAINER_H
+#include "core/pool.h"
 #include "core/rng.h"
 #include "model/pass.h"
 
@@ -12,6 +13,7 @@ struct recur_trainer {
     float *state_b; /* Adam's exp_avg_sq (NULL for SGD)             */
     recur_rng rng;  /* dropout                                      */
     pass ps;
+    pool *pool;     /* NULL with one thread                          */
 };
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/pool.h"
 #include "nn/pack.h"
 #include "nn/stack.h"
 
@@ -18,6 +19,7 @@ struct recur_rnn {
     int n_tensors;
     char (*names)[32];
     stack_ws *ws; /* training workspace, planned on first use */
+    pool *pool;   /* cfg.threads > 1 */
     pack pk;
     recur_rng rng;
     int have_tape;   /* a training forward is waiting for its backward */
@@ -52,6 +54,13 @@ recur_status recur_rnn_create(const recur_rnn_config *cfg, recur_rnn **out, recu
     }
     r->st.w = r->w;
     r->st.g = r->g;
+    if (cfg->threads > 1) {
+        s = pool_create(cfg->threads, &r->pool, err);
+        if (s) {
+            recur_rnn_free(r);
+            return s;
+        }
+    }
     recur_rng_seed(&r->rng, cfg->seed);
     stack_init_weights(&r->st, &r->rng);
     *out = r;
@@ -62,6 +71,7 @@ void recur_rnn_free(recur_rnn *r)
 {
     if (!r) return;
     stack_ws_free(r->ws);
+    pool_free(r->pool);
     pack_free(&r->pk);
     free(r->w);
     free(r->g);
@@ -165,8 +175,12 @@ recur_status recur_rnn_forward(recur_rnn *r, int T, int B, const float *x,
     size_t S = (size_t)LD * B * H;
     if (ensure(&r->px, &r->px_cap, (size_t)p->N * st->I) || ensure(&r->state, &r->state_cap, 4 * S))
         return recur_fail(err, RECUR_ERR_NOMEM, "out of memory");
-    if (!r->ws) s = stack_ws_create(st, p->N, B, 1, &r->ws, err);
-    else s = stack_ws_reserve(st, r->ws, p->N, B, err);
+    if (!r->ws) {
+        s = stack_ws_create(st, p->N, B, 1, &r->ws, err);
+        if (!s) stack_ws_set_pool(r->ws, r->pool);
+    } else {
+        s = stack_ws_reserve(st, r->ws, p->N, B, err);
+    }
     if (s) return s;
     pack_rows(p, x, st->I, r->px);
     float *sh0 = NULL, *sc0 = NULL, *shn = r->state + 2 * S, *scn = r->state + 3 * S;

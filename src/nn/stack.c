@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/pool.h"
 #include "nn/cell.h"
 #include "nn/gemm.h"
 #include "nn/kernels.h"
@@ -131,6 +132,7 @@ typedef struct dir_ws {
 
 struct stack_ws {
     const kernels *kn; /* chosen for this CPU when the workspace is made */
+    pool *pool;        /* threads (not owned); NULL runs on the caller   */
     int N, B, train;
     int weights_fixed, packed_valid; /* see stack_ws_fix_weights         */
     float *bias;                     /* [GH] scratch                     */
@@ -262,6 +264,7 @@ recur_status stack_ws_reserve(const stack *st, stack_ws *ws, int N, int B, recur
 }
 
 void stack_ws_fix_weights(stack_ws *ws) { ws->weights_fixed = 1; }
+void stack_ws_set_pool(stack_ws *ws, pool *p) { ws->pool = p; }
 
 void stack_ws_free(stack_ws *ws)
 {
@@ -297,28 +300,71 @@ static void pack_step_weights(const stack *st, stack_ws *ws, int l, int d)
     if (st->cell == RECUR_CELL_GRU) kernels_pack_bt(ws->kn, H, H, W_hh + (size_t)GA * H, H, w->WhhTn);
 }
 
-/* One direction of one layer; A holds the input projections on entry. */
-static void direction_forward(const stack *st, stack_ws *ws, const pack *p, int l, int d,
-                              const float *h0, const float *c0, float *hn, float *cn, int train)
+/* Threads split a batch by sequences: rows j0..j1-1 of every step belong to
+ * one thread for the whole time loop, so they never wait for each other.
+ * Boundaries balance the number of steps (sequences are sorted longest
+ * first, so the first share has fewer, longer sequences). */
+#define MAX_SHARES 64
+static void split_sequences(const pack *p, int nt, int *bounds)
 {
-    const int H = st->H, GH = st->G * st->H, DH = st->D * st->H, B = p->B;
+    bounds[0] = 0;
+    long long done = 0;
+    int j = 0;
+    for (int k = 1; k < nt; k++) {
+        long long want = (long long)p->N * k / nt;
+        while (j < p->B && done + p->len[j] <= want) done += p->len[j++];
+        bounds[k] = j;
+    }
+    bounds[nt] = p->B;
+}
+
+typedef struct dir_job {
+    const stack *st;
+    stack_ws *ws;
+    const pack *p;
+    int l, d, train;
+    const float *h0, *c0, *dY, *dhn, *dcn;
+    float *hn, *cn, *dh0, *dc0;
+    int bounds[MAX_SHARES + 1];
+} dir_job;
+
+static int shares(const stack_ws *ws, const pack *p)
+{
+    int nt = pool_threads(ws->pool);
+    if (nt > MAX_SHARES) nt = MAX_SHARES;
+    return nt < p->B ? nt : p->B;
+}
+
+/* Copy rows j0..j1-1 of a [B][H] state, or zero them. */
+static void state_rows(float *dst, const float *src, int j0, int j1, int H)
+{
+    size_t off = (size_t)j0 * H, n = (size_t)(j1 - j0) * H * sizeof(float);
+    if (src) memcpy(dst + off, src + off, n);
+    else memset(dst + off, 0, n);
+}
+
+/* Rows j0..j1-1 of one direction of one layer; A holds the input
+ * projections on entry. */
+static void direction_forward_rows(const dir_job *job, int j0, int j1)
+{
+    const stack *st = job->st;
+    stack_ws *ws = job->ws;
+    const pack *p = job->p;
+    const int l = job->l, d = job->d, train = job->train;
+    const int H = st->H, GH = st->G * st->H, DH = st->D * st->H;
     const int gru = st->cell == RECUR_CELL_GRU, GA = gru ? 2 * H : GH;
     dir_ws *w = &ws->dir[l * st->D + d];
     const kernels *kn = ws->kn;
     const float *b_hn = stack_b_hh(st, l, d, 0) + 2 * H;
-    float *S = ws->S, *Cs = ws->Cs, *Y = ws->Y[l];
-    if (!ws->weights_fixed || !ws->packed_valid) pack_step_weights(st, ws, l, d);
-    size_t state_bytes = (size_t)B * H * sizeof(float);
-    if (h0) memcpy(S, h0, state_bytes);
-    else memset(S, 0, state_bytes);
-    if (st->cell == RECUR_CELL_LSTM) {
-        if (c0) memcpy(Cs, c0, state_bytes);
-        else memset(Cs, 0, state_bytes);
-    }
+    float *S = ws->S + (size_t)j0 * H, *Cs = ws->Cs + (size_t)j0 * H, *HG = ws->HG + (size_t)j0 * H;
+    float *Y = ws->Y[l];
+    state_rows(ws->S, job->h0, j0, j1, H);
+    if (st->cell == RECUR_CELL_LSTM) state_rows(ws->Cs, job->c0, j0, j1, H);
     for (int s = 0; s < p->T; s++) {
         int t = d == 0 ? s : p->T - 1 - s;
-        int b = p->bs[t];
-        size_t row = (size_t)p->off[t];
+        int b = (p->bs[t] < j1 ? p->bs[t] : j1) - j0;
+        if (b <= 0) continue;
+        size_t row = (size_t)p->off[t] + j0;
         float *a = w->A + row * GH, *y = Y + row * DH + (size_t)d * H;
         if (train) memcpy(w->Hp + row * H, S, (size_t)b * H * sizeof(float));
         /* The recurrent product lands on the input projections directly. */
@@ -333,13 +379,63 @@ static void direction_forward(const stack *st, stack_ws *ws, const pack *p, int 
             lstm_cell_forward(kn, b, H, a, Cs, train ? w->C + row * H : NULL, S, y, DH);
             break;
         case RECUR_CELL_GRU:
-            kn->gemm_packed(b, H, H, S, H, w->WhhTn, ws->HG, H, 0);
-            gru_cell_forward(kn, b, H, a, ws->HG, b_hn, S, train ? w->HNL + row * H : NULL, y, DH);
+            kn->gemm_packed(b, H, H, S, H, w->WhhTn, HG, H, 0);
+            gru_cell_forward(kn, b, H, a, HG, b_hn, S, train ? w->HNL + row * H : NULL, y, DH);
             break;
         }
     }
-    if (hn) memcpy(hn, S, state_bytes);
-    if (cn && st->cell == RECUR_CELL_LSTM) memcpy(cn, Cs, state_bytes);
+    size_t off = (size_t)j0 * H, n = (size_t)(j1 - j0) * H * sizeof(float);
+    if (job->hn) memcpy(job->hn + off, ws->S + off, n);
+    if (job->cn && st->cell == RECUR_CELL_LSTM) memcpy(job->cn + off, ws->Cs + off, n);
+}
+
+static void direction_forward_share(void *arg, int tid, int nt)
+{
+    const dir_job *job = arg;
+    (void)nt;
+    direction_forward_rows(job, job->bounds[tid], job->bounds[tid + 1]);
+}
+
+static void direction_forward(const stack *st, stack_ws *ws, const pack *p, int l, int d,
+                              const float *h0, const float *c0, float *hn, float *cn, int train)
+{
+    if (!ws->weights_fixed || !ws->packed_valid) pack_step_weights(st, ws, l, d);
+    dir_job job = {st, ws, p, l, d, train, h0, c0, NULL, NULL, NULL, hn, cn, NULL, NULL, {0}};
+    int nt = shares(ws, p);
+    split_sequences(p, nt, job.bounds);
+    if (nt > 1) pool_run_n(ws->pool, nt, direction_forward_share, &job);
+    else direction_forward_rows(&job, 0, p->B);
+}
+
+/* A matrix product split over threads by rows of C (M). */
+typedef struct gemm_job {
+    int ta, tb, M, N, K;
+    const float *A;
+    int lda;
+    const float *B;
+    int ldb;
+    float beta;
+    float *C;
+    int ldc;
+} gemm_job;
+
+static void gemm_share(void *arg, int tid, int nt)
+{
+    const gemm_job *g = arg;
+    int m0, m1;
+    pool_split(g->M, tid, nt, &m0, &m1);
+    if (m1 <= m0) return;
+    const float *A = g->ta ? g->A + m0 : g->A + (size_t)m0 * g->lda;
+    gemm(g->ta, g->tb, m1 - m0, g->N, g->K, 1.0f, A, g->lda, g->B, g->ldb, g->beta,
+         g->C + (size_t)m0 * g->ldc, g->ldc);
+}
+
+static void par_gemm(stack_ws *ws, int ta, int tb, int M, int N, int K, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc)
+{
+    gemm_job g = {ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc};
+    if (pool_threads(ws->pool) > 1 && M >= 64) pool_run(ws->pool, gemm_share, &g);
+    else gemm_share(&g, 0, 1);
 }
 
 void stack_forward(const stack *st, stack_ws *ws, const pack *p, const float *x,
@@ -363,7 +459,7 @@ void stack_forward(const stack *st, stack_ws *ws, const pack *p, const float *x,
         for (int d = 0; d < st->D; d++) {
             dir_ws *w = &ws->dir[l * st->D + d];
             if (X) {
-                gemm(0, 1, N, GH, I, 1.0f, X, I, stack_w_ih(st, l, d, 0), I, 0.0f, w->A, GH);
+                par_gemm(ws, 0, 1, N, GH, I, X, I, stack_w_ih(st, l, d, 0), I, 0.0f, w->A, GH);
                 stack_input_bias(st, l, d, ws->bias);
                 add_bias_rows(w->A, N, GH, ws->bias);
             }
@@ -379,37 +475,28 @@ void stack_forward(const stack *st, stack_ws *ws, const pack *p, const float *x,
 /* Backward                                                                  */
 /* ------------------------------------------------------------------------ */
 
-static void add_column_sums(float *acc, const float *A, int n, int cols)
+/* BPTT through rows j0..j1-1 of one direction: dY (stride DH) is the
+ * gradient of this layer's output; fills w->dA (and w->dGh) and the state
+ * gradients. */
+static void direction_backward_rows(const dir_job *job, int j0, int j1)
 {
-    for (int r = 0; r < n; r++) {
-        const float *row = A + (size_t)r * cols;
-        for (int j = 0; j < cols; j++) acc[j] += row[j];
-    }
-}
-
-/* BPTT through one direction: dY (stride DH) is the gradient of this
- * layer's output; fills w->dA (and w->dGh) and the state gradients. */
-static void direction_backward(const stack *st, stack_ws *ws, const pack *p, int l, int d,
-                               const float *dY, const float *dhn, const float *dcn,
-                               float *dh0, float *dc0)
-{
-    const int H = st->H, GH = st->G * st->H, DH = st->D * st->H, B = p->B;
+    const stack *st = job->st;
+    stack_ws *ws = job->ws;
+    const pack *p = job->p;
+    const int l = job->l, d = job->d;
+    const int H = st->H, GH = st->G * st->H, DH = st->D * st->H;
     dir_ws *w = &ws->dir[l * st->D + d];
     const kernels *kn = ws->kn;
-    float *dS = ws->dS, *dC = ws->dC, *dh = ws->dh;
-    kernels_pack_b(kn, H, GH, stack_w_hh(st, l, d, 0), H, w->Whh);
-    size_t state_bytes = (size_t)B * H * sizeof(float);
-    int lstm = st->cell == RECUR_CELL_LSTM, gru = st->cell == RECUR_CELL_GRU;
-    if (dhn) memcpy(dS, dhn, state_bytes);
-    else memset(dS, 0, state_bytes);
-    if (lstm) {
-        if (dcn) memcpy(dC, dcn, state_bytes);
-        else memset(dC, 0, state_bytes);
-    }
+    const float *dY = job->dY;
+    float *dS = ws->dS + (size_t)j0 * H, *dC = ws->dC + (size_t)j0 * H, *dh = ws->dh + (size_t)j0 * H;
+    int lstm = st->cell == RECUR_CELL_LSTM;
+    state_rows(ws->dS, job->dhn, j0, j1, H);
+    if (lstm) state_rows(ws->dC, job->dcn, j0, j1, H);
     for (int s = p->T - 1; s >= 0; s--) {
         int t = d == 0 ? s : p->T - 1 - s;
-        int b = p->bs[t];
-        size_t row = (size_t)p->off[t];
+        int b = (p->bs[t] < j1 ? p->bs[t] : j1) - j0;
+        if (b <= 0) continue;
+        size_t row = (size_t)p->off[t] + j0;
         for (int r = 0; r < b; r++) {
             const float *dyr = dY ? dY + (row + r) * DH + (size_t)d * H : NULL;
             float *o = dh + (size_t)r * H;
@@ -442,12 +529,59 @@ static void direction_backward(const stack *st, stack_ws *ws, const pack *p, int
         }
         kn->gemm_packed(b, H, GH, dGh, GH, w->Whh, dS, H, accumulate);
     }
-    if (dh0) memcpy(dh0, dS, state_bytes);
-    if (dc0 && lstm) memcpy(dc0, dC, state_bytes);
+    size_t off = (size_t)j0 * H, n = (size_t)(j1 - j0) * H * sizeof(float);
+    if (job->dh0) memcpy(job->dh0 + off, ws->dS + off, n);
+    if (job->dc0 && lstm) memcpy(job->dc0 + off, ws->dC + off, n);
+}
+
+static void direction_backward_share(void *arg, int tid, int nt)
+{
+    const dir_job *job = arg;
+    (void)nt;
+    direction_backward_rows(job, job->bounds[tid], job->bounds[tid + 1]);
+}
+
+/* Column sums of A [n][cols] added to acc, split over threads by column. */
+typedef struct colsum_job {
+    float *acc;
+    const float *A;
+    int n, cols;
+} colsum_job;
+
+static void colsum_share(void *arg, int tid, int nt)
+{
+    const colsum_job *c = arg;
+    int c0, c1;
+    pool_split(c->cols, tid, nt, &c0, &c1);
+    for (int r = 0; r < c->n; r++) {
+        const float *row = c->A + (size_t)r * c->cols;
+        for (int j = c0; j < c1; j++) c->acc[j] += row[j];
+    }
+}
+
+static void add_column_sums(stack_ws *ws, float *acc, const float *A, int n, int cols)
+{
+    colsum_job c = {acc, A, n, cols};
+    if (pool_threads(ws->pool) > 1 && cols >= 64) pool_run(ws->pool, colsum_share, &c);
+    else colsum_share(&c, 0, 1);
+}
+
+static void direction_backward(const stack *st, stack_ws *ws, const pack *p, int l, int d,
+                               const float *dY, const float *dhn, const float *dcn,
+                               float *dh0, float *dc0)
+{
+    const int H = st->H, GH = st->G * st->H;
+    dir_ws *w = &ws->dir[l * st->D + d];
+    kernels_pack_b(ws->kn, H, GH, stack_w_hh(st, l, d, 0), H, w->Whh);
+    dir_job job = {st, ws, p, l, d, 1, NULL, NULL, dY, dhn, dcn, NULL, NULL, dh0, dc0, {0}};
+    int nt = shares(ws, p);
+    split_sequences(p, nt, job.bounds);
+    if (nt > 1) pool_run_n(ws->pool, nt, direction_backward_share, &job);
+    else direction_backward_rows(&job, 0, p->B);
     /* Parameter gradients of the recurrent side: one product over all rows. */
-    const float *dGh_all = gru ? w->dGh : w->dA;
-    gemm(1, 0, GH, H, p->N, 1.0f, dGh_all, GH, w->Hp, H, 1.0f, stack_w_hh(st, l, d, 1), H);
-    add_column_sums(stack_b_hh(st, l, d, 1), dGh_all, p->N, GH);
+    const float *dGh_all = st->cell == RECUR_CELL_GRU ? w->dGh : w->dA;
+    par_gemm(ws, 1, 0, GH, H, p->N, dGh_all, GH, w->Hp, H, 1.0f, stack_w_hh(st, l, d, 1), H);
+    add_column_sums(ws, stack_b_hh(st, l, d, 1), dGh_all, p->N, GH);
 }
 
 void stack_backward(const stack *st, stack_ws *ws, const pack *p,
@@ -470,11 +604,11 @@ void stack_backward(const stack *st, stack_ws *ws, const pack *p,
         for (int d = 0; d < st->D; d++) {
             const float *dA = ws->dir[l * st->D + d].dA;
             if (X) {
-                gemm(1, 0, GH, I, N, 1.0f, dA, GH, X, I, 1.0f, stack_w_ih(st, l, d, 1), I);
-                add_column_sums(stack_b_ih(st, l, d, 1), dA, N, GH);
+                par_gemm(ws, 1, 0, GH, I, N, dA, GH, X, I, 1.0f, stack_w_ih(st, l, d, 1), I);
+                add_column_sums(ws, stack_b_ih(st, l, d, 1), dA, N, GH);
             }
             if (dX)
-                gemm(0, 0, N, I, GH, 1.0f, dA, GH, stack_w_ih(st, l, d, 0), I, d ? 1.0f : 0.0f, dX, I);
+                par_gemm(ws, 0, 0, N, I, GH, dA, GH, stack_w_ih(st, l, d, 0), I, d ? 1.0f : 0.0f, dX, I);
         }
         if (l > 0) {
             /* The next layer down sees dX through the dropout mask. */

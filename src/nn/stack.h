@@ -54,6 +54,9 @@ recur_status stack_ws_create(const stack *st, int N, int B, int train,
 recur_status stack_ws_reserve(const stack *st, stack_ws *ws, int N, int B,
                               recur_error *err);
 void stack_ws_free(stack_ws *ws);
+/* Threads for forward and backward (the pool is not owned; NULL: none). */
+struct pool;
+void stack_ws_set_pool(stack_ws *ws, struct pool *p);
 /* Promise that the weights will not change while ws lives (inference):
  * the recurrent weights are then packed once, not at every forward. */
 void stack_ws_fix_weights(stack_ws *ws);

@@ -9,7 +9,7 @@
 void sgd_step(float *w, float *g, float *buf, size_t n, float lr,
               float momentum, float weight_decay, uint64_t step);
 /* torch.optim.Adam (no amsgrad); step counts from 1. */
-void adam_step(float *w, float *g, float *m, float *v, size_t n, float lr,
+void adam_step(float *restrict w, float *restrict g, float *restrict m, float *restrict v, size_t n, float lr,
                float beta1, float beta2, float eps, float weight_decay,
                uint64_t step);
 /* Global L2 norm of g (double accumulation). */
