@@ -28,7 +28,7 @@ $(BUILD)/src/optim/%.o: CFLAGS += -O3
 $(BUILD)/%_avx2.o:   CFLAGS += -mavx2 -mfma
 $(BUILD)/%_avx512.o: CFLAGS += -mavx512f -mavx512dq -mavx2 -mfma
 
-.PHONY: all test check bench clean install
+.PHONY: all test check bench clean install deps demo
 all: $(BUILD)/librecur.a $(BUILD)/librecur.so $(BUILD)/recur.pc $(BUILD)/recur
 
 $(BUILD)/%.o: %.c
@@ -55,8 +55,10 @@ $(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/librecur.a
 $(BUILD)/bench: $(BENCH_OBJ) $(BUILD)/librecur.a
 	$(CC) $(CFLAGS) $(BENCH_OBJ) $(BUILD)/librecur.a -o $@ $(LIBS)
 
-# The tests read the names data from RECUR_DATA (default: ../shared/data/names).
-export RECUR_DATA ?= $(abspath ../shared/data/names)
+# The names data: RECUR_DATA, else ../shared/data/names when it exists; with
+# neither, `recur train` downloads the tutorial's data.zip into its cache.
+RECUR_DATA ?= $(if $(wildcard ../shared/data/names/*.txt),$(abspath ../shared/data/names))
+export RECUR_DATA
 export RECUR_BIN := $(abspath $(BUILD)/recur)
 
 test: $(BUILD)/run_tests $(BUILD)/recur
@@ -69,6 +71,17 @@ check:
 
 bench: $(BUILD)/bench $(BUILD)/recur
 	./$(BUILD)/bench
+
+# Debian packages the build needs (run as root, or with sudo).
+DEBS := build-essential pkg-config libopenblas-dev libutf8proc-dev libcjson-dev libcurl4-openssl-dev libzip-dev
+deps:
+	apt-get update -qq && apt-get install -y -qq $(DEBS)
+
+# The main job: train the names classifier, then show what it learnt.
+demo: $(BUILD)/recur
+	./$(BUILD)/recur train $(RECUR_DATA) -o names.safetensors
+	./$(BUILD)/recur eval names.safetensors $(RECUR_DATA)
+	./$(BUILD)/recur predict names.safetensors Dovesky Jackson Satoshi
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
