@@ -333,6 +333,7 @@ typedef struct recur_train_config {
     int max_batch;      /* most sequences per step                          */
     uint64_t seed;      /* dropout                                          */
     int threads;        /* threads of the trainer (0 or 1: the caller's)    */
+    int sum_loss;       /* 1: the loss is summed over the batch, not averaged */
 } recur_train_config;
 
 /* Adam, lr 1e-3 (PyTorch's defaults), clip 5, max_batch 64, 1 thread.
@@ -360,12 +361,13 @@ typedef struct recur_trainer recur_trainer;
 recur_status recur_trainer_create(recur_model *m, const recur_train_config *cfg,
                                   recur_trainer **out, recur_error *err);
 void recur_trainer_free(recur_trainer *t);
-/* Forward, backward, clip, update. *loss: mean loss of the batch (per
- * sequence for classify, per predicted symbol for generate). */
+/* Forward, backward, clip, update. *loss: the batch's loss (the mean per
+ * sequence for classify, per predicted symbol for generate; the sum with
+ * sum_loss), whose gradient is the one applied. */
 recur_status recur_trainer_step(recur_trainer *t, const recur_batch *b,
                                 float *loss, recur_error *err);
-/* Forward and backward only: gradients of the mean loss are left in the
- * model's grads (zeroed first); no update. */
+/* Forward and backward only: gradients of the loss are left in the model's
+ * grads (zeroed first); no update. */
 recur_status recur_trainer_grad(recur_trainer *t, const recur_batch *b,
                                 float *loss, recur_error *err);
 /* Loss summed over the batch and the number of terms it sums (sequences or

@@ -346,7 +346,58 @@ static void pytorch_loads_recur_models(void)
     }
 }
 
+/* Finite differences through a whole model: embedding, label embedding,
+ * recurrent stack, linear head and loss, in both reductions. */
+static void model_gradients_match_finite_differences(void)
+{
+    recur_task tasks[2] = {RECUR_TASK_CLASSIFY, RECUR_TASK_GENERATE};
+    for (int k = 0; k < 2; k++) {
+        /* Unidirectional toy models have no dropout, which would differ
+         * between the training pass and the evaluations. */
+        recur_model *m = toy_model(tasks[k], k ? RECUR_CELL_LSTM : RECUR_CELL_GRU, 0);
+        recur_error err;
+        recur_train_config tc;
+        recur_train_config_default(&tc);
+        tc.sum_loss = k == 1;
+        recur_trainer *t = NULL;
+        CHECK_OK(recur_trainer_create(m, &tc, &t, &err), &err);
+        int32_t tokens[7] = {2, 5, 3, 7, 4, 4, 6}, offsets[4] = {0, 3, 4, 7}, labels[3] = {1, 0, 2};
+        recur_batch b = {3, tokens, offsets, labels};
+        float loss;
+        CHECK_OK(recur_trainer_grad(t, &b, &loss, &err), &err);
+        int bad = 0, checked = 0;
+        for (int i = 0; i < recur_model_param_count(m); i++) {
+            recur_param p = recur_model_param(m, i);
+            size_t n = (size_t)p.shape[0] * (p.ndim == 2 ? p.shape[1] : 1);
+            float *g = malloc(n * sizeof *g);
+            memcpy(g, p.grad, n * sizeof *g);
+            for (size_t j = 0; j < n; j += 3, checked++) {
+                float keep = p.data[j];
+                double l[2];
+                for (int s = 0; s < 2; s++) {
+                    p.data[j] = keep + (s ? -1e-2f : 1e-2f);
+                    double sum;
+                    size_t terms;
+                    CHECK_OK(recur_trainer_eval(t, &b, &sum, &terms, NULL, &err), &err);
+                    l[s] = k == 1 ? sum : sum / (double)terms;
+                }
+                p.data[j] = keep;
+                double num = (l[0] - l[1]) / 2e-2;
+                if (fabs(num - g[j]) > 2e-3 * (1 + fabs(num))) {
+                    if (bad < 5) fprintf(stderr, "    %s[%zu]: numeric %.6g analytic %.6g\n", p.name, j, num, (double)g[j]);
+                    bad++;
+                }
+            }
+            free(g);
+        }
+        CHECK_MSG(bad == 0 && checked > 100, "%d of %d disagree", bad, checked);
+        recur_trainer_free(t);
+        recur_model_free(m);
+    }
+}
+
 const test_case tests_model[] = {
+    {"model_gradients_match_finite_differences", model_gradients_match_finite_differences},
     {"toy_training_reaches_low_loss", toy_training_reaches_low_loss},
     {"round_trip_keeps_predictions", round_trip_keeps_predictions},
     {"damaged_files_are_refused", damaged_files_are_refused},

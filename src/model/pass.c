@@ -181,12 +181,12 @@ size_t pass_correct(const pass *ps, const recur_model *m)
     return ok;
 }
 
-void pass_backward(pass *ps, recur_model *m)
+void pass_backward(pass *ps, recur_model *m, int sum)
 {
     const stack *st = &m->st;
     const pack *p = &ps->pk;
     const int H = st->H, DH = model_features(m), GH = st->G * H;
-    nll_grad_in_place(ps->logp, ps->rows, m->C, ps->target, 1.0f / (float)ps->rows);
+    nll_grad_in_place(ps->logp, ps->rows, m->C, ps->target, sum ? 1.0f : 1.0f / (float)ps->rows);
     float *dW = model_grad(m, m->out_w), *db = model_grad(m, m->out_b);
     if (m->cfg.task == RECUR_TASK_CLASSIFY) {
         linear_backward(ps->rows, DH, m->C, ps->feat, DH, m->out_w, ps->logp, dW, db, ps->dfeat, DH);

@@ -36,8 +36,9 @@ recur_status pass_prepare(pass *ps, const recur_model *m, const recur_batch *b,
                           recur_error *err);
 /* Forward: ps->logp [rows][C] in sorted order; returns the summed loss. */
 double pass_forward(pass *ps, const recur_model *m, recur_rng *rng);
-/* Backward of mean loss: gradients added to m->g. */
-void pass_backward(pass *ps, recur_model *m);
+/* Backward of the loss (mean over head rows, or the sum with sum != 0):
+ * gradients added to m->g. */
+void pass_backward(pass *ps, recur_model *m, int sum);
 /* Head rows whose argmax equals the target. */
 size_t pass_correct(const pass *ps, const recur_model *m);
 

@@ -91,12 +91,12 @@ recur_status recur_trainer_grad(recur_trainer *t, const recur_batch *b, float *l
     RECUR_TRY(pass_prepare(&t->ps, m, b, err));
     memset(m->g, 0, m->n_weights * sizeof(float));
     double sum = pass_forward(&t->ps, m, &t->rng);
-    float mean = (float)(sum / t->ps.rows);
-    if (loss) *loss = mean;
-    if (!isfinite(mean))
-        return recur_fail(err, RECUR_ERR_NUMERIC, "loss became %g at step %llu", (double)mean,
+    float value = (float)(t->cfg.sum_loss ? sum : sum / t->ps.rows);
+    if (loss) *loss = value;
+    if (!isfinite(value))
+        return recur_fail(err, RECUR_ERR_NUMERIC, "loss became %g at step %llu", (double)value,
                           (unsigned long long)t->step + 1);
-    pass_backward(&t->ps, m);
+    pass_backward(&t->ps, m, t->cfg.sum_loss);
     return RECUR_OK;
 }
 
