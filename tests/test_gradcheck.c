@@ -244,6 +244,44 @@ static void batch_of_one_matches_batch(void)
     recur_rnn_free(rnn);
 }
 
+/* dLoss/dh_t: at each sequence's last step it is dy_t + dhn; before, it
+ * also carries what later steps send back; past the end it is zero. With
+ * dy = 0 it is exactly the gradient that flows back through time. */
+static void state_gradients_are_reported(void)
+{
+    recur_error err;
+    recur_rnn *rnn = NULL;
+    recur_rnn_config cfg = {RECUR_CELL_RNN_TANH, IN, HID, 1, 0, 0.0f, 3, 1};
+    CHECK_OK(recur_rnn_create(&cfg, &rnn, &err), &err);
+    recur_rng r;
+    recur_rng_seed(&r, 12);
+    float x[T * B * IN], dy[T * B * HID], dhn[B * HID], dh[T * B * HID];
+    fill(&r, x, sizeof x / sizeof *x, 1.0f);
+    fill(&r, dy, sizeof dy / sizeof *dy, 1.0f);
+    fill(&r, dhn, sizeof dhn / sizeof *dhn, 1.0f);
+    CHECK(recur_rnn_state_grads(rnn, dh, &err) == RECUR_ERR_ARG);
+    CHECK_OK(recur_rnn_forward(rnn, T, B, x, lengths, NULL, NULL, NULL, NULL, NULL, 1, &err), &err);
+    CHECK_OK(recur_rnn_backward(rnn, dy, dhn, NULL, NULL, NULL, NULL, &err), &err);
+    CHECK_OK(recur_rnn_state_grads(rnn, dh, &err), &err);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            for (int j = 0; j < HID; j++) {
+                int at = (t * B + b) * HID + j;
+                if (t >= lengths[b]) CHECK(dh[at] == 0.0f);
+                else if (t == lengths[b] - 1) CHECK_NEAR(dh[at], dy[at] + dhn[b * HID + j], 1e-6);
+            }
+    /* The same backward with dy = 0 everywhere but the last step: the
+     * earlier dh_t are then pure backpropagation through time, nonzero. */
+    memset(dy, 0, sizeof dy);
+    CHECK_OK(recur_rnn_forward(rnn, T, B, x, lengths, NULL, NULL, NULL, NULL, NULL, 1, &err), &err);
+    CHECK_OK(recur_rnn_backward(rnn, dy, dhn, NULL, NULL, NULL, NULL, &err), &err);
+    CHECK_OK(recur_rnn_state_grads(rnn, dh, &err), &err);
+    double early = 0;
+    for (int j = 0; j < HID; j++) early += fabs(dh[(0 * B + 1) * HID + j]);
+    CHECK(early > 0.0);
+    recur_rnn_free(rnn);
+}
+
 static void bad_arguments_are_refused(void)
 {
     recur_error err;
@@ -278,6 +316,7 @@ const test_case tests_gradcheck[] = {
     {"gru_2_uni", gru_2_uni},           {"gru_2_bi", gru_2_bi},
     {"dropout_gradient_is_exact", dropout_gradient_is_exact},
     {"batch_of_one_matches_batch", batch_of_one_matches_batch},
+    {"state_gradients_are_reported", state_gradients_are_reported},
     {"bad_arguments_are_refused", bad_arguments_are_refused},
     {NULL, NULL},
 };
