@@ -24,6 +24,42 @@ static recur_vocab *toy_vocab(void)
     return v;
 }
 
+/* A vocabulary of n symbols (U+0100 onwards): bigger than a batch's steps,
+ * which makes the trainer embed steps instead of building tables. */
+static recur_vocab *big_vocab(int n)
+{
+    const char **syms = calloc((size_t)n, sizeof *syms);
+    char(*buf)[4] = calloc((size_t)n, sizeof *buf);
+    for (int i = 2; i < n; i++) {
+        int cp = 0x100 + i;
+        buf[i][0] = (char)(0xC0 | (cp >> 6));
+        buf[i][1] = (char)(0x80 | (cp & 0x3F));
+        syms[i] = buf[i];
+    }
+    recur_vocab *v = NULL;
+    recur_error err;
+    CHECK_OK(recur_vocab_from_symbols(RECUR_TEXT_UNICODE, syms, n, &v, &err), &err);
+    free(syms);
+    free(buf);
+    return v;
+}
+
+static recur_model *toy_model_vocab(recur_task task, recur_cell cell, const recur_vocab *v)
+{
+    recur_model_config cfg;
+    recur_model_config_default(&cfg);
+    cfg.task = task;
+    cfg.cell = cell;
+    cfg.hidden = 8;
+    cfg.embed = 5;
+    cfg.label_embed = 3;
+    const char *labels[NCLS] = {"first-a", "first-b", "first-c"};
+    recur_model *m = NULL;
+    recur_error err;
+    CHECK_OK(recur_model_create(&cfg, v, labels, NCLS, &m, &err), &err);
+    return m;
+}
+
 static recur_model *toy_model(recur_task task, recur_cell cell, int bidir)
 {
     recur_model_config cfg;
@@ -350,11 +386,14 @@ static void pytorch_loads_recur_models(void)
  * recurrent stack, linear head and loss, in both reductions. */
 static void model_gradients_match_finite_differences(void)
 {
-    recur_task tasks[2] = {RECUR_TASK_CLASSIFY, RECUR_TASK_GENERATE};
-    for (int k = 0; k < 2; k++) {
+    recur_task tasks[4] = {RECUR_TASK_CLASSIFY, RECUR_TASK_GENERATE, RECUR_TASK_CLASSIFY, RECUR_TASK_GENERATE};
+    recur_vocab *big = big_vocab(300);
+    for (int k = 0; k < 4; k++) {
         /* Unidirectional toy models have no dropout, which would differ
-         * between the training pass and the evaluations. */
-        recur_model *m = toy_model(tasks[k], k ? RECUR_CELL_LSTM : RECUR_CELL_GRU, 0);
+         * between the training pass and the evaluations. k >= 2: a large
+         * vocabulary (embedded steps in training, tables in evaluation). */
+        recur_model *m = k < 2 ? toy_model(tasks[k], k ? RECUR_CELL_LSTM : RECUR_CELL_GRU, 0)
+                               : toy_model_vocab(tasks[k], RECUR_CELL_GRU, big);
         recur_error err;
         recur_train_config tc;
         recur_train_config_default(&tc);
@@ -390,10 +429,11 @@ static void model_gradients_match_finite_differences(void)
             }
             free(g);
         }
-        CHECK_MSG(bad == 0 && checked > 100, "%d of %d disagree", bad, checked);
+        CHECK_MSG(bad == 0 && checked > 100, "model %d: %d of %d disagree", k, bad, checked);
         recur_trainer_free(t);
         recur_model_free(m);
     }
+    recur_vocab_free(big);
 }
 
 const test_case tests_model[] = {

@@ -37,6 +37,7 @@ void pass_free(pass *ps)
         free(ps->P_sym[d]); free(ps->P_lab[d]); free(ps->dP_sym[d]); free(ps->dP_lab[d]);
     }
     free(ps->hn); free(ps->dhn); free(ps->feat); free(ps->logp); free(ps->dfeat);
+    free(ps->X0); free(ps->dX0);
     memset(ps, 0, sizeof *ps);
 }
 
@@ -118,6 +119,19 @@ recur_status pass_prepare(pass *ps, const recur_model *m, const recur_batch *b, 
             }
         }
     ps->rows = gen ? p->N : p->B;
+    /* Tables cost V rows per batch; with more symbols than steps, embed the
+     * steps themselves (training only: a runner builds its tables once). */
+    ps->dense_input = ps->train && m->embed && m->V > p->N;
+    if (ps->dense_input) {
+        size_t need = (size_t)p->N * m->st.I;
+        if (need > ps->cap_X0) {
+            float *a = realloc(ps->X0, need * sizeof(float)), *b2 = a ? realloc(ps->dX0, need * sizeof(float)) : NULL;
+            if (a) ps->X0 = a;
+            if (b2) ps->dX0 = b2;
+            if (!a || !b2) return recur_fail(err, RECUR_ERR_NOMEM, "out of memory for a batch of %d steps", p->N);
+            ps->cap_X0 = need;
+        }
+    }
     for (int j = 0; j < p->B; j++) ps->seq_label[j] = b->labels ? b->labels[p->order[j]] : -1;
     if (!gen) memcpy(ps->target, ps->seq_label, (size_t)p->B * sizeof(int));
     return RECUR_OK;
@@ -141,17 +155,39 @@ static void gather_inputs(pass *ps, const recur_model *m, int d)
     }
 }
 
+/* X0 rows: [embedding of the symbol; label vector (generation)]. */
+static void embed_inputs(pass *ps, const recur_model *m)
+{
+    const int I = m->st.I, E = m->cfg.embed;
+    for (int r = 0; r < ps->pk.N; r++) {
+        float *row = ps->X0 + (size_t)r * I;
+        memcpy(row, m->embed + (size_t)ps->tok[r] * E, (size_t)E * sizeof *row);
+        if (!m->lab_w) continue;
+        int lab = ps->seq_label[ps->row_seq[r]];
+        float *lv = row + m->sym_w;
+        if (m->label_embed) memcpy(lv, m->label_embed + (size_t)lab * m->cfg.label_embed, (size_t)m->lab_w * sizeof *lv);
+        else {
+            memset(lv, 0, (size_t)m->lab_w * sizeof *lv);
+            lv[lab] = 1.0f;
+        }
+    }
+}
+
 double pass_forward(pass *ps, const recur_model *m, recur_rng *rng)
 {
     const stack *st = &m->st;
     const pack *p = &ps->pk;
     const int H = st->H, DH = model_features(m);
-    for (int d = 0; d < st->D; d++) {
-        if (!ps->tables_fixed || !ps->tables_ready) model_input_tables(m, d, ps->P_sym[d], ps->P_lab[d]);
-        gather_inputs(ps, m, d);
+    if (ps->dense_input) {
+        embed_inputs(ps, m);
+    } else {
+        for (int d = 0; d < st->D; d++) {
+            if (!ps->tables_fixed || !ps->tables_ready) model_input_tables(m, d, ps->P_sym[d], ps->P_lab[d]);
+            gather_inputs(ps, m, d);
+        }
+        ps->tables_ready = 1;
     }
-    ps->tables_ready = 1;
-    stack_forward(st, ps->ws, p, NULL, NULL, NULL, ps->hn, NULL, ps->train, rng);
+    stack_forward(st, ps->ws, p, ps->dense_input ? ps->X0 : NULL, NULL, NULL, ps->hn, NULL, ps->train, rng);
     const float *X;
     if (m->cfg.task == RECUR_TASK_CLASSIFY) {
         /* Features: the last layer's final state, per direction. */
@@ -196,11 +232,28 @@ void pass_backward(pass *ps, recur_model *m, int sum)
             for (int d = 0; d < st->D; d++)
                 memcpy(ps->dhn + (((size_t)(st->L - 1) * st->D + d) * p->B + j) * H,
                        ps->dfeat + (size_t)j * DH + (size_t)d * H, (size_t)H * sizeof(float));
-        stack_backward(st, ps->ws, p, NULL, NULL, ps->dhn, NULL, NULL, NULL, NULL);
+        stack_backward(st, ps->ws, p, ps->dense_input ? ps->X0 : NULL, NULL, ps->dhn, NULL,
+                       ps->dense_input ? ps->dX0 : NULL, NULL, NULL);
     } else {
         linear_backward(ps->rows, DH, m->C, stack_ws_output(ps->ws), DH, m->out_w, ps->logp, dW, db,
                         ps->dfeat, DH);
-        stack_backward(st, ps->ws, p, NULL, ps->dfeat, NULL, NULL, NULL, NULL, NULL);
+        stack_backward(st, ps->ws, p, ps->dense_input ? ps->X0 : NULL, ps->dfeat, NULL, NULL,
+                       ps->dense_input ? ps->dX0 : NULL, NULL, NULL);
+    }
+    if (ps->dense_input) {
+        /* The stack did W_ih and b_ih; scatter dX0 into the embeddings. */
+        const int I = st->I, E = m->cfg.embed;
+        float *dE = model_grad(m, m->embed), *dL = model_grad(m, m->label_embed);
+        for (int r = 0; r < p->N; r++) {
+            const float *src = ps->dX0 + (size_t)r * I;
+            float *e = dE + (size_t)ps->tok[r] * E;
+            for (int j = 0; j < E; j++) e[j] += src[j];
+            if (dL) {
+                float *l = dL + (size_t)ps->seq_label[ps->row_seq[r]] * m->cfg.label_embed;
+                for (int j = 0; j < m->cfg.label_embed; j++) l[j] += src[m->sym_w + j];
+            }
+        }
+        return;
     }
     /* Layer 0: scatter the projections' gradients into table gradients. */
     for (int d = 0; d < st->D; d++) {

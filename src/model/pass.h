@@ -26,6 +26,12 @@ typedef struct pass {
     float *logp;     /* [rows][C] log-probabilities, then their gradient   */
     float *dfeat;    /* [rows][D*H]                                        */
     int cap_N, cap_B;
+    /* Large vocabularies in training: layer 0 reads embedded rows X0
+     * [N][I] through a product instead of tables of V rows (used when the
+     * vocabulary has more symbols than the batch has steps). */
+    int dense_input;
+    float *X0, *dX0;
+    size_t cap_X0;
     struct pool *pool; /* threads for the stack (not owned)          */
 } pass;
 
