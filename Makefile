@@ -69,8 +69,11 @@ check:
 	$(MAKE) BUILD=build-san OPT=-O1 EXTRA="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  LIBS="$(LIBS) -fsanitize=address,undefined" test
 
-bench: $(BUILD)/bench $(BUILD)/recur
-	./$(BUILD)/bench
+# The objects of bench/*.c live in $(BUILD)/bench/, so the program is
+# $(BUILD)/bench/bench. Options: make bench BENCH_ARGS="--quick" (see --help).
+bench: $(BENCH_OBJ) $(BUILD)/librecur.a $(BUILD)/recur
+	$(CC) $(CFLAGS) $(BENCH_OBJ) $(BUILD)/librecur.a -o $(BUILD)/bench/bench $(LIBS)
+	$(abspath $(BUILD)/bench/bench) $(BENCH_ARGS)
 
 # Debian packages the build needs (run as root, or with sudo).
 DEBS := build-essential pkg-config libopenblas-dev libutf8proc-dev libcjson-dev libcurl4-openssl-dev libzip-dev
@@ -80,7 +83,7 @@ deps:
 # The main job: train the names classifier, then show what it learnt.
 demo: $(BUILD)/recur
 	./$(BUILD)/recur train $(RECUR_DATA) -o names.safetensors
-	./$(BUILD)/recur eval names.safetensors $(RECUR_DATA)
+	./$(BUILD)/recur eval --held-out names.safetensors $(RECUR_DATA)
 	./$(BUILD)/recur predict names.safetensors Dovesky Jackson Satoshi
 
 install: all
@@ -93,6 +96,65 @@ install: all
 	install -m 755 $(BUILD)/recur $(DESTDIR)$(PREFIX)/bin/
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz build-tsan
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BENCH_OBJ:.o=.d)
+
+# ------------------------------------------------------------------------ #
+# Fuzzing, valgrind, ThreadSanitizer (fuzz/README.md).                      #
+# ------------------------------------------------------------------------ #
+# `make fuzz`: the libFuzzer harnesses fuzz/fuzz_*.c, linked with the library
+# compiled by clang with the same sanitizers into build-fuzz/, each run for
+# FUZZ_SECONDS on a copy of its seed corpus fuzz/corpus/<name>/. Fails, with
+# the reproducer's path, on any crash, leak, timeout or sanitizer report.
+FUZZ_CC        ?= clang
+FUZZ_SECONDS   ?= 30
+FUZZ_HARNESSES ?= safetensors model dataset
+FUZZ_BIN       := $(FUZZ_HARNESSES:%=build-fuzz/fuzz_%)
+# Warnings stay on, -Werror stays with the main (gcc) build.
+SAN_CFLAGS_W   := -std=c11 -Wall -Wextra -Wno-unused-parameter
+FUZZ_SAN       := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_EXTRA     ?=
+
+.PHONY: fuzz fuzz-build valgrind tsan
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh $(FUZZ_HARNESSES)
+
+# Objects do not depend on flags: a change of FUZZ_CC/FUZZ_EXTRA rebuilds all.
+FUZZ_STAMP := $(FUZZ_CC) $(FUZZ_SAN) $(FUZZ_EXTRA)
+fuzz-build:
+	@mkdir -p build-fuzz; echo '$(FUZZ_STAMP)' | cmp -s - build-fuzz/flags || \
+	  { rm -rf build-fuzz/src build-fuzz/librecur.a build-fuzz/fuzz_*; echo '$(FUZZ_STAMP)' > build-fuzz/flags; }
+	$(MAKE) BUILD=build-fuzz CC=$(FUZZ_CC) OPT=-O1 CFLAGS_W="$(SAN_CFLAGS_W)" \
+	  EXTRA="$(FUZZ_SAN) -fsanitize=fuzzer-no-link $(FUZZ_EXTRA)" $(FUZZ_BIN)
+
+build-fuzz/fuzz_%: fuzz/fuzz_%.c build-fuzz/librecur.a
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer -MMD -MP $< build-fuzz/librecur.a -o $@ $(LIBS)
+
+# The seed generator (run by hand: fuzz/README.md) links the plain library.
+$(BUILD)/fuzz_seeds: fuzz/gen_seeds.c $(BUILD)/librecur.a
+	$(CC) $(CPPFLAGS) $(CFLAGS) $< $(BUILD)/librecur.a -o $@ $(LIBS)
+
+# `make valgrind`: the suites that save/load models, train a toy model, run
+# runners (classify and step) and read data sets, under memcheck (about 100 s):
+# any error or definite/indirect leak fails. (threads. takes 6 minutes under
+# valgrind, which runs one thread at a time: `make tsan` covers it.)
+VALGRIND_TESTS ?= core. text. safetensors. dataset. optim. model. regress.
+VALGRIND       ?= valgrind --leak-check=full --error-exitcode=1 --errors-for-leak-kinds=definite,indirect
+valgrind: $(BUILD)/run_tests
+	@set -e; for t in $(VALGRIND_TESTS); do \
+	  echo "== valgrind: run_tests $$t"; \
+	  $(VALGRIND) ./$(BUILD)/run_tests $$t; \
+	done
+
+# `make tsan`: the tests built with ThreadSanitizer into build-tsan/, then the
+# suite where threads share one model. OpenBLAS is not instrumented:
+# tests/tsan.supp says what is suppressed and why.
+TSAN_TESTS ?= threads.
+tsan:
+	$(MAKE) BUILD=build-tsan CC=$(FUZZ_CC) OPT=-O1 CFLAGS_W="$(SAN_CFLAGS_W)" \
+	  EXTRA="-fsanitize=thread -fno-omit-frame-pointer" LIBS="$(LIBS) -fsanitize=thread" build-tsan/run_tests
+	TSAN_OPTIONS="suppressions=$(abspath tests/tsan.supp) halt_on_error=1 second_deadlock_stack=1 $(TSAN_OPTIONS)" \
+	  ./build-tsan/run_tests $(TSAN_TESTS)
+
+-include $(wildcard build-fuzz/fuzz_*.d)

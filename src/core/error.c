@@ -2,15 +2,20 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 recur_status recur_fail(recur_error *err, recur_status status, const char *fmt, ...)
 {
     if (err) {
         va_list ap;
+        /* Format into a copy first: callers may pass err->message itself
+         * as an argument, to prefix it with context. */
+        char buf[sizeof err->message];
         va_start(ap, fmt);
-        err->status = status;
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        vsnprintf(buf, sizeof buf, fmt, ap);
         va_end(ap);
+        err->status = status;
+        memcpy(err->message, buf, sizeof buf);
     }
     return status;
 }

@@ -289,6 +289,18 @@ static recur_status model_from_file(const st_file *f, int allow_optim, recur_mod
                                      n_syms, &vocab, err);
         if (s) s = recur_fail(err, RECUR_ERR_FORMAT, "%s: vocabulary: %s", what, err ? err->message : "");
     }
+    if (!s && !model_check_config(&c, recur_vocab_size(vocab), n_labels, NULL)) {
+        /* The metadata are not trusted to size an allocation: the file's
+         * tensors must hold about that many values first. */
+        size_t need = model_param_count(&c, recur_vocab_size(vocab), n_labels), have = 0;
+        for (int i = 0; i < st_count(f); i++)
+            if (st_get(f, i)->dtype == ST_F32) have += st_get(f, i)->nbytes / sizeof(float);
+        /* A small deficit is left to the by-name checks below, which say
+         * which tensor is missing; a large one is refused here. */
+        if (need > have + 4096)
+            s = recur_fail(err, RECUR_ERR_FORMAT, "%s: the metadata describe %zu weights but the tensors hold %zu",
+                           what, need, have);
+    }
     if (!s) {
         s = recur_model_create(&c, vocab, labels, n_labels, &m, err);
         if (s == RECUR_ERR_ARG) s = recur_fail(err, RECUR_ERR_FORMAT, "%s: %s", what, err ? err->message : "");

@@ -46,6 +46,21 @@ recur_status model_check_config(const recur_model_config *cfg, int V, int num_la
     return RECUR_OK;
 }
 
+size_t model_param_count(const recur_model_config *cfg, int V, int num_labels)
+{
+    int gen = cfg->task == RECUR_TASK_GENERATE;
+    int sym_w = cfg->embed ? cfg->embed : V;
+    int lab_w = gen ? (cfg->label_embed ? cfg->label_embed : num_labels) : 0;
+    stack st;
+    if (stack_init(&st, cfg->cell, sym_w + lab_w, cfg->hidden, cfg->layers, cfg->bidirectional ? 2 : 1,
+                   cfg->dropout, NULL))
+        return 0;
+    size_t C = (size_t)(gen ? V : num_labels), F = (size_t)st.D * st.H;
+    size_t n = (size_t)V * cfg->embed + stack_num_weights(&st) + C * F + C;
+    if (gen && cfg->label_embed) n += (size_t)num_labels * cfg->label_embed;
+    return n;
+}
+
 static recur_status add_tensor(recur_model *m, const char *name, int ndim, int s0, int s1,
                                size_t *off)
 {

@@ -48,6 +48,11 @@ static inline int model_features(const recur_model *m) { return m->st.D * m->st.
 recur_status model_check_config(const recur_model_config *cfg, int V, int num_labels,
                                 recur_error *err);
 
+/* Number of weights a model of this configuration holds, without building
+ * it (0 when the configuration is invalid): lets a loader check a file's
+ * size before allocating what its metadata claim. */
+size_t model_param_count(const recur_model_config *cfg, int V, int num_labels);
+
 /*
  * Layer 0's input projections through lookup tables: a symbol's row is
  * P_sym[v] = embed[v] W_sym^T + the input bias of stack_input_bias

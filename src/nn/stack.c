@@ -85,12 +85,12 @@ void stack_tensor(const stack *st, int k, char *name, size_t cap, int *ndim,
     int which = k % 4, ld = k / 4, l = ld / st->D, d = ld % st->D;
     int gh = st->G * st->H;
     snprintf(name, cap, "%s_l%d%s", kind[which], l, d ? "_reverse" : "");
-    const float *base = st->w;
-    const float *p = which == 0   ? stack_w_ih(st, l, d, 0)
-                     : which == 1 ? stack_w_hh(st, l, d, 0)
-                     : which == 2 ? stack_b_ih(st, l, d, 0)
-                                  : stack_b_hh(st, l, d, 0);
-    *offset = (size_t)(p - base);
+    /* Offsets by arithmetic, not pointers: st->w may not exist yet. */
+    size_t ghs = (size_t)gh, off = block_offset(st, l, d);
+    if (which >= 1) off += ghs * (size_t)layer_input(st, l);
+    if (which >= 2) off += ghs * (size_t)st->H;
+    if (which >= 3) off += ghs;
+    *offset = off;
     shape[0] = gh;
     shape[1] = which == 0 ? layer_input(st, l) : which == 1 ? st->H : 0;
     *ndim = which < 2 ? 2 : 1;

@@ -1,0 +1,222 @@
+/*
+ * cli.h - shared pieces of the recur command-line tool.
+ *
+ * The tool is a thin user of include/recur.h: nothing here includes src/.
+ * Exit codes: 0 success, 1 runtime error, 2 usage error, 130 interrupted.
+ * Every error is one line "recur: <what went wrong>" on stderr.
+ */
+#ifndef RECUR_CLI_H
+#define RECUR_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "recur.h"
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
+
+/* ------------------------------------------------------------------------ */
+/* Commands                                                                  */
+/* ------------------------------------------------------------------------ */
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+
+/* ------------------------------------------------------------------------ */
+/* Flag parsing (args.c): a table of options per command                     */
+/* ------------------------------------------------------------------------ */
+
+typedef enum arg_kind {
+    ARG_FLAG,   /* no value: *(int *)dest = 1                                */
+    ARG_INT,    /* *(int *)dest, integer in [lo, hi]                         */
+    ARG_U64,    /* *(uint64_t *)dest, any unsigned 64-bit integer            */
+    ARG_FLOAT,  /* *(double *)dest in [lo, hi], ends open when *_open        */
+    ARG_STRING, /* *(const char **)dest                                      */
+    ARG_CHOICE  /* *(int *)dest = index of the value in choices              */
+} arg_kind;
+
+typedef struct arg_spec {
+    const char *name;      /* long form, "--hidden"                          */
+    const char *alias;     /* short form ("-o") or NULL                      */
+    arg_kind kind;
+    void *dest;
+    double lo, hi;         /* numeric range                                  */
+    int lo_open, hi_open;  /* ARG_FLOAT: exclusive bounds                    */
+    const char *const *choices; /* ARG_CHOICE: NULL-terminated               */
+    const char *metavar;   /* "N", "F", "FILE"                               */
+    const char *help;      /* one line; "(default ...)" is added from dest   */
+    int seen;              /* set by args_parse                              */
+} arg_spec;
+
+/* The entry that ends a table. */
+#define SPEC_END {NULL, NULL, ARG_FLAG, NULL, 0, 0, 0, 0, NULL, NULL, NULL, 0}
+
+typedef struct arg_command {
+    const char *name;      /* "train"                                        */
+    const char *usage;     /* "recur train [DATA] -o MODEL [options]"        */
+    const char *summary;   /* one paragraph printed by --help                */
+    arg_spec *specs;       /* terminated by an entry with name == NULL       */
+    int min_pos, max_pos;  /* positional arguments allowed (max -1: any)     */
+} arg_command;
+
+/*
+ * Parse argv[1..argc-1] (argv[0] is the command name) into the specs'
+ * destinations; positional arguments go into pos (room for argc entries).
+ * Returns 0 on success, 1 when --help was printed (exit 0), EXIT_USAGE
+ * after printing the one-line error.
+ */
+int args_parse(arg_command *cmd, int argc, char **argv, char **pos, int *npos);
+/* Parse a whitespace-separated flag string (as stored in a model) onto the
+ * same specs; 0 or EXIT_USAGE. Strings are kept: the caller must keep `s`. */
+int args_parse_string(arg_command *cmd, char *s);
+void args_print_help(const arg_command *cmd, FILE *f);
+/* Split s in place into tokens (blanks separate; "..." quotes with \" and
+ * \\ escapes); the count, or -1 when malformed or more than cap. */
+int args_tokenize(char *s, char **tok, int cap);
+/* Canonical flags for the seen (or all, when all != 0) specs of a command,
+ * e.g. "--cell lstm --hidden 128"; the caller frees it. */
+char *args_format(const arg_command *cmd, int all);
+arg_spec *args_find(arg_command *cmd, const char *name);
+
+/* ------------------------------------------------------------------------ */
+/* Utilities (util.c)                                                        */
+/* ------------------------------------------------------------------------ */
+
+/* Print "recur: <message>" on stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print the library error, prefixed by context when not NULL. */
+void cli_lib_error(const char *context, const recur_error *err);
+double cli_now(void);
+/* 12,345 */
+const char *cli_count(char buf[32], size_t n);
+/* A JSON string literal of s (escaped) on f. */
+void cli_json_string(FILE *f, const char *s);
+/* Write a whole file through a temporary file renamed into place. 0 or -1
+ * with errno-style message in msg. */
+int cli_write_file_atomic(const char *path, const char *data, size_t len, char *msg,
+                          size_t msg_cap);
+/* 0 when the folder that will hold path exists and is writable; else prints
+ * the error and returns -1. */
+int cli_check_writable(const char *path, const char *what);
+/* Ask OpenBLAS for n threads; 0 = the default (online processors, at most 8). */
+int cli_default_threads(void);
+
+/* A small deterministic generator (splitmix64). */
+typedef struct cli_rng { uint64_t s; } cli_rng;
+void cli_rng_seed(cli_rng *r, uint64_t seed);
+uint64_t cli_rng_next(cli_rng *r);
+uint64_t cli_rng_below(cli_rng *r, uint64_t n);
+
+/* A growable byte buffer. */
+typedef struct cli_buf {
+    char *data;
+    size_t len, cap;
+    int failed; /* an allocation failed: the contents are incomplete */
+} cli_buf;
+void cli_buf_printf(cli_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cli_buf_put(cli_buf *b, const char *s, size_t n);
+void cli_buf_free(cli_buf *b);
+
+/* ------------------------------------------------------------------------ */
+/* Data (data.c)                                                             */
+/* ------------------------------------------------------------------------ */
+
+/* DATA argument, else $RECUR_DATA, else the tutorial's data fetched into the
+ * cache folder. Writes the folder into out; 0 or EXIT_RUNTIME (printed). */
+int cli_resolve_data(const char *given, char *out, size_t cap);
+/* Load a data folder; 0 or EXIT_RUNTIME (printed). */
+int cli_load_data(const char *dir, recur_dataset **out);
+/* What the data hold, compactly (a few lines). */
+void cli_print_data_summary(FILE *f, const char *dir, const recur_dataset *ds);
+
+/* Texts encoded to token ids: tokens of item i are tok[off[i] .. off[i+1]). */
+typedef struct cli_encoded {
+    int32_t *tok;
+    size_t *off;
+    size_t n, cap_tok;
+} cli_encoded;
+/* Encode texts idx[0..n) of ds with the vocabulary (all when idx is NULL). A
+ * text with no symbols left after normalisation becomes one unknown id. */
+int cli_encode(const recur_vocab *v, const recur_dataset *ds, const size_t *idx, size_t n,
+               cli_encoded *out, const char *dir);
+void cli_encoded_free(cli_encoded *e);
+
+/* ------------------------------------------------------------------------ */
+/* Metrics (report.c)                                                        */
+/* ------------------------------------------------------------------------ */
+
+typedef struct cli_metrics {
+    int C;             /* labels                                             */
+    size_t n;          /* examples                                           */
+    size_t correct;
+    double loss_sum;   /* sum of -log p(true label)                          */
+    size_t *confusion; /* [C][C]: rows true, columns predicted               */
+} cli_metrics;
+
+int cli_metrics_init(cli_metrics *m, int C);
+void cli_metrics_reset(cli_metrics *m);
+void cli_metrics_free(cli_metrics *m);
+/* Add n examples: logprobs [n][C], true labels. */
+void cli_metrics_add(cli_metrics *m, const float *logprobs, const int *labels, int n);
+double cli_metrics_accuracy(const cli_metrics *m);
+/* Mean over labels with support > 0 of recall. */
+double cli_metrics_macro_recall(const cli_metrics *m);
+double cli_metrics_loss(const cli_metrics *m);
+size_t cli_metrics_support(const cli_metrics *m, int c);
+void cli_metrics_class(const cli_metrics *m, int c, double *precision, double *recall, double *f1);
+
+/* The per-class table and the confusion heat map on f. color: 0 plain,
+ * 1 Unicode shades with 256-colour backgrounds (a terminal). */
+void cli_print_class_table(FILE *f, const cli_metrics *m, const char *const *labels);
+void cli_print_confusion(FILE *f, const cli_metrics *m, const char *const *labels, int color);
+
+/* ------------------------------------------------------------------------ */
+/* SVG (svg.c)                                                               */
+/* ------------------------------------------------------------------------ */
+
+typedef struct svg_series {
+    const char *name;
+    const double *y; /* [n]; NaN points are skipped */
+    int axis;        /* 0 left axis, 1 right axis */
+    const char *color;
+    int dashed;
+} svg_series;
+
+/* A line plot over x = 1..n with a left axis (ylabel0) and an optional right
+ * axis (ylabel1, fixed 0..100 when percent1). Returns 0 or -1 (msg). */
+int svg_line_plot(cli_buf *out, const char *title, const char *xlabel, const char *ylabel0,
+                  const char *ylabel1, int percent1, const svg_series *s, int ns, int n);
+/* A heat map of the row-normalised confusion matrix with labels. */
+int svg_confusion(cli_buf *out, const char *title, const cli_metrics *m, const char *const *labels);
+
+/* ------------------------------------------------------------------------ */
+/* Progress (progress.c)                                                     */
+/* ------------------------------------------------------------------------ */
+
+typedef struct cli_progress {
+    int tty;            /* draw a bar on stderr, rewritten with \r          */
+    int quiet;
+    double start, last_draw;
+    int drawn;          /* a bar is on the line                              */
+} cli_progress;
+
+void progress_init(cli_progress *p, int quiet);
+/* Draw the bar (at most 10 times a second unless force). */
+void progress_update(cli_progress *p, int epoch, int epochs, size_t done, size_t total,
+                     double names_per_s, double loss, double eta_s, int force);
+/* Clear the bar so that a log line can be printed. */
+void progress_clear(cli_progress *p);
+
+/* ------------------------------------------------------------------------ */
+/* Interrupts                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* After cli_catch_interrupts, SIGINT (and SIGTERM) set a sig_atomic_t flag
+ * that cli_interrupted reads; a second signal kills the process as usual. */
+void cli_catch_interrupts(void);
+int cli_interrupted(void);
+
+#endif

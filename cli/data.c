@@ -1,0 +1,128 @@
+/* Data folders: where they come from, what they hold, and their texts as
+ * token ids. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+int cli_resolve_data(const char *given, char *out, size_t cap)
+{
+    if (given && *given) {
+        snprintf(out, cap, "%s", given);
+        return 0;
+    }
+    const char *env = getenv("RECUR_DATA");
+    if (env && *env) {
+        snprintf(out, cap, "%s", env);
+        return 0;
+    }
+    char cache[4096];
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (xdg && xdg[0] == '/') snprintf(cache, sizeof cache, "%s/recur", xdg);
+    else if (home && *home) snprintf(cache, sizeof cache, "%s/.cache/recur", home);
+    else {
+        cli_error("no DATA folder given, RECUR_DATA is unset, and there is no HOME for a cache "
+                  "to fetch the tutorial's names into");
+        return EXIT_RUNTIME;
+    }
+    recur_error err;
+    if (recur_fetch_names(cache, out, cap, &err) != RECUR_OK) {
+        cli_error("no DATA folder given and RECUR_DATA is unset; fetching the tutorial's names "
+                  "into %s failed: %s",
+                  cache, err.message);
+        return EXIT_RUNTIME;
+    }
+    return 0;
+}
+
+int cli_load_data(const char *dir, recur_dataset **out)
+{
+    recur_error err;
+    if (recur_dataset_load(dir, out, &err) != RECUR_OK) {
+        cli_lib_error(NULL, &err);
+        return EXIT_RUNTIME;
+    }
+    return 0;
+}
+
+void cli_print_data_summary(FILE *f, const char *dir, const recur_dataset *ds)
+{
+    recur_dataset_stats st;
+    recur_dataset_stats_get(ds, &st);
+    char a[32], b[32], c[32], d[32], e[32];
+    int L = recur_dataset_num_labels(ds);
+    fprintf(f, "data    %s: %s names, %d labels, %s distinct spellings, longest %zu bytes\n", dir,
+            cli_count(a, st.lines), L, cli_count(b, st.distinct), st.max_bytes);
+    /* Per-class counts, wrapped at about 78 columns. */
+    int col = 0;
+    for (int l = 0; l < L; l++) {
+        char item[300];
+        int k = snprintf(item, sizeof item, "%s %s", recur_dataset_label_name(ds, l),
+                         cli_count(a, recur_dataset_label_size(ds, l)));
+        if (col == 0) col = fprintf(f, "       ");
+        else if (col + 2 + k > 78) {
+            fprintf(f, "\n");
+            col = fprintf(f, "       ");
+        } else col += fprintf(f, " ·");
+        col += fprintf(f, " %s", item);
+    }
+    if (col) fprintf(f, "\n");
+    fprintf(f, "        %s repeated lines (same name, same label), %s spellings under several labels, "
+               "%s blank lines skipped\n",
+            cli_count(c, st.duplicates), cli_count(d, st.ambiguous), cli_count(e, st.empty));
+}
+
+void cli_encoded_free(cli_encoded *e)
+{
+    free(e->tok);
+    free(e->off);
+    memset(e, 0, sizeof *e);
+}
+
+int cli_encode(const recur_vocab *v, const recur_dataset *ds, const size_t *idx, size_t n,
+               cli_encoded *out, const char *dir)
+{
+    memset(out, 0, sizeof *out);
+    out->off = malloc((n + 1) * sizeof *out->off);
+    size_t cap = 1 << 16;
+    out->tok = malloc(cap * sizeof *out->tok);
+    if (!out->off || !out->tok) goto nomem;
+    out->off[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t ex = idx ? idx[i] : i, len, need = 0;
+        const char *s = recur_dataset_text(ds, ex, &len);
+        size_t at = out->off[i];
+        recur_error err;
+        for (;;) {
+            if (at + len + 8 > cap) {
+                while (at + len + 8 > cap) cap *= 2;
+                int32_t *t = realloc(out->tok, cap * sizeof *t);
+                if (!t) goto nomem;
+                out->tok = t;
+            }
+            recur_status st = recur_vocab_encode(v, s, len, out->tok + at, cap - at, &need, &err);
+            if (st == RECUR_OK) break;
+            if (st == RECUR_ERR_ARG && need > cap - at) {
+                while (at + need + 8 > cap) cap *= 2;
+                int32_t *t = realloc(out->tok, cap * sizeof *t);
+                if (!t) goto nomem;
+                out->tok = t;
+                continue;
+            }
+            cli_error("%s/%s.txt:%zu: %s", dir,
+                      recur_dataset_label_name(ds, recur_dataset_label(ds, ex)),
+                      recur_dataset_line(ds, ex), err.message);
+            cli_encoded_free(out);
+            return EXIT_RUNTIME;
+        }
+        if (need == 0) out->tok[at + need++] = RECUR_TOKEN_UNKNOWN;
+        out->off[i + 1] = at + need;
+    }
+    out->n = n;
+    out->cap_tok = cap;
+    return 0;
+nomem:
+    cli_error("out of memory encoding %zu texts", n);
+    cli_encoded_free(out);
+    return EXIT_RUNTIME;
+}

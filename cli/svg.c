@@ -1,0 +1,246 @@
+/* SVG output: line plots of training curves and confusion heat maps. Plain
+ * SVG 1.1 with system fonts; no scripts, no external references. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void xml_text(cli_buf *b, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '&': cli_buf_printf(b, "&amp;"); break;
+        case '<': cli_buf_printf(b, "&lt;"); break;
+        case '>': cli_buf_printf(b, "&gt;"); break;
+        case '"': cli_buf_printf(b, "&quot;"); break;
+        default: cli_buf_put(b, s, 1);
+        }
+    }
+}
+
+/* Round step up to 1, 2 or 5 times a power of ten. */
+static double nice_step(double raw)
+{
+    if (!(raw > 0)) return 1;
+    double p = pow(10, floor(log10(raw))), f = raw / p;
+    return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
+}
+
+typedef struct axis {
+    double lo, hi, step;
+} axis;
+
+static axis nice_axis(double lo, double hi, int ticks)
+{
+    if (!(hi > lo)) {
+        double d = fabs(lo) > 0 ? fabs(lo) * 0.1 : 1;
+        lo -= d;
+        hi += d;
+    }
+    axis a;
+    a.step = nice_step((hi - lo) / ticks);
+    a.lo = floor(lo / a.step + 1e-9) * a.step;
+    a.hi = ceil(hi / a.step - 1e-9) * a.step;
+    return a;
+}
+
+static void tick_label(char *buf, size_t cap, double v, double step)
+{
+    int dec = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
+    if (dec > 6) dec = 6;
+    snprintf(buf, cap, "%.*f", dec, fabs(v) < step * 1e-6 ? 0.0 : v);
+}
+
+int svg_line_plot(cli_buf *out, const char *title, const char *xlabel, const char *ylabel0,
+                  const char *ylabel1, int percent1, const svg_series *s, int ns, int n)
+{
+    const double W = 760, H = 460, L = 80, R = ylabel1 ? 80 : 30, T = 70, B = 60;
+    const double pw = W - L - R, ph = H - T - B;
+    /* Ranges per axis. */
+    double lo[2] = {INFINITY, INFINITY}, hi[2] = {-INFINITY, -INFINITY};
+    for (int k = 0; k < ns; k++)
+        for (int i = 0; i < n; i++) {
+            double v = s[k].y[i];
+            if (!isfinite(v)) continue;
+            if (v < lo[s[k].axis]) lo[s[k].axis] = v;
+            if (v > hi[s[k].axis]) hi[s[k].axis] = v;
+        }
+    if (!isfinite(lo[0])) lo[0] = 0, hi[0] = 1;
+    if (!isfinite(lo[1])) lo[1] = 0, hi[1] = 1;
+    if (lo[0] > 0) lo[0] = 0; /* losses from zero */
+    axis ax[2] = {nice_axis(lo[0], hi[0], 6), {0, 100, 10}};
+    if (percent1) {
+        double a = floor(lo[1] * 100 / 10) * 10;
+        if (a > 90) a = 90;
+        ax[1] = (axis){a < 0 ? 0 : a, 100, a >= 60 ? 5 : 10};
+    } else ax[1] = nice_axis(lo[1], hi[1], 6);
+    axis xa;
+    xa.lo = 1;
+    xa.hi = n > 1 ? n : 2;
+    xa.step = nice_step((xa.hi - xa.lo) / 10);
+    if (xa.step < 1) xa.step = 1;
+
+    cli_buf_printf(out,
+                   "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                   "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+                   "viewBox=\"0 0 %.0f %.0f\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"13\">\n"
+                   "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+                   W, H, W, H);
+    cli_buf_printf(out, "<text x=\"%.0f\" y=\"26\" text-anchor=\"middle\" font-size=\"17\" font-weight=\"bold\">", W / 2);
+    xml_text(out, title);
+    cli_buf_printf(out, "</text>\n");
+    /* Grid and ticks: left axis. */
+    for (double v = ax[0].lo; v <= ax[0].hi + ax[0].step * 1e-6; v += ax[0].step) {
+        double y = T + ph - (v - ax[0].lo) / (ax[0].hi - ax[0].lo) * ph;
+        char lab[32];
+        tick_label(lab, sizeof lab, v, ax[0].step);
+        cli_buf_printf(out,
+                       "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e4e4e4\"/>\n"
+                       "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
+                       L, y, L + pw, y, L - 8, y + 4, lab);
+    }
+    if (ylabel1)
+        for (double v = ax[1].lo; v <= ax[1].hi + ax[1].step * 1e-6; v += ax[1].step) {
+            double y = T + ph - (v - ax[1].lo) / (ax[1].hi - ax[1].lo) * ph;
+            char lab[32];
+            tick_label(lab, sizeof lab, v, ax[1].step);
+            cli_buf_printf(out,
+                           "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#444\"/>\n"
+                           "<text x=\"%.1f\" y=\"%.1f\">%s%s</text>\n",
+                           L + pw, y, L + pw + 5, y, L + pw + 8, y + 4, lab, percent1 ? "%" : "");
+        }
+    for (double v = xa.lo; v <= xa.hi + 1e-9; v += xa.step) {
+        double x = L + (v - xa.lo) / (xa.hi - xa.lo) * pw;
+        cli_buf_printf(out,
+                       "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#444\"/>\n"
+                       "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.0f</text>\n",
+                       x, T + ph, x, T + ph + 5, x, T + ph + 20, v);
+    }
+    /* Frame and axis titles. */
+    cli_buf_printf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#444\"/>\n",
+                   L, T, pw, ph);
+    cli_buf_printf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", L + pw / 2, H - 15);
+    xml_text(out, xlabel);
+    cli_buf_printf(out, "</text>\n<text transform=\"translate(22 %.1f) rotate(-90)\" text-anchor=\"middle\">",
+                   T + ph / 2);
+    xml_text(out, ylabel0);
+    cli_buf_printf(out, "</text>\n");
+    if (ylabel1) {
+        cli_buf_printf(out, "<text transform=\"translate(%.1f %.1f) rotate(90)\" text-anchor=\"middle\">",
+                       W - 22, T + ph / 2);
+        xml_text(out, ylabel1);
+        cli_buf_printf(out, "</text>\n");
+    }
+    /* Series. */
+    for (int k = 0; k < ns; k++) {
+        const axis *a = &ax[s[k].axis];
+        double scale = s[k].axis == 1 && percent1 ? 100 : 1;
+        cli_buf_printf(out, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", s[k].color,
+                       s[k].dashed ? " stroke-dasharray=\"6 4\"" : "");
+        for (int i = 0; i < n; i++) {
+            if (!isfinite(s[k].y[i])) continue;
+            double x = n > 1 ? L + (double)i / (xa.hi - xa.lo) * pw : L;
+            double y = T + ph - (s[k].y[i] * scale - a->lo) / (a->hi - a->lo) * ph;
+            cli_buf_printf(out, "%.1f,%.1f ", x, y);
+        }
+        cli_buf_printf(out, "\"/>\n");
+        for (int i = 0; i < n; i++) {
+            if (!isfinite(s[k].y[i])) continue;
+            double x = n > 1 ? L + (double)i / (xa.hi - xa.lo) * pw : L;
+            double y = T + ph - (s[k].y[i] * scale - a->lo) / (a->hi - a->lo) * ph;
+            cli_buf_printf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", x, y, s[k].color);
+        }
+    }
+    /* Legend: one row under the title. */
+    double lx = L;
+    for (int k = 0; k < ns; k++) {
+        cli_buf_printf(out,
+                       "<line x1=\"%.1f\" y1=\"48\" x2=\"%.1f\" y2=\"48\" stroke=\"%s\" stroke-width=\"3\"%s/>\n"
+                       "<text x=\"%.1f\" y=\"52\">",
+                       lx, lx + 24, s[k].color, s[k].dashed ? " stroke-dasharray=\"6 4\"" : "", lx + 30);
+        xml_text(out, s[k].name);
+        cli_buf_printf(out, "</text>\n");
+        lx += 30 + 8.0 * (double)strlen(s[k].name) + 24;
+    }
+    cli_buf_printf(out, "</svg>\n");
+    return out->failed ? -1 : 0;
+}
+
+/* White to dark blue. */
+static void heat_color(double f, char *buf, size_t cap)
+{
+    if (f < 0) f = 0;
+    if (f > 1) f = 1;
+    f = sqrt(f); /* small confusions stay visible */
+    int r = (int)(255 + (8 - 255) * f), g = (int)(255 + (48 - 255) * f), b = (int)(255 + (107 - 255) * f);
+    snprintf(buf, cap, "#%02x%02x%02x", r, g, b);
+}
+
+int svg_confusion(cli_buf *out, const char *title, const cli_metrics *m, const char *const *labels)
+{
+    const int C = m->C;
+    int maxw = 4;
+    for (int c = 0; c < C; c++) {
+        int w = (int)strlen(labels[c]);
+        if (w > maxw) maxw = w;
+    }
+    if (maxw > 40) maxw = 40;
+    const double cell = C <= 30 ? 34 : C <= 80 ? 18 : 10;
+    const double lab = 7.5 * maxw + 20;
+    const double L = lab + 40, T = lab + 70, W = L + cell * C + 110, H = T + cell * C + 30;
+    cli_buf_printf(out,
+                   "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                   "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+                   "viewBox=\"0 0 %.0f %.0f\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
+                   "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+                   W, H, W, H);
+    cli_buf_printf(out, "<text x=\"%.1f\" y=\"24\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\">",
+                   W / 2);
+    xml_text(out, title);
+    cli_buf_printf(out, "</text>\n<text x=\"%.1f\" y=\"44\" text-anchor=\"middle\" fill=\"#555\">"
+                        "rows: true label; columns: predicted label; cells: percentage of the row</text>\n",
+                   W / 2);
+    cli_buf_printf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-weight=\"bold\">predicted</text>\n",
+                   L + cell * C / 2, 64.0);
+    cli_buf_printf(out, "<text transform=\"translate(18 %.1f) rotate(-90)\" text-anchor=\"middle\" "
+                        "font-weight=\"bold\">true</text>\n",
+                   T + cell * C / 2);
+    for (int c = 0; c < C; c++) {
+        double x = L + cell * c + cell / 2 + 4, y = T - 6;
+        cli_buf_printf(out, "<text transform=\"translate(%.1f %.1f) rotate(-60)\">", x, y);
+        xml_text(out, labels[c]);
+        cli_buf_printf(out, "</text>\n<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", L - 6,
+                       T + cell * c + cell / 2 + 4);
+        xml_text(out, labels[c]);
+        cli_buf_printf(out, "</text>\n");
+    }
+    for (int r = 0; r < C; r++) {
+        size_t sup = cli_metrics_support(m, r);
+        for (int c = 0; c < C; c++) {
+            size_t v = m->confusion[(size_t)r * C + c];
+            double f = sup ? (double)v / (double)sup : 0;
+            char col[8];
+            heat_color(f, col, sizeof col);
+            double x = L + cell * c, y = T + cell * r;
+            cli_buf_printf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\" "
+                                "stroke=\"#ddd\" stroke-width=\"0.5\"><title>",
+                           x, y, cell, cell, col);
+            xml_text(out, labels[r]);
+            cli_buf_printf(out, " as ");
+            xml_text(out, labels[c]);
+            cli_buf_printf(out, ": %zu of %zu</title></rect>\n", v, sup);
+            int pct = (int)floor(100 * f + 0.5);
+            if (v && cell >= 18)
+                cli_buf_printf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"%d\" fill=\"%s\">%s%d</text>\n",
+                               x + cell / 2, y + cell / 2 + 4, cell >= 30 ? 11 : 8,
+                               f > 0.45 ? "white" : "#222", pct == 0 ? "&lt;" : "", pct == 0 ? 1 : pct);
+        }
+        double rec = sup ? (double)m->confusion[(size_t)r * C + r] / (double)sup : 0;
+        cli_buf_printf(out, "<text x=\"%.1f\" y=\"%.1f\" fill=\"#555\">%.0f%%</text>\n", L + cell * C + 8,
+                       T + cell * r + cell / 2 + 4, 100 * rec);
+    }
+    cli_buf_printf(out, "<text x=\"%.1f\" y=\"%.1f\" fill=\"#555\">recall</text>\n", L + cell * C + 4, T - 6);
+    cli_buf_printf(out, "</svg>\n");
+    return out->failed ? -1 : 0;
+}
