@@ -72,6 +72,49 @@ static void activations_match_libm(void)
     }
 }
 
+/* The blocked product, every transpose combination, on sizes that cross
+ * the KC and NC block edges and leave ragged tiles; with sub-matrix
+ * strides (lda, ldb, ldc larger than the rows). */
+static void blocked_gemm_matches_reference(void)
+{
+    recur_rng r;
+    recur_rng_seed(&r, 3);
+    const int sizes[][3] = {{1, 1, 1}, {13, 70, 300}, {512, 128, 450}, {9, 300, 129}, {64, 33, 0}};
+    float *scratch = malloc(sizeof(float) * KERNELS_GEMM_SCRATCH);
+    for (int level = CPU_GENERIC; level <= CPU_AVX512; level++) {
+        const kernels *k = kernels_level(level);
+        if (!k) continue;
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+            int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
+            for (int v = 0; v < 8; v++) {
+                int ta = v & 1, tb = (v >> 1) & 1, acc = v >> 2;
+                int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5, ldc = N + 2;
+                size_t na = (size_t)(ta ? K : M) * lda + 1, nb = (size_t)(tb ? N : K) * ldb + 1;
+                float *A = malloc(sizeof(float) * na), *B = malloc(sizeof(float) * nb);
+                float *C = malloc(sizeof(float) * (size_t)M * ldc);
+                for (size_t i = 0; i < na; i++) A[i] = recur_rng_uniform(&r) - 0.5f;
+                for (size_t i = 0; i < nb; i++) B[i] = recur_rng_uniform(&r) - 0.5f;
+                for (size_t i = 0; i < (size_t)M * ldc; i++) C[i] = 0.25f;
+                kernels_gemm(k, ta, tb, M, N, K, A, lda, B, ldb, acc, C, ldc, scratch);
+                double worst = 0;
+                for (int i = 0; i < M; i++)
+                    for (int n = 0; n < ldc; n++) {
+                        double ref = n >= N ? 0.25 : acc ? 0.25 : 0.0; /* padding untouched */
+                        for (int kk = 0; n < N && kk < K; kk++)
+                            ref += (double)(ta ? A[(size_t)kk * lda + i] : A[(size_t)i * lda + kk]) *
+                                   (tb ? B[(size_t)n * ldb + kk] : B[(size_t)kk * ldb + n]);
+                        double e = fabs(C[(size_t)i * ldc + n] - ref);
+                        if (e > worst) worst = e;
+                    }
+                CHECK_MSG(worst < 1e-4, "%s %dx%dx%d ta %d tb %d acc %d: error %g", k->name, M, N, K, ta, tb, acc,
+                          worst);
+                free(A); free(B); free(C);
+            }
+        }
+    }
+    free(scratch);
+}
+
 static void level_names_and_caps(void)
 {
     CHECK(kernels_level(CPU_GENERIC) == &kernels_generic);
@@ -81,6 +124,7 @@ static void level_names_and_caps(void)
 
 const test_case tests_kernels[] = {
     {"packed_gemm_matches_reference", packed_gemm_matches_reference},
+    {"blocked_gemm_matches_reference", blocked_gemm_matches_reference},
     {"activations_match_libm", activations_match_libm},
     {"level_names_and_caps", level_names_and_caps},
     {NULL, NULL},

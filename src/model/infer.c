@@ -55,7 +55,7 @@ recur_status recur_runner_create(const recur_model *m, int max_batch, recur_runn
         recur_runner_free(r);
         return recur_fail(err, RECUR_ERR_NOMEM, "out of memory");
     }
-    for (int d = 0; d < m->st.D; d++) model_input_tables(m, d, r->ps.P_sym[d], r->ps.P_lab[d]);
+    for (int d = 0; d < m->st.D; d++) model_input_tables(m, NULL, d, r->ps.P_sym[d], r->ps.P_lab[d]);
     r->ps.tables_ready = 1;
     *out = r;
     return RECUR_OK;

@@ -248,12 +248,21 @@ const char *recur_model_get_meta(const recur_model *m, const char *key)
 /* Layer 0's input as lookup tables                                         */
 /* ------------------------------------------------------------------------ */
 
-void model_input_tables(const recur_model *m, int d, float *P_sym, float *P_lab)
+/* The products of the tables: through the workspace's kernels when there
+ * is one, else through BLAS. */
+static void table_gemm(stack_ws *ws, int ta, int tb, int M, int N, int K, const float *A, int lda,
+                       const float *B, int ldb, int accumulate, float *C, int ldc)
+{
+    if (ws) stack_gemm(ws, ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc);
+    else gemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
+}
+
+void model_input_tables(const recur_model *m, stack_ws *ws, int d, float *P_sym, float *P_lab)
 {
     const int GH = m->st.G * m->st.H, I = m->st.I;
     const float *W = stack_w_ih(&m->st, 0, d, 0);
     if (m->embed) {
-        gemm(0, 1, m->V, GH, m->cfg.embed, 1.0f, m->embed, m->cfg.embed, W, I, 0.0f, P_sym, GH);
+        table_gemm(ws, 0, 1, m->V, GH, m->cfg.embed, m->embed, m->cfg.embed, W, I, 0, P_sym, GH);
     } else {
         for (int v = 0; v < m->V; v++)
             for (int g = 0; g < GH; g++) P_sym[(size_t)v * GH + g] = W[(size_t)g * I + v];
@@ -269,15 +278,16 @@ void model_input_tables(const recur_model *m, int d, float *P_sym, float *P_lab)
     if (!m->lab_w) return;
     const float *Wl = W + m->sym_w;
     if (m->label_embed) {
-        gemm(0, 1, m->num_labels, GH, m->cfg.label_embed, 1.0f, m->label_embed, m->cfg.label_embed,
-             Wl, I, 0.0f, P_lab, GH);
+        table_gemm(ws, 0, 1, m->num_labels, GH, m->cfg.label_embed, m->label_embed, m->cfg.label_embed, Wl, I,
+                   0, P_lab, GH);
     } else {
         for (int l = 0; l < m->num_labels; l++)
             for (int g = 0; g < GH; g++) P_lab[(size_t)l * GH + g] = Wl[(size_t)g * I + l];
     }
 }
 
-void model_input_tables_backward(recur_model *m, int d, const float *dP_sym, const float *dP_lab)
+void model_input_tables_backward(recur_model *m, stack_ws *ws, int d, const float *dP_sym,
+                                 const float *dP_lab)
 {
     const int GH = m->st.G * m->st.H, I = m->st.I;
     const float *W = stack_w_ih(&m->st, 0, d, 0);
@@ -285,9 +295,8 @@ void model_input_tables_backward(recur_model *m, int d, const float *dP_sym, con
     for (int v = 0; v < m->V; v++)
         for (int g = 0; g < GH; g++) db[g] += dP_sym[(size_t)v * GH + g];
     if (m->embed) {
-        gemm(1, 0, GH, m->cfg.embed, m->V, 1.0f, dP_sym, GH, m->embed, m->cfg.embed, 1.0f, dW, I);
-        gemm(0, 0, m->V, m->cfg.embed, GH, 1.0f, dP_sym, GH, W, I, 1.0f, model_grad(m, m->embed),
-             m->cfg.embed);
+        table_gemm(ws, 1, 0, GH, m->cfg.embed, m->V, dP_sym, GH, m->embed, m->cfg.embed, 1, dW, I);
+        table_gemm(ws, 0, 0, m->V, m->cfg.embed, GH, dP_sym, GH, W, I, 1, model_grad(m, m->embed), m->cfg.embed);
     } else {
         for (int g = 0; g < GH; g++)
             for (int v = 0; v < m->V; v++) dW[(size_t)g * I + v] += dP_sym[(size_t)v * GH + g];
@@ -298,8 +307,8 @@ void model_input_tables_backward(recur_model *m, int d, const float *dP_sym, con
     int NL = m->num_labels;
     if (m->label_embed) {
         int LE = m->cfg.label_embed;
-        gemm(1, 0, GH, LE, NL, 1.0f, dP_lab, GH, m->label_embed, LE, 1.0f, dWl, I);
-        gemm(0, 0, NL, LE, GH, 1.0f, dP_lab, GH, Wl, I, 1.0f, model_grad(m, m->label_embed), LE);
+        table_gemm(ws, 1, 0, GH, LE, NL, dP_lab, GH, m->label_embed, LE, 1, dWl, I);
+        table_gemm(ws, 0, 0, NL, LE, GH, dP_lab, GH, Wl, I, 1, model_grad(m, m->label_embed), LE);
     } else {
         for (int g = 0; g < GH; g++)
             for (int l = 0; l < NL; l++) dWl[(size_t)g * I + l] += dP_lab[(size_t)l * GH + g];

@@ -58,12 +58,13 @@ size_t model_param_count(const recur_model_config *cfg, int V, int num_labels);
  * P_sym[v] = embed[v] W_sym^T + the input bias of stack_input_bias
  * (one-hot: column v of W_ih), a
  * label's P_lab[l] = label_embed[l] W_lab^T. Tables are [V][G*H] and
- * [NL][G*H] for direction d.
+ * [NL][G*H] for direction d. ws: whose kernels and threads run the
+ * products (NULL: BLAS).
  */
-void model_input_tables(const recur_model *m, int d, float *P_sym, float *P_lab);
+void model_input_tables(const recur_model *m, stack_ws *ws, int d, float *P_sym, float *P_lab);
 /* Fold table gradients back into W_ih (layer 0, direction d), b_ih and the
  * embeddings: the inverse of model_input_tables. */
-void model_input_tables_backward(recur_model *m, int d, const float *dP_sym,
+void model_input_tables_backward(recur_model *m, stack_ws *ws, int d, const float *dP_sym,
                                  const float *dP_lab);
 
 #endif

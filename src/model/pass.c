@@ -76,8 +76,7 @@ static recur_status reserve(pass *ps, const recur_model *m, int N, int B, recur_
     if (ps->ws) return stack_ws_reserve(&m->st, ps->ws, n, b, err);
     RECUR_TRY(stack_ws_create(&m->st, n, b, ps->train, &ps->ws, err));
     if (ps->tables_fixed) stack_ws_fix_weights(ps->ws);
-    stack_ws_set_pool(ps->ws, ps->pool);
-    return RECUR_OK;
+    return stack_ws_set_pool(ps->ws, ps->pool, err);
 }
 
 recur_status pass_prepare(pass *ps, const recur_model *m, const recur_batch *b, recur_error *err)
@@ -182,7 +181,7 @@ double pass_forward(pass *ps, const recur_model *m, recur_rng *rng)
         embed_inputs(ps, m);
     } else {
         for (int d = 0; d < st->D; d++) {
-            if (!ps->tables_fixed || !ps->tables_ready) model_input_tables(m, d, ps->P_sym[d], ps->P_lab[d]);
+            if (!ps->tables_fixed || !ps->tables_ready) model_input_tables(m, ps->ws, d, ps->P_sym[d], ps->P_lab[d]);
             gather_inputs(ps, m, d);
         }
         ps->tables_ready = 1;
@@ -270,6 +269,6 @@ void pass_backward(pass *ps, recur_model *m, int sum)
                 for (int g = 0; g < GH; g++) l[g] += src[g];
             }
         }
-        model_input_tables_backward(m, d, dPs, dPl);
+        model_input_tables_backward(m, ps->ws, d, dPs, dPl);
     }
 }

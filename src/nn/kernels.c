@@ -69,7 +69,7 @@ static void generic_tanh(float *x, int n)
     for (int i = 0; i < n; i++) x[i] = tanhf(x[i]);
 }
 
-static void generic_gemm_packed(int M, int N, int K, const float *A, int lda, const float *Bp,
+static inline void generic_gemm(int ta, int M, int N, int K, const float *A, int lda, const float *Bp,
                                 float *C, int ldc, int accumulate)
 {
     for (int p = 0; p * GENERIC_NR < N; p++) {
@@ -77,10 +77,10 @@ static void generic_gemm_packed(int M, int N, int K, const float *A, int lda, co
         int cols = N - p * GENERIC_NR < GENERIC_NR ? N - p * GENERIC_NR : GENERIC_NR;
         for (int i = 0; i < M; i++) {
             float acc[GENERIC_NR] = {0};
-            const float *a = A + (size_t)i * lda;
             for (int kk = 0; kk < K; kk++) {
+                float a = ta ? A[(size_t)kk * lda + i] : A[(size_t)i * lda + kk];
                 const float *b = panel + (size_t)kk * GENERIC_NR;
-                for (int j = 0; j < GENERIC_NR; j++) acc[j] += a[kk] * b[j];
+                for (int j = 0; j < GENERIC_NR; j++) acc[j] += a * b[j];
             }
             float *c = C + (size_t)i * ldc + (size_t)p * GENERIC_NR;
             for (int j = 0; j < cols; j++) c[j] = accumulate ? c[j] + acc[j] : acc[j];
@@ -88,4 +88,46 @@ static void generic_gemm_packed(int M, int N, int K, const float *A, int lda, co
     }
 }
 
-const kernels kernels_generic = {"generic", GENERIC_NR, generic_sigmoid, generic_tanh, generic_gemm_packed};
+static void generic_gemm_packed(int M, int N, int K, const float *A, int lda, const float *Bp,
+                                float *C, int ldc, int accumulate)
+{
+    generic_gemm(0, M, N, K, A, lda, Bp, C, ldc, accumulate);
+}
+
+static void generic_gemm_packed_ta(int M, int N, int K, const float *A, int lda, const float *Bp,
+                                   float *C, int ldc, int accumulate)
+{
+    generic_gemm(1, M, N, K, A, lda, Bp, C, ldc, accumulate);
+}
+
+const kernels kernels_generic = {"generic", GENERIC_NR, generic_sigmoid, generic_tanh, generic_gemm_packed,
+                                 generic_gemm_packed_ta};
+
+/* ------------------------------------------------------------------------ */
+/* Blocked general product                                                   */
+/* ------------------------------------------------------------------------ */
+
+void kernels_gemm(const kernels *k, int ta, int tb, int M, int N, int K, const float *A, int lda,
+                  const float *B, int ldb, int accumulate, float *C, int ldc, float *scratch)
+{
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        if (!accumulate)
+            for (int i = 0; i < M; i++) memset(C + (size_t)i * ldc, 0, (size_t)N * sizeof *C);
+        return;
+    }
+    /* Column blocks of B stay in L2 while every row of A passes over them;
+     * each kernel panel (KC x nr) stays in L1. */
+    const int nc_max = KERNELS_NC - KERNELS_NC % k->nr;
+    for (int n0 = 0; n0 < N; n0 += nc_max) {
+        int nc = N - n0 < nc_max ? N - n0 : nc_max;
+        for (int k0 = 0; k0 < K; k0 += KERNELS_KC) {
+            int kc = K - k0 < KERNELS_KC ? K - k0 : KERNELS_KC;
+            if (tb) kernels_pack_bt(k, nc, kc, B + (size_t)n0 * ldb + k0, ldb, scratch);
+            else kernels_pack_b(k, nc, kc, B + (size_t)k0 * ldb + n0, ldb, scratch);
+            int acc = accumulate || k0 > 0;
+            if (ta) k->gemm_packed_ta(M, nc, kc, A + (size_t)k0 * lda, lda, scratch, C + n0, ldc, acc);
+            else k->gemm_packed(M, nc, kc, A + k0, lda, scratch, C + n0, ldc, acc);
+        }
+    }
+}

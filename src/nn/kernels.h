@@ -17,6 +17,9 @@ typedef struct kernels {
      * kernels_pack_b / kernels_pack_bt for this table's nr. */
     void (*gemm_packed)(int M, int N, int K, const float *A, int lda, const float *Bp, float *C,
                         int ldc, int accumulate);
+    /* The same with A stored transposed: C[M][N] (+)= A^T B, A [K][M]. */
+    void (*gemm_packed_ta)(int M, int N, int K, const float *A, int lda, const float *Bp, float *C,
+                           int ldc, int accumulate);
 } kernels;
 
 /* The best table for this CPU (see core/cpu.h for RECUR_KERNELS). */
@@ -31,6 +34,19 @@ size_t kernels_packed_size(const kernels *k, int N, int K);
 void kernels_pack_bt(const kernels *k, int N, int K, const float *M, int ld, float *Bp);
 /* Pack B given as [K][N] (row stride ld). */
 void kernels_pack_b(const kernels *k, int N, int K, const float *B, int ld, float *Bp);
+
+/*
+ * A general product through the packed kernels, for the engine's large
+ * products (input projections, weight and input gradients):
+ * C[M][N] = op(A) op(B) (+ C when accumulate), op = transpose when ta / tb.
+ * B is packed block by block (KERNELS_KC x KERNELS_NC) into scratch, which
+ * holds KERNELS_GEMM_SCRATCH floats; one scratch per concurrent caller.
+ */
+#define KERNELS_KC 128
+#define KERNELS_NC 256
+#define KERNELS_GEMM_SCRATCH (KERNELS_KC * KERNELS_NC)
+void kernels_gemm(const kernels *k, int ta, int tb, int M, int N, int K, const float *A, int lda,
+                  const float *B, int ldb, int accumulate, float *C, int ldc, float *scratch);
 
 extern const kernels kernels_generic, kernels_avx2, kernels_avx512;
 

@@ -177,7 +177,7 @@ recur_status recur_rnn_forward(recur_rnn *r, int T, int B, const float *x,
         return recur_fail(err, RECUR_ERR_NOMEM, "out of memory");
     if (!r->ws) {
         s = stack_ws_create(st, p->N, B, 1, &r->ws, err);
-        if (!s) stack_ws_set_pool(r->ws, r->pool);
+        if (!s) s = stack_ws_set_pool(r->ws, r->pool, err);
     } else {
         s = stack_ws_reserve(st, r->ws, p->N, B, err);
     }

@@ -148,6 +148,8 @@ struct stack_ws {
     float *HG;       /* [B][GH] h W_hh^T of one step                       */
     float *dS, *dC;  /* [B][H] gradient flowing back through the state     */
     float *dh;       /* [B][H] */
+    float *scratch;  /* [scratch_threads][KERNELS_GEMM_SCRATCH] packing  */
+    int scratch_threads;
 };
 
 static void ws_release(stack_ws *ws)
@@ -234,6 +236,17 @@ static recur_status ws_alloc(const stack *st, stack_ws *ws, int N, int B, recur_
     return RECUR_OK;
 }
 
+static int ensure_scratch(stack_ws *ws, int threads)
+{
+    if (threads <= ws->scratch_threads) return 0;
+    float *p = malloc((size_t)threads * KERNELS_GEMM_SCRATCH * sizeof(float));
+    if (!p) return 1;
+    free(ws->scratch);
+    ws->scratch = p;
+    ws->scratch_threads = threads;
+    return 0;
+}
+
 recur_status stack_ws_create(const stack *st, int N, int B, int train,
                              stack_ws **out, recur_error *err)
 {
@@ -245,6 +258,10 @@ recur_status stack_ws_create(const stack *st, int N, int B, int train,
     ws->train = train != 0;
     ws->kn = kernels_get();
     recur_status s = ws_alloc(st, ws, N, B, err);
+    if (!s && ensure_scratch(ws, 1)) {
+        ws_release(ws);
+        s = recur_fail(err, RECUR_ERR_NOMEM, "out of memory for a workspace");
+    }
     if (s) {
         free(ws);
         return s;
@@ -264,12 +281,19 @@ recur_status stack_ws_reserve(const stack *st, stack_ws *ws, int N, int B, recur
 }
 
 void stack_ws_fix_weights(stack_ws *ws) { ws->weights_fixed = 1; }
-void stack_ws_set_pool(stack_ws *ws, pool *p) { ws->pool = p; }
+recur_status stack_ws_set_pool(stack_ws *ws, pool *p, recur_error *err)
+{
+    if (ensure_scratch(ws, p ? pool_threads(p) : 1))
+        return recur_fail(err, RECUR_ERR_NOMEM, "out of memory for a workspace");
+    ws->pool = p;
+    return RECUR_OK;
+}
 
 void stack_ws_free(stack_ws *ws)
 {
     if (!ws) return;
     ws_release(ws);
+    free(ws->scratch);
     free(ws);
 }
 
@@ -407,14 +431,16 @@ static void direction_forward(const stack *st, stack_ws *ws, const pack *p, int 
     else direction_forward_rows(&job, 0, p->B);
 }
 
-/* A matrix product split over threads by rows of C (M). */
+/* A matrix product split over threads by rows of C (M), through the
+ * packed kernels (each thread packs B into its own scratch). */
 typedef struct gemm_job {
+    const stack_ws *ws;
     int ta, tb, M, N, K;
     const float *A;
     int lda;
     const float *B;
     int ldb;
-    float beta;
+    int accumulate;
     float *C;
     int ldc;
 } gemm_job;
@@ -426,14 +452,14 @@ static void gemm_share(void *arg, int tid, int nt)
     pool_split(g->M, tid, nt, &m0, &m1);
     if (m1 <= m0) return;
     const float *A = g->ta ? g->A + m0 : g->A + (size_t)m0 * g->lda;
-    gemm(g->ta, g->tb, m1 - m0, g->N, g->K, 1.0f, A, g->lda, g->B, g->ldb, g->beta,
-         g->C + (size_t)m0 * g->ldc, g->ldc);
+    kernels_gemm(g->ws->kn, g->ta, g->tb, m1 - m0, g->N, g->K, A, g->lda, g->B, g->ldb, g->accumulate,
+                 g->C + (size_t)m0 * g->ldc, g->ldc, g->ws->scratch + (size_t)tid * KERNELS_GEMM_SCRATCH);
 }
 
-static void par_gemm(stack_ws *ws, int ta, int tb, int M, int N, int K, const float *A, int lda,
-                     const float *B, int ldb, float beta, float *C, int ldc)
+void stack_gemm(stack_ws *ws, int ta, int tb, int M, int N, int K, const float *A, int lda,
+                     const float *B, int ldb, int accumulate, float *C, int ldc)
 {
-    gemm_job g = {ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc};
+    gemm_job g = {ws, ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc};
     if (pool_threads(ws->pool) > 1 && M >= 64) pool_run(ws->pool, gemm_share, &g);
     else gemm_share(&g, 0, 1);
 }
@@ -459,7 +485,7 @@ void stack_forward(const stack *st, stack_ws *ws, const pack *p, const float *x,
         for (int d = 0; d < st->D; d++) {
             dir_ws *w = &ws->dir[l * st->D + d];
             if (X) {
-                par_gemm(ws, 0, 1, N, GH, I, X, I, stack_w_ih(st, l, d, 0), I, 0.0f, w->A, GH);
+                stack_gemm(ws, 0, 1, N, GH, I, X, I, stack_w_ih(st, l, d, 0), I, 0, w->A, GH);
                 stack_input_bias(st, l, d, ws->bias);
                 add_bias_rows(w->A, N, GH, ws->bias);
             }
@@ -580,7 +606,7 @@ static void direction_backward(const stack *st, stack_ws *ws, const pack *p, int
     else direction_backward_rows(&job, 0, p->B);
     /* Parameter gradients of the recurrent side: one product over all rows. */
     const float *dGh_all = st->cell == RECUR_CELL_GRU ? w->dGh : w->dA;
-    par_gemm(ws, 1, 0, GH, H, p->N, dGh_all, GH, w->Hp, H, 1.0f, stack_w_hh(st, l, d, 1), H);
+    stack_gemm(ws, 1, 0, GH, H, p->N, dGh_all, GH, w->Hp, H, 1, stack_w_hh(st, l, d, 1), H);
     add_column_sums(ws, stack_b_hh(st, l, d, 1), dGh_all, p->N, GH);
 }
 
@@ -604,11 +630,11 @@ void stack_backward(const stack *st, stack_ws *ws, const pack *p,
         for (int d = 0; d < st->D; d++) {
             const float *dA = ws->dir[l * st->D + d].dA;
             if (X) {
-                par_gemm(ws, 1, 0, GH, I, N, dA, GH, X, I, 1.0f, stack_w_ih(st, l, d, 1), I);
+                stack_gemm(ws, 1, 0, GH, I, N, dA, GH, X, I, 1, stack_w_ih(st, l, d, 1), I);
                 add_column_sums(ws, stack_b_ih(st, l, d, 1), dA, N, GH);
             }
             if (dX)
-                par_gemm(ws, 0, 0, N, I, GH, dA, GH, stack_w_ih(st, l, d, 0), I, d ? 1.0f : 0.0f, dX, I);
+                stack_gemm(ws, 0, 0, N, I, GH, dA, GH, stack_w_ih(st, l, d, 0), I, d, dX, I);
         }
         if (l > 0) {
             /* The next layer down sees dX through the dropout mask. */

@@ -56,7 +56,7 @@ recur_status stack_ws_reserve(const stack *st, stack_ws *ws, int N, int B,
 void stack_ws_free(stack_ws *ws);
 /* Threads for forward and backward (the pool is not owned; NULL: none). */
 struct pool;
-void stack_ws_set_pool(stack_ws *ws, struct pool *p);
+recur_status stack_ws_set_pool(stack_ws *ws, struct pool *p, recur_error *err);
 /* Promise that the weights will not change while ws lives (inference):
  * the recurrent weights are then packed once, not at every forward. */
 void stack_ws_fix_weights(stack_ws *ws);
@@ -71,6 +71,12 @@ const float *stack_ws_dxg0(const stack_ws *ws, int d);
 const float *stack_ws_state_grads(const stack_ws *ws);
 /* Output of the last layer after a forward: packed [N][D*H]. */
 const float *stack_ws_output(const stack_ws *ws);
+
+/* C[M][N] = op(A) op(B) (+ C when accumulate) through the hand-written
+ * kernels, split over the workspace's threads: for the engine's products
+ * outside the stack (the model's input tables). */
+void stack_gemm(stack_ws *ws, int ta, int tb, int M, int N, int K, const float *A, int lda,
+                const float *B, int ldb, int accumulate, float *C, int ldc);
 
 /*
  * Forward over packed sequences. x: packed [N][I], or NULL when layer 0's
