@@ -31,23 +31,7 @@ void rnn_cell_backward(int b, int H, int relu, const float *dh, const float *y,
 void lstm_cell_forward(const kernels *kn, int b, int H, float *a_all, float *c,
                        float *csave, float *h, float *y, int ldy)
 {
-    const int G = 4 * H;
-    for (int r = 0; r < b; r++) {
-        float *a = a_all + (size_t)r * G;
-        kn->sigmoid(a, 2 * H);     /* i, f */
-        kn->tanh(a + 2 * H, H);    /* g    */
-        kn->sigmoid(a + 3 * H, H); /* o    */
-        const float *gi = a, *gf = a + H, *gg = a + 2 * H, *go = a + 3 * H;
-        float *cr = c + (size_t)r * H, *hr = h + (size_t)r * H;
-        for (int j = 0; j < H; j++) {
-            cr[j] = gf[j] * cr[j] + gi[j] * gg[j];
-            hr[j] = cr[j];
-        }
-        if (csave) memcpy(csave + (size_t)r * H, cr, (size_t)H * sizeof *cr);
-        kn->tanh(hr, H);
-        for (int j = 0; j < H; j++) hr[j] *= go[j];
-        if (y) memcpy(y + (size_t)r * ldy, hr, (size_t)H * sizeof *hr);
-    }
+    kn->lstm_forward(b, H, a_all, c, csave, h, y, ldy);
 }
 
 void lstm_cell_backward(const kernels *kn, int b, int H, const float *dh, float *dc,

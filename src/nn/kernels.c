@@ -100,8 +100,26 @@ static void generic_gemm_packed_ta(int M, int N, int K, const float *A, int lda,
     generic_gemm(1, M, N, K, A, lda, Bp, C, ldc, accumulate);
 }
 
+static void generic_lstm_forward(int b, int H, float *a_all, float *c, float *csave, float *h, float *y,
+                                 int ldy)
+{
+    for (int r = 0; r < b; r++) {
+        float *a = a_all + (size_t)r * 4 * H, *cr = c + (size_t)r * H, *hr = h + (size_t)r * H;
+        generic_sigmoid(a, 2 * H);     /* i, f */
+        generic_tanh(a + 2 * H, H);    /* g    */
+        generic_sigmoid(a + 3 * H, H); /* o    */
+        const float *gi = a, *gf = a + H, *gg = a + 2 * H, *go = a + 3 * H;
+        for (int j = 0; j < H; j++) {
+            cr[j] = gf[j] * cr[j] + gi[j] * gg[j];
+            hr[j] = go[j] * tanhf(cr[j]);
+        }
+        if (csave) memcpy(csave + (size_t)r * H, cr, (size_t)H * sizeof *cr);
+        if (y) memcpy(y + (size_t)r * ldy, hr, (size_t)H * sizeof *hr);
+    }
+}
+
 const kernels kernels_generic = {"generic", GENERIC_NR, generic_sigmoid, generic_tanh, generic_gemm_packed,
-                                 generic_gemm_packed_ta};
+                                 generic_gemm_packed_ta, generic_lstm_forward};
 
 /* ------------------------------------------------------------------------ */
 /* Blocked general product                                                   */

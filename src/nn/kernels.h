@@ -20,6 +20,11 @@ typedef struct kernels {
     /* The same with A stored transposed: C[M][N] (+)= A^T B, A [K][M]. */
     void (*gemm_packed_ta)(int M, int N, int K, const float *A, int lda, const float *Bp, float *C,
                            int ldc, int accumulate);
+    /* One LSTM step of b rows, fused in one pass: a [b][4H] pre-activations
+     * (i, f, g, o) become activations; c [b][H] is updated in place (and
+     * copied to csave if not NULL); h [b][H] = o tanh(c), copied to y
+     * (row stride ldy) if not NULL. */
+    void (*lstm_forward)(int b, int H, float *a, float *c, float *csave, float *h, float *y, int ldy);
 } kernels;
 
 /* The best table for this CPU (see core/cpu.h for RECUR_KERNELS). */
