@@ -63,24 +63,7 @@ void lstm_cell_backward(const kernels *kn, int b, int H, const float *dh, float 
 void gru_cell_forward(const kernels *kn, int b, int H, float *a_all, const float *hn,
                       const float *b_hn, float *h, float *hnl, float *y, int ldy)
 {
-    const int G = 3 * H;
-    for (int r = 0; r < b; r++) {
-        float *a = a_all + (size_t)r * G;
-        const float *hnr = hn + (size_t)r * H;
-        kn->sigmoid(a, 2 * H);
-        const float *gr = a, *gz = a + H;
-        float *gn = a + 2 * H;
-        float *hr = h + (size_t)r * H;
-        float *hl = hnl ? hnl + (size_t)r * H : NULL;
-        for (int j = 0; j < H; j++) {
-            float lin = hnr[j] + b_hn[j];
-            if (hl) hl[j] = lin;
-            gn[j] += gr[j] * lin;
-        }
-        kn->tanh(gn, H);
-        for (int j = 0; j < H; j++) hr[j] = (1.0f - gz[j]) * gn[j] + gz[j] * hr[j];
-        if (y) memcpy(y + (size_t)r * ldy, hr, (size_t)H * sizeof *hr);
-    }
+    kn->gru_forward(b, H, a_all, hn, b_hn, h, hnl, y, ldy);
 }
 
 void gru_cell_backward(int b, int H, const float *dh, const float *act,

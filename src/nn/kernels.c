@@ -118,8 +118,31 @@ static void generic_lstm_forward(int b, int H, float *a_all, float *c, float *cs
     }
 }
 
+static void generic_gru_forward(int b, int H, float *a_all, const float *hn,
+                                const float *b_hn, float *h, float *hnl, float *y, int ldy)
+{
+    const int G = 3 * H;
+    for (int r = 0; r < b; r++) {
+        float *a = a_all + (size_t)r * G;
+        const float *hnr = hn + (size_t)r * H;
+        generic_sigmoid(a, 2 * H);
+        const float *gr = a, *gz = a + H;
+        float *gn = a + 2 * H;
+        float *hr = h + (size_t)r * H;
+        float *hl = hnl ? hnl + (size_t)r * H : NULL;
+        for (int j = 0; j < H; j++) {
+            float lin = hnr[j] + b_hn[j];
+            if (hl) hl[j] = lin;
+            gn[j] += gr[j] * lin;
+        }
+        generic_tanh(gn, H);
+        for (int j = 0; j < H; j++) hr[j] = (1.0f - gz[j]) * gn[j] + gz[j] * hr[j];
+        if (y) memcpy(y + (size_t)r * ldy, hr, (size_t)H * sizeof *hr);
+    }
+}
+
 const kernels kernels_generic = {"generic", GENERIC_NR, generic_sigmoid, generic_tanh, generic_gemm_packed,
-                                 generic_gemm_packed_ta, generic_lstm_forward};
+                                 generic_gemm_packed_ta, generic_lstm_forward, generic_gru_forward};
 
 /* ------------------------------------------------------------------------ */
 /* Blocked general product                                                   */

@@ -25,6 +25,12 @@ typedef struct kernels {
      * copied to csave if not NULL); h [b][H] = o tanh(c), copied to y
      * (row stride ldy) if not NULL. */
     void (*lstm_forward)(int b, int H, float *a, float *c, float *csave, float *h, float *y, int ldy);
+    /* One GRU step of b rows: a [b][3H] pre-activations (r, z, and the
+     * input side of n) become activations; hn [b][H] = W_hn h_prev, b_hn
+     * [H]; h [b][H] (h_prev on entry) becomes h_new, copied to y if not
+     * NULL; hnl [b][H] receives hn + b_hn when not NULL. */
+    void (*gru_forward)(int b, int H, float *a, const float *hn, const float *b_hn, float *h, float *hnl,
+                        float *y, int ldy);
 } kernels;
 
 /* The best table for this CPU (see core/cpu.h for RECUR_KERNELS). */
