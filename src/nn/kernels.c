@@ -141,8 +141,35 @@ static void generic_gru_forward(int b, int H, float *a_all, const float *hn,
     }
 }
 
+static void generic_lstm_backward(int b, int H, const float *dh, float *dc,
+                                  const float *act, const float *c, const float *c_prev,
+                                  float *dxg)
+{
+    const int G = 4 * H;
+    for (int r = 0; r < b; r++) {
+        const float *gi = act + (size_t)r * G, *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
+        const float *cr = c + (size_t)r * H, *cp = c_prev + (size_t)r * H;
+        const float *d = dh + (size_t)r * H;
+        float *dcr = dc + (size_t)r * H;
+        float *di = dxg + (size_t)r * G, *df = di + H, *dg = di + 2 * H, *dox = di + 3 * H;
+        /* tanh(c) lands in dox first, then is replaced by do's gradient. */
+        memcpy(dox, cr, (size_t)H * sizeof *dox);
+        generic_tanh(dox, H);
+        for (int j = 0; j < H; j++) {
+            float tc = dox[j];
+            float dcj = dcr[j] + d[j] * go[j] * (1.0f - tc * tc);
+            dox[j] = d[j] * tc * go[j] * (1.0f - go[j]);
+            di[j] = dcj * gg[j] * gi[j] * (1.0f - gi[j]);
+            df[j] = dcj * cp[j] * gf[j] * (1.0f - gf[j]);
+            dg[j] = dcj * gi[j] * (1.0f - gg[j] * gg[j]);
+            dcr[j] = dcj * gf[j];
+        }
+    }
+}
+
 const kernels kernels_generic = {"generic", GENERIC_NR, generic_sigmoid, generic_tanh, generic_gemm_packed,
-                                 generic_gemm_packed_ta, generic_lstm_forward, generic_gru_forward};
+                                 generic_gemm_packed_ta, generic_lstm_forward, generic_gru_forward,
+                                 generic_lstm_backward};
 
 /* ------------------------------------------------------------------------ */
 /* Blocked general product                                                   */

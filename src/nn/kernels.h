@@ -31,6 +31,12 @@ typedef struct kernels {
      * NULL; hnl [b][H] receives hn + b_hn when not NULL. */
     void (*gru_forward)(int b, int H, float *a, const float *hn, const float *b_hn, float *h, float *hnl,
                         float *y, int ldy);
+    /* The LSTM step's backward for b rows: dh [b][H] the gradient of h,
+     * dc [b][H] that of c (replaced by the gradient of c_prev), act the
+     * forward's activations [b][4H], c and c_prev [b][H]; writes the
+     * gradient of the pre-activations into dxg [b][4H]. */
+    void (*lstm_backward)(int b, int H, const float *dh, float *dc, const float *act, const float *c,
+                          const float *c_prev, float *dxg);
 } kernels;
 
 /* The best table for this CPU (see core/cpu.h for RECUR_KERNELS). */
