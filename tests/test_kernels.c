@@ -79,7 +79,7 @@ static void blocked_gemm_matches_reference(void)
 {
     recur_rng r;
     recur_rng_seed(&r, 3);
-    const int sizes[][3] = {{1, 1, 1}, {13, 70, 300}, {512, 128, 450}, {9, 300, 129}, {64, 33, 0}};
+    const int sizes[][3] = {{1, 1, 1}, {1, 70, 300}, {13, 70, 300}, {512, 128, 450}, {9, 300, 129}, {64, 33, 0}};
     float *scratch = malloc(sizeof(float) * KERNELS_GEMM_SCRATCH);
     for (int level = CPU_GENERIC; level <= CPU_AVX512; level++) {
         const kernels *k = kernels_level(level);
