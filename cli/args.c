@@ -59,38 +59,52 @@ static void fmt_range(char *buf, size_t cap, const arg_spec *s)
     snprintf(buf, cap, "%s%s, %s%s", s->lo_open ? "(" : "[", lo, hi, s->hi_open ? ")" : "]");
 }
 
-static int usage_error(const arg_command *cmd, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static int usage_error(const arg_command *cmd, const char *fmt, ...)
+/* One parse: of a command line, whose errors are printed, or of stored
+ * flags, whose errors go into msg for the caller to say where they came
+ * from (in one line). */
+typedef struct parse_ctx {
+    arg_command *cmd;
+    char *msg; /* stored flags: the error goes here */
+    size_t cap;
+} parse_ctx;
+
+static int usage_error(const parse_ctx *pc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int usage_error(const parse_ctx *pc, const char *fmt, ...)
 {
     char msg[400];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    cli_error("%s (see 'recur %s --help')", msg, cmd->name);
+    if (pc->msg) {
+        /* One line, as cli_error would print it. */
+        for (char *p = msg; *p; p++)
+            if (*p == '\n' || *p == '\r') *p = ' ';
+        snprintf(pc->msg, pc->cap, "%s", msg);
+    } else
+        cli_error("%s (see 'recur %s --help')", msg, pc->cmd->name);
     return EXIT_USAGE;
 }
 
-/* Store `value` for spec s; EXIT_USAGE (printed) when it is not valid. */
-static int set_value(const arg_command *cmd, arg_spec *s, const char *value)
+/* Store `value` for spec s; EXIT_USAGE (reported) when it is not valid. */
+static int set_value(const parse_ctx *pc, arg_spec *s, const char *value)
 {
     char *end = NULL;
     switch (s->kind) {
     case ARG_FLAG: *(int *)s->dest = 1; break;
     case ARG_STRING:
-        if (!*value) return usage_error(cmd, "%s: the value is empty", s->name);
+        if (!*value) return usage_error(pc, "%s: the value is empty", s->name);
         *(const char **)s->dest = value;
         break;
     case ARG_INT: {
         errno = 0;
         long long v = strtoll(value, &end, 10);
         if (end == value || *end || !*value)
-            return usage_error(cmd, "%s: '%s' is not an integer", s->name, value);
+            return usage_error(pc, "%s: '%s' is not an integer", s->name, value);
         if (errno == ERANGE || (double)v < s->lo || (double)v > s->hi) {
             char r[96];
             fmt_range(r, sizeof r, s);
-            return usage_error(cmd, "%s: %s is out of range %s", s->name, value, r);
+            return usage_error(pc, "%s: %s is out of range %s", s->name, value, r);
         }
         *(int *)s->dest = (int)v;
         break;
@@ -98,12 +112,12 @@ static int set_value(const arg_command *cmd, arg_spec *s, const char *value)
     case ARG_U64: {
         errno = 0;
         if (value[0] == '-' || value[0] == '+')
-            return usage_error(cmd, "%s: '%s' is not a non-negative integer", s->name, value);
+            return usage_error(pc, "%s: '%s' is not a non-negative integer", s->name, value);
         unsigned long long v = strtoull(value, &end, 10);
         if (end == value || *end || !*value)
-            return usage_error(cmd, "%s: '%s' is not a non-negative integer", s->name, value);
+            return usage_error(pc, "%s: '%s' is not a non-negative integer", s->name, value);
         if (errno == ERANGE)
-            return usage_error(cmd, "%s: %s is out of range 0..18446744073709551615", s->name, value);
+            return usage_error(pc, "%s: %s is out of range 0..18446744073709551615", s->name, value);
         *(uint64_t *)s->dest = (uint64_t)v;
         break;
     }
@@ -111,13 +125,13 @@ static int set_value(const arg_command *cmd, arg_spec *s, const char *value)
         errno = 0;
         double v = strtod(value, &end);
         if (end == value || *end || !*value || !isfinite(v))
-            return usage_error(cmd, "%s: '%s' is not a number", s->name, value);
+            return usage_error(pc, "%s: '%s' is not a number", s->name, value);
         int below = s->lo_open ? !(v > s->lo) : !(v >= s->lo);
         int above = s->hi_open ? !(v < s->hi) : !(v <= s->hi);
         if (below || above) {
             char r[96];
             fmt_range(r, sizeof r, s);
-            return usage_error(cmd, "%s: %s is out of range %s", s->name, value, r);
+            return usage_error(pc, "%s: %s is out of range %s", s->name, value, r);
         }
         *(double *)s->dest = v;
         break;
@@ -132,14 +146,15 @@ static int set_value(const arg_command *cmd, arg_spec *s, const char *value)
         size_t k = 0;
         for (int i = 0; s->choices[i] && k < sizeof list; i++)
             k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", i ? ", " : "", s->choices[i]);
-        return usage_error(cmd, "%s: '%s' is not one of %s", s->name, value, list);
+        return usage_error(pc, "%s: '%s' is not one of %s", s->name, value, list);
     }
     }
     return 0;
 }
 
-int args_parse(arg_command *cmd, int argc, char **argv, char **pos, int *npos)
+static int parse(const parse_ctx *pc, int argc, char **argv, char **pos, int *npos)
 {
+    arg_command *cmd = pc->cmd;
     *npos = 0;
     int flags_done = 0;
     for (int i = 1; i < argc; i++) {
@@ -153,6 +168,8 @@ int args_parse(arg_command *cmd, int argc, char **argv, char **pos, int *npos)
             continue;
         }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            /* Stored flags never hold it: a damaged file must not print help. */
+            if (pc->msg) return usage_error(pc, "%s", a);
             args_print_help(cmd, stdout);
             return 1;
         }
@@ -161,15 +178,15 @@ int args_parse(arg_command *cmd, int argc, char **argv, char **pos, int *npos)
         const char *inline_value = NULL;
         const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
         size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
-        if (nlen >= sizeof name) return usage_error(cmd, "unknown flag %.60s...", a);
+        if (nlen >= sizeof name) return usage_error(pc, "unknown flag %.60s...", a);
         memcpy(name, a, nlen);
         name[nlen] = '\0';
         if (eq) inline_value = eq + 1;
         arg_spec *s = args_find(cmd, name);
-        if (!s) return usage_error(cmd, "unknown flag %s", name);
+        if (!s) return usage_error(pc, "unknown flag %s", name);
         s->seen = 1;
         if (s->kind == ARG_FLAG) {
-            if (inline_value) return usage_error(cmd, "%s takes no value", s->name);
+            if (inline_value) return usage_error(pc, "%s takes no value", s->name);
             *(int *)s->dest = 1;
             continue;
         }
@@ -177,19 +194,25 @@ int args_parse(arg_command *cmd, int argc, char **argv, char **pos, int *npos)
         if (!value) {
             /* "--hidden --layers 2": the value is missing, not "--layers". */
             if (i + 1 >= argc || (strncmp(argv[i + 1], "--", 2) == 0 && argv[i + 1][2]))
-                return usage_error(cmd, "%s needs a value (%s)", s->name, kind_metavar(s));
+                return usage_error(pc, "%s needs a value (%s)", s->name, kind_metavar(s));
             value = argv[++i];
         }
-        int rc = set_value(cmd, s, value);
+        int rc = set_value(pc, s, value);
         if (rc) return rc;
     }
     if (*npos < cmd->min_pos) {
         const char *u = cmd->usage ? cmd->usage : cmd->name;
-        return usage_error(cmd, "missing arguments; usage: %s", u);
+        return usage_error(pc, "missing arguments; usage: %s", u);
     }
     if (cmd->max_pos >= 0 && *npos > cmd->max_pos)
-        return usage_error(cmd, "unexpected argument '%s'", pos[cmd->max_pos]);
+        return usage_error(pc, "unexpected argument '%s'", pos[cmd->max_pos]);
     return 0;
+}
+
+int args_parse(arg_command *cmd, int argc, char **argv, char **pos, int *npos)
+{
+    parse_ctx pc = {cmd, NULL, 0};
+    return parse(&pc, argc, argv, pos, npos);
 }
 
 /* Split s in place into tokens: blanks separate, "..." quotes with \" and
@@ -222,13 +245,13 @@ int args_tokenize(char *s, char **tok, int cap)
     return n;
 }
 
-int args_parse_string(arg_command *cmd, char *s)
+int args_parse_stored(arg_command *cmd, char *s, char *msg, size_t cap)
 {
     char *tok[130];
     tok[0] = (char *)cmd->name;
     int n = args_tokenize(s, tok + 1, 128);
     if (n < 0) {
-        cli_error("stored flags are malformed");
+        snprintf(msg, cap, "malformed (an open quote, or more than 128 words)");
         return EXIT_USAGE;
     }
     /* Seen marks belong to the command line, not the stored flags. */
@@ -239,12 +262,21 @@ int args_parse_string(arg_command *cmd, char *s)
     int min = cmd->min_pos, max = cmd->max_pos;
     cmd->min_pos = 0;
     cmd->max_pos = 0;
-    int rc = args_parse(cmd, n + 1, tok, pos, &npos);
+    parse_ctx pc = {cmd, msg, cap};
+    int rc = parse(&pc, n + 1, tok, pos, &npos);
     cmd->min_pos = min;
     cmd->max_pos = max;
     k = 0;
     for (arg_spec *sp = cmd->specs; sp->name && k < 128; sp++) sp->seen = seen[k++];
-    return rc == 1 ? EXIT_USAGE : rc;
+    return rc;
+}
+
+int args_parse_string(arg_command *cmd, char *s)
+{
+    char msg[400];
+    int rc = args_parse_stored(cmd, s, msg, sizeof msg);
+    if (rc) cli_error("stored flags: %s", msg);
+    return rc;
 }
 
 static void value_string(const arg_spec *s, char *buf, size_t cap)
@@ -276,7 +308,12 @@ char *args_format(const arg_command *cmd, int all)
         if (s->kind == ARG_STRING) {
             const char *v = *(const char *const *)s->dest;
             if (!v) continue;
-            cli_buf_printf(&b, "%s%s \"", b.len ? " " : "", s->name);
+            /* A value such as "--x" would read back as a flag after its
+             * name: quote "--name=--x" as one word instead. */
+            if (strncmp(v, "--", 2) == 0 && v[2])
+                cli_buf_printf(&b, "%s\"%s=", b.len ? " " : "", s->name);
+            else
+                cli_buf_printf(&b, "%s%s \"", b.len ? " " : "", s->name);
             for (const char *p = v; *p; p++) {
                 if (*p == '"' || *p == '\\') cli_buf_put(&b, "\\", 1);
                 cli_buf_put(&b, p, 1);

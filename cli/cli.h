@@ -24,6 +24,8 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_experiment(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
 
 /* ------------------------------------------------------------------------ */
 /* Flag parsing (args.c): a table of options per command                     */
@@ -72,6 +74,9 @@ int args_parse(arg_command *cmd, int argc, char **argv, char **pos, int *npos);
 /* Parse a whitespace-separated flag string (as stored in a model) onto the
  * same specs; 0 or EXIT_USAGE. Strings are kept: the caller must keep `s`. */
 int args_parse_string(arg_command *cmd, char *s);
+/* The same, silent: on EXIT_USAGE, what is wrong is in msg (one line, for
+ * the caller to say where the flags came from). */
+int args_parse_stored(arg_command *cmd, char *s, char *msg, size_t cap);
 void args_print_help(const arg_command *cmd, FILE *f);
 /* Split s in place into tokens (blanks separate; "..." quotes with \" and
  * \\ escapes); the count, or -1 when malformed or more than cap. */
@@ -80,6 +85,16 @@ int args_tokenize(char *s, char **tok, int cap);
  * e.g. "--cell lstm --hidden 128"; the caller frees it. */
 char *args_format(const arg_command *cmd, int all);
 arg_spec *args_find(arg_command *cmd, const char *name);
+
+/* A command's flag table together with the options it fills, at their
+ * defaults, in one block (free() it; NULL when out of memory), built by the
+ * same code as the command's own: fuzz/fuzz_cli.c and tests parse argv
+ * exactly as the command does without running it. */
+arg_command *cmd_train_table(void);
+arg_command *cmd_eval_table(void);
+arg_command *cmd_predict_table(void);
+arg_command *cmd_info_table(void);
+arg_command *cmd_sample_table(void);
 
 /* ------------------------------------------------------------------------ */
 /* Utilities (util.c)                                                        */
@@ -144,6 +159,46 @@ int cli_encode(const recur_vocab *v, const recur_dataset *ds, const size_t *idx,
                cli_encoded *out, const char *dir);
 void cli_encoded_free(cli_encoded *e);
 
+/*
+ * The split a model was trained with, derived again from the flags stored
+ * in it (cmd_eval.c): the held-out examples of ds into *test, and the
+ * training ones into *train unless train is NULL. Errors start with
+ * `context` ("--held-out"). 0 or EXIT_RUNTIME (printed).
+ */
+int cli_stored_split(const recur_model *m, const char *model_path, recur_dataset *ds, const char *context,
+                     size_t **test, size_t *n_test, size_t **train, size_t *n_train);
+
+/* ------------------------------------------------------------------------ */
+/* Name generators (train_generate.c, eval_generate.c, trigram.c)            */
+/* ------------------------------------------------------------------------ */
+
+/* `recur eval` of a generation model: its bits per character on DATA (the
+ * held-out lines only with held_out) against the trigram baselines. */
+int eval_generate(recur_model *m, const char *model_path, const char *data_dir, int held_out, int json,
+                  int threads);
+
+/* Held-out loss of a generator: -ln p summed over the predicted symbols of
+ * texts e (each character and the end of the name) given their labels,
+ * with the number of such symbols, in batches of at most `batch` through
+ * trainer t (which changes no weight). per_label_sum / per_label_terms
+ * ([num_labels], may be NULL) receive the same per label. 0 or -1 (err). */
+int gen_loss(recur_trainer *t, const cli_encoded *e, const int *labels, int batch, double *sum,
+             size_t *terms, double *per_label_sum, size_t *per_label_terms, recur_error *err);
+
+/* A character trigram model with add-one smoothing, counted per label and
+ * over all labels pooled: p(c | a b) = (n(a b c) + 1) / (n(a b) + V) over
+ * the V symbol ids, a name read as BOUNDARY BOUNDARY s_0 .. s_{n-1} and
+ * predicting s_0 .. s_{n-1} BOUNDARY, as the recurrent model does. */
+typedef struct cli_trigram cli_trigram;
+/* NULL when out of memory or when V and C are too large for its keys. */
+cli_trigram *trigram_create(int V, int C);
+void trigram_free(cli_trigram *t);
+/* Count one name of label `label`; 0 or -1 (out of memory). */
+int trigram_add(cli_trigram *t, const int32_t *tok, size_t n, int label);
+/* -log2 p of the n + 1 predictions of one name, under label's counts (or
+ * the pooled ones when label < 0). */
+double trigram_bits(const cli_trigram *t, const int32_t *tok, size_t n, int label);
+
 /* ------------------------------------------------------------------------ */
 /* Metrics (report.c)                                                        */
 /* ------------------------------------------------------------------------ */
@@ -191,6 +246,30 @@ int svg_line_plot(cli_buf *out, const char *title, const char *xlabel, const cha
                   const char *ylabel1, int percent1, const svg_series *s, int ns, int n);
 /* A heat map of the row-normalised confusion matrix with labels. */
 int svg_confusion(cli_buf *out, const char *title, const cli_metrics *m, const char *const *labels);
+
+/* Series over their own x values, for panels with linear or log axes. */
+typedef struct svg_xy_series {
+    const char *name;
+    const double *x, *y; /* [n]; non-finite points (non-positive on a log axis) are skipped */
+    int n;
+    const char *color;
+    int dashed, markers;
+} svg_xy_series;
+
+typedef struct svg_panel {
+    const char *title, *xlabel, *ylabel;
+    int logx, logy;
+    double ymin, ymax;                  /* a fixed y range when ymin < ymax */
+    const double *xticks;               /* x tick positions, or NULL: automatic */
+    int nxticks;
+    const char *yunit;                  /* after each y tick label ("%"), or NULL */
+    const svg_xy_series *s;
+    int ns;
+} svg_panel;
+
+/* np panels side by side under one title (and an optional subtitle), each
+ * with its legend. Returns 0 or -1 (out of memory). */
+int svg_xy_plot(cli_buf *out, const char *title, const char *subtitle, const svg_panel *p, int np);
 
 /* ------------------------------------------------------------------------ */
 /* Progress (progress.c)                                                     */

@@ -30,18 +30,23 @@ static const char summary[] =
  * flag that is present without a value), NULL when absent. */
 static const char *stored_flag(char **tok, int n, const char *flag)
 {
-    for (int i = 0; i < n; i++)
+    size_t k = strlen(flag);
+    for (int i = 0; i < n; i++) {
         if (strcmp(tok[i], flag) == 0) return i + 1 < n && strncmp(tok[i + 1], "--", 2) != 0 ? tok[i + 1] : "";
+        /* args_format stores a value that starts with "--" as --flag=value. */
+        if (strncmp(tok[i], flag, k) == 0 && tok[i][k] == '=') return tok[i] + k + 1;
+    }
     return NULL;
 }
 
-/* The examples that training held out, from the model's stored flags. */
-static int held_out_split(const recur_model *m, const char *model_path, recur_dataset *ds, size_t **idx,
-                          size_t *n)
+/* The examples that training held out (and those it trained on), from the
+ * model's stored flags. */
+int cli_stored_split(const recur_model *m, const char *model_path, recur_dataset *ds, const char *context,
+                     size_t **idx, size_t *n, size_t **train_out, size_t *n_train_out)
 {
     const char *args = recur_model_get_meta(m, "train_args");
     if (!args) {
-        cli_error("--held-out: %s holds no training flags (it was not written by recur train)", model_path);
+        cli_error("%s: %s holds no training flags (it was not written by recur train)", context, model_path);
         return EXIT_RUNTIME;
     }
     char *copy = strdup(args);
@@ -49,11 +54,25 @@ static int held_out_split(const recur_model *m, const char *model_path, recur_da
     int nt = copy ? args_tokenize(copy, tok, 128) : -1;
     int rc = 0;
     if (nt < 0) {
-        cli_error("--held-out: the training flags stored in %s are malformed", model_path);
+        cli_error("%s: the training flags stored in %s are malformed", context, model_path);
         rc = EXIT_RUNTIME;
         goto done;
     }
     const char *test_dir = stored_flag(tok, nt, "--test-dir");
+    if (test_dir && train_out) {
+        /* Trained on every line of its folder: nothing of it held out. */
+        *n = 0;
+        *n_train_out = recur_dataset_size(ds);
+        *idx = malloc(sizeof **idx);
+        *train_out = malloc((*n_train_out ? *n_train_out : 1) * sizeof **train_out);
+        if (!*idx || !*train_out) {
+            cli_error("out of memory");
+            rc = EXIT_RUNTIME;
+            goto done;
+        }
+        for (size_t i = 0; i < *n_train_out; i++) (*train_out)[i] = i;
+        goto done;
+    }
     if (test_dir) {
         cli_error("--held-out: %s was tested on a folder of its own (%s); evaluate that folder instead",
                   model_path, test_dir);
@@ -66,23 +85,28 @@ static int held_out_split(const recur_model *m, const char *model_path, recur_da
     unsigned long long sv = seed ? strtoull(seed, &end1, 10) : 0;
     double fv = frac ? strtod(frac, &end2) : 0;
     if (!seed || !frac || !split || *end1 || *end2) {
-        cli_error("--held-out: the training flags stored in %s lack the seed or the split", model_path);
+        cli_error("%s: the training flags stored in %s lack the seed or the split", context, model_path);
         rc = EXIT_RUNTIME;
         goto done;
     }
     recur_error err;
     if (stored_flag(tok, nt, "--dedupe") && recur_dataset_dedupe(ds, &err)) {
-        cli_lib_error("--held-out", &err);
+        cli_lib_error(context, &err);
         rc = EXIT_RUNTIME;
         goto done;
     }
     size_t *train = NULL, n_train = 0;
     if (recur_dataset_split(ds, fv, strcmp(split, "distinct") == 0, sv, &train, &n_train, idx, n, &err)) {
-        cli_lib_error("--held-out", &err);
+        cli_lib_error(context, &err);
         rc = EXIT_RUNTIME;
         goto done;
     }
-    free(train);
+    if (train_out) {
+        *train_out = train;
+        *n_train_out = n_train;
+    } else {
+        free(train);
+    }
 done:
     free(copy);
     return rc;
@@ -154,18 +178,43 @@ static void print_confused(FILE *f, const cli_metrics *m, const char *const *lab
     if (nd) fputc('\n', f);
 }
 
-int cmd_eval(int argc, char **argv)
+enum { EVAL_SPECS = 6 };
+
+/* The flag table, options at their defaults: cmd_eval and cmd_eval_table. */
+static void eval_table(arg_command *cmd, arg_spec *s, eval_opts *o)
 {
-    eval_opts o = {0, 0, 0, cli_default_threads(), NULL};
+    *o = (eval_opts){0, 0, 0, cli_default_threads(), NULL};
     arg_spec specs[] = {
-        {"--json", NULL, ARG_FLAG, &o.json, 0, 0, 0, 0, NULL, NULL, "print everything as one JSON object", 0},
-        {"--svg", NULL, ARG_STRING, &o.svg, 0, 0, 0, 0, NULL, "FILE", "draw the confusion matrix as a heat map", 0},
-        {"--held-out", NULL, ARG_FLAG, &o.held_out, 0, 0, 0, 0, NULL, NULL, "only the lines training held out for testing", 0},
-        {"--color", NULL, ARG_CHOICE, &o.color, 0, 0, 0, 0, color_choices, NULL, "colours in the terminal", 0},
-        {"--threads", NULL, ARG_INT, &o.threads, 1, 256, 0, 0, NULL, "N", "threads for matrix products", 0},
+        {"--json", NULL, ARG_FLAG, &o->json, 0, 0, 0, 0, NULL, NULL, "print everything as one JSON object", 0},
+        {"--svg", NULL, ARG_STRING, &o->svg, 0, 0, 0, 0, NULL, "FILE", "draw the confusion matrix as a heat map", 0},
+        {"--held-out", NULL, ARG_FLAG, &o->held_out, 0, 0, 0, 0, NULL, NULL, "only the lines training held out for testing", 0},
+        {"--color", NULL, ARG_CHOICE, &o->color, 0, 0, 0, 0, color_choices, NULL, "colours in the terminal", 0},
+        {"--threads", NULL, ARG_INT, &o->threads, 1, 256, 0, 0, NULL, "N", "threads for matrix products", 0},
         SPEC_END,
     };
-    arg_command cmd = {"eval", "recur eval MODEL DATA [--json] [--svg FILE] [--held-out]", summary, specs, 2, 2};
+    _Static_assert(sizeof specs == EVAL_SPECS * sizeof specs[0], "EVAL_SPECS");
+    memcpy(s, specs, sizeof specs);
+    *cmd = (arg_command){"eval", "recur eval MODEL DATA [--json] [--svg FILE] [--held-out]", summary, s, 2, 2};
+}
+
+arg_command *cmd_eval_table(void)
+{
+    struct {
+        arg_command cmd; /* first: the block is freed through it */
+        arg_spec specs[EVAL_SPECS];
+        eval_opts o;
+    } *t = malloc(sizeof *t);
+    if (!t) return NULL;
+    eval_table(&t->cmd, t->specs, &t->o);
+    return &t->cmd;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    eval_opts o;
+    arg_spec specs[EVAL_SPECS];
+    arg_command cmd;
+    eval_table(&cmd, specs, &o);
     char **pos = calloc((size_t)argc + 1, sizeof *pos);
     if (!pos) return EXIT_RUNTIME;
     int npos, rc = args_parse(&cmd, argc, argv, pos, &npos);
@@ -194,8 +243,10 @@ int cmd_eval(int argc, char **argv)
         cli_lib_error(NULL, &err);
         goto done;
     }
-    if (recur_model_get_config(m)->task != RECUR_TASK_CLASSIFY) {
-        cli_error("%s is a text generation model; eval needs a classifier", model_path);
+    if (recur_model_get_config(m)->task == RECUR_TASK_GENERATE) {
+        /* Generators are scored in bits per character (eval_generate.c). */
+        if (o.svg) cli_error("--svg draws a classifier's confusion matrix; %s is a generation model", model_path);
+        rc = o.svg ? EXIT_USAGE : eval_generate(m, model_path, data_dir, o.held_out, o.json, o.threads);
         goto done;
     }
     if (cli_load_data(data_dir, &ds)) goto done;
@@ -213,7 +264,7 @@ int cmd_eval(int argc, char **argv)
         }
     }
     if (o.held_out) {
-        if (held_out_split(m, model_path, ds, &idx, &n)) goto done;
+        if (cli_stored_split(m, model_path, ds, "--held-out", &idx, &n, NULL, NULL)) goto done;
     } else {
         n = recur_dataset_size(ds);
     }
@@ -240,8 +291,6 @@ int cmd_eval(int argc, char **argv)
                       err.message);
             goto done;
         }
-        { const char *tv = getenv("RECUR_TAU"); if (tv) { double tau = atof(tv); size_t N = recur_dataset_size(ds);
-          for (int j = 0; j < k; j++) for (int c = 0; c < C; c++) lp[j*C+c] -= (float)(tau * log((double)recur_dataset_label_size(ds, c) / N)); } }
         cli_metrics_add(&met, lp, y, k);
     }
     if (o.svg) {

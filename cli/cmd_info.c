@@ -9,7 +9,9 @@
  * them). */
 static const char *const meta_keys[] = {
     "recur_version", "data", "train_names", "test_names", "epoch", "epochs_done", "accuracy",
-    "macro_recall", "test_loss", "train_loss", "best_epoch", "best_accuracy", "lr", "train_args", NULL,
+    "macro_recall", "test_loss", "train_loss", "best_epoch", "best_accuracy", "lr", "train_args",
+    /* Generators (recur train --generate). */
+    "test_bits_per_char", "trigram_bits_per_char", "trigram_pooled_bits_per_char", NULL,
 };
 
 static const char summary[] =
@@ -43,10 +45,29 @@ static void print_symbols(FILE *f, const recur_vocab *v)
     fputc('\n', f);
 }
 
+/* info has no flags but --help; the table exists for cmd_info_table. */
+static void info_table(arg_command *cmd, arg_spec *s)
+{
+    s[0] = (arg_spec)SPEC_END;
+    *cmd = (arg_command){"info", "recur info MODEL", summary, s, 1, 1};
+}
+
+arg_command *cmd_info_table(void)
+{
+    struct {
+        arg_command cmd; /* first: the block is freed through it */
+        arg_spec specs[1];
+    } *t = malloc(sizeof *t);
+    if (!t) return NULL;
+    info_table(&t->cmd, t->specs);
+    return &t->cmd;
+}
+
 int cmd_info(int argc, char **argv)
 {
-    arg_spec specs[] = {SPEC_END};
-    arg_command cmd = {"info", "recur info MODEL", summary, specs, 1, 1};
+    arg_spec specs[1];
+    arg_command cmd;
+    info_table(&cmd, specs);
     char *pos[4] = {0};
     char **pp = argc + 1 <= 4 ? pos : calloc((size_t)argc + 1, sizeof *pp);
     if (!pp) return EXIT_RUNTIME;

@@ -158,16 +158,41 @@ static const char summary[] =
     "  > Dovesky\n  (-0.47) Russian\n  (-1.34) Czech\n  (-3.22) English\n"
     "Without NAME, reads names from stdin, one per line (blank lines are skipped).";
 
-int cmd_predict(int argc, char **argv)
+enum { PRED_SPECS = 4 };
+
+/* The flag table, options at their defaults: cmd_predict and cmd_predict_table. */
+static void pred_table(arg_command *cmd, arg_spec *s, pred_opts *o)
 {
-    pred_opts o = {3, 0, cli_default_threads()};
+    *o = (pred_opts){3, 0, cli_default_threads()};
     arg_spec specs[] = {
-        {"--top", "-n", ARG_INT, &o.top, 1, 100000, 0, 0, NULL, "N", "labels per name (at most the model's labels)", 0},
-        {"--json", NULL, ARG_FLAG, &o.json, 0, 0, 0, 0, NULL, NULL, "one JSON object per name and line", 0},
-        {"--threads", NULL, ARG_INT, &o.threads, 1, 256, 0, 0, NULL, "N", "threads classifying names from stdin", 0},
+        {"--top", "-n", ARG_INT, &o->top, 1, 100000, 0, 0, NULL, "N", "labels per name (at most the model's labels)", 0},
+        {"--json", NULL, ARG_FLAG, &o->json, 0, 0, 0, 0, NULL, NULL, "one JSON object per name and line", 0},
+        {"--threads", NULL, ARG_INT, &o->threads, 1, 256, 0, 0, NULL, "N", "threads classifying names from stdin", 0},
         SPEC_END,
     };
-    arg_command cmd = {"predict", "recur predict MODEL [NAME...] [--top N] [--json]", summary, specs, 1, -1};
+    _Static_assert(sizeof specs == PRED_SPECS * sizeof specs[0], "PRED_SPECS");
+    memcpy(s, specs, sizeof specs);
+    *cmd = (arg_command){"predict", "recur predict MODEL [NAME...] [--top N] [--json]", summary, s, 1, -1};
+}
+
+arg_command *cmd_predict_table(void)
+{
+    struct {
+        arg_command cmd; /* first: the block is freed through it */
+        arg_spec specs[PRED_SPECS];
+        pred_opts o;
+    } *t = malloc(sizeof *t);
+    if (!t) return NULL;
+    pred_table(&t->cmd, t->specs, &t->o);
+    return &t->cmd;
+}
+
+int cmd_predict(int argc, char **argv)
+{
+    pred_opts o;
+    arg_spec specs[PRED_SPECS];
+    arg_command cmd;
+    pred_table(&cmd, specs, &o);
     char **pos = calloc((size_t)argc + 1, sizeof *pos);
     if (!pos) return EXIT_RUNTIME;
     int npos, rc = args_parse(&cmd, argc, argv, pos, &npos);
@@ -227,6 +252,11 @@ int cmd_predict(int argc, char **argv)
             trim(&s, &len);
             if (len == 0) {
                 cli_error("name %d is empty", i);
+                goto done;
+            }
+            /* The limit of data files and stdin holds here too. */
+            if (len > RECUR_MAX_TEXT_BYTES) {
+                cli_error("name %d: %zu bytes is longer than the limit of %d bytes", i, len, RECUR_MAX_TEXT_BYTES);
                 goto done;
             }
             b.texts[b.n] = s;

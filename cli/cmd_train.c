@@ -1,50 +1,28 @@
 /*
- * recur train: train a classifier on a folder of <Label>.txt files.
+ * recur train: train a classifier (or, with --generate, a name generator)
+ * on a folder of <Label>.txt files. This file reads the flags and prepares
+ * the data and the model; train_loop.c runs the epochs.
  *
  * Data: DATA, else $RECUR_DATA, else the tutorial's names fetched into the
  * cache. The held-out split (--test-split of the lines, or --test-dir) is
  * never trained on; the vocabulary comes from the training split only.
- * Each epoch: a seeded shuffle, names bucketed by length within chunks of
- * 50 batches (the batch order shuffled again), one optimiser step per
- * batch, then the held-out split is evaluated. The model with the best
- * held-out accuracy is written to -o (the library saves atomically), and a
- * checkpoint <out>.ckpt (weights, optimiser state, history) after every
- * epoch; --resume continues one bit for bit. The learning rate is halved
- * after --patience epochs without a better held-out loss (0 = constant).
+ * Flags: the defaults (a generator's own with --generate), then, when
+ * resuming, the checkpoint's, then the command line's.
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "train.h"
 
 static const char *const cell_choices[] = {"rnn", "rnn_relu", "lstm", "gru", "rnn_tanh", NULL};
-static const recur_cell cell_values[] = {RECUR_CELL_RNN_TANH, RECUR_CELL_RNN_RELU, RECUR_CELL_LSTM,
-                                         RECUR_CELL_GRU, RECUR_CELL_RNN_TANH};
-static const char *const optim_choices[] = {"sgd", "adam", NULL};
+const recur_cell train_cell_values[] = {RECUR_CELL_RNN_TANH, RECUR_CELL_RNN_RELU, RECUR_CELL_LSTM,
+                                        RECUR_CELL_GRU, RECUR_CELL_RNN_TANH};
+const char *const train_optim_choices[] = {"sgd", "adam", NULL};
 static const char *const split_choices[] = {"random", "distinct", NULL};
 static const char *const text_choices[] = {"unicode", "ascii", NULL};
-
-typedef struct train_opts {
-    const char *out;
-    int cell, hidden, layers, bidirectional, embed;
-    double dropout;
-    int epochs, batch;
-    double lr;
-    int optim;
-    double momentum, weight_decay, clip, balance, token_dropout;
-    int patience;
-    uint64_t seed;
-    int threads;
-    double test_split;
-    const char *test_dir;
-    int split, dedupe, text;
-    const char *svg, *resume;
-    int quiet;
-} train_opts;
 
 static void default_opts(train_opts *o)
 {
@@ -67,8 +45,6 @@ static void default_opts(train_opts *o)
 }
 
 
-enum { N_SPECS = 28 };
-
 static void make_specs(arg_spec *s, train_opts *o)
 {
     arg_spec specs[] = {
@@ -82,7 +58,7 @@ static void make_specs(arg_spec *s, train_opts *o)
         {"--epochs", NULL, ARG_INT, &o->epochs, 1, 100000, 0, 0, NULL, "N", "passes over the training split", 0},
         {"--batch", NULL, ARG_INT, &o->batch, 1, 4096, 0, 0, NULL, "N", "names per optimiser step", 0},
         {"--lr", NULL, ARG_FLOAT, &o->lr, 0, 10, 1, 0, NULL, "F", "learning rate", 0},
-        {"--optim", NULL, ARG_CHOICE, &o->optim, 0, 0, 0, 0, optim_choices, NULL, "optimiser", 0},
+        {"--optim", NULL, ARG_CHOICE, &o->optim, 0, 0, 0, 0, train_optim_choices, NULL, "optimiser", 0},
         {"--momentum", NULL, ARG_FLOAT, &o->momentum, 0, 1, 0, 1, NULL, "F", "SGD momentum", 0},
         {"--weight-decay", NULL, ARG_FLOAT, &o->weight_decay, 0, 1, 0, 1, NULL, "F", "L2 penalty added to the gradient", 0},
         {"--clip", NULL, ARG_FLOAT, &o->clip, 0, 1e6, 0, 0, NULL, "F", "max gradient norm; 0 = no clipping", 0},
@@ -99,9 +75,11 @@ static void make_specs(arg_spec *s, train_opts *o)
         {"--svg", NULL, ARG_STRING, &o->svg, 0, 0, 0, 0, NULL, "FILE", "draw the loss and accuracy curves", 0},
         {"--resume", NULL, ARG_STRING, &o->resume, 0, 0, 0, 0, NULL, "CKPT", "continue from a checkpoint (its settings, unless given here)", 0},
         {"--quiet", "-q", ARG_FLAG, &o->quiet, 0, 0, 0, 0, NULL, NULL, "print errors only", 0},
+        {"--generate", NULL, ARG_FLAG, &o->generate, 0, 0, 0, 0, NULL, NULL, "train a name generator conditioned on the label instead (its own defaults: 'recur train --generate --help')", 0},
+        {"--label-embed", NULL, ARG_INT, &o->label_embed, 0, 4096, 0, 0, NULL, "N", "generator: label embedding size; 0 = one-hot label, fed at every step", 0},
         SPEC_END,
     };
-    _Static_assert(sizeof specs == N_SPECS * sizeof specs[0], "N_SPECS");
+    _Static_assert(sizeof specs == TRAIN_N_SPECS * sizeof specs[0], "TRAIN_N_SPECS");
     memcpy(s, specs, sizeof specs);
 }
 
@@ -112,112 +90,29 @@ static const char summary[] =
     "loss, accuracy and macro-averaged recall, and the model with the best held-out\n"
     "accuracy is kept in FILE. The learning rate is halved when the held-out loss has\n"
     "not improved for --patience epochs. Ctrl-C stops cleanly (exit 130) with the best\n"
-    "model saved. The same seed and threads give the same model, bit for bit.";
+    "model saved. The same seed and threads give the same model, bit for bit.\n\n"
+    "--generate trains a generator of names instead: at every step it predicts the next\n"
+    "character (or the end of the name) given the label, which is fed at every step. The\n"
+    "held-out split is by distinct spelling; each epoch reports the held-out bits per\n"
+    "character against an add-one-smoothed character trigram model, and FILE keeps the\n"
+    "model with the lowest held-out loss. Sample names with 'recur sample FILE'.";
 
-/* ------------------------------------------------------------------------ */
-
-typedef struct history {
-    int n, cap;
-    double *train_loss, *test_loss, *acc, *recall;
-} history;
-
-static int history_push(history *h, double tl, double vl, double acc, double rec)
+/* The flag table at the classifier's defaults, for fuzz/fuzz_cli.c and
+ * tests: the same specs as parse_flags' (--generate only changes
+ * defaults, not how flags are read). */
+arg_command *cmd_train_table(void)
 {
-    if (h->n == h->cap) {
-        int cap = h->cap ? 2 * h->cap : 32;
-        double *p[4];
-        double **f[4] = {&h->train_loss, &h->test_loss, &h->acc, &h->recall};
-        for (int i = 0; i < 4; i++) {
-            p[i] = realloc(*f[i], (size_t)cap * sizeof(double));
-            if (!p[i]) return -1;
-            *f[i] = p[i];
-        }
-        h->cap = cap;
-    }
-    h->train_loss[h->n] = tl;
-    h->test_loss[h->n] = vl;
-    h->acc[h->n] = acc;
-    h->recall[h->n] = rec;
-    h->n++;
-    return 0;
+    struct {
+        arg_command cmd; /* first: the block is freed through it */
+        arg_spec specs[TRAIN_N_SPECS];
+        train_opts o;
+    } *t = malloc(sizeof *t);
+    if (!t) return NULL;
+    default_opts(&t->o);
+    make_specs(t->specs, &t->o);
+    t->cmd = (arg_command){"train", "recur train [DATA] [-o FILE] [options]", summary, t->specs, 0, 1};
+    return &t->cmd;
 }
-
-static void history_free(history *h)
-{
-    free(h->train_loss);
-    free(h->test_loss);
-    free(h->acc);
-    free(h->recall);
-    memset(h, 0, sizeof *h);
-}
-
-static char *history_format(const history *h)
-{
-    cli_buf b = {0};
-    for (int i = 0; i < h->n; i++)
-        cli_buf_printf(&b, "%s%.9g,%.9g,%.9g,%.9g", i ? ";" : "", h->train_loss[i], h->test_loss[i], h->acc[i],
-                       h->recall[i]);
-    cli_buf_put(&b, "", 1);
-    if (b.failed) {
-        cli_buf_free(&b);
-        return NULL;
-    }
-    return b.data;
-}
-
-static int history_parse(history *h, const char *s)
-{
-    while (s && *s) {
-        double v[4];
-        char *end;
-        for (int i = 0; i < 4; i++) {
-            v[i] = strtod(s, &end);
-            if (end == s) return -1;
-            s = end;
-            if (i < 3) {
-                if (*s != ',') return -1;
-                s++;
-            }
-        }
-        if (history_push(h, v[0], v[1], v[2], v[3])) return -1;
-        if (*s == ';') s++;
-        else if (*s) return -1;
-    }
-    return 0;
-}
-
-/* ------------------------------------------------------------------------ */
-
-typedef struct run {
-    train_opts o;
-    arg_command cmd;
-    arg_spec specs[N_SPECS];
-    char data_dir[4096];
-    char ckpt[4200];
-    recur_dataset *ds, *test_ds;
-    size_t *train_idx, *test_idx, n_train, n_test;
-    int32_t *train_y;
-    int *test_y;
-    cli_encoded train, test;
-    recur_model *model;
-    recur_trainer *trainer;
-    cli_metrics met;
-    history hist;
-    char *stored_args; /* from a checkpoint */
-    char *stored_data; /* the checkpoint's data folder */
-    /* State that a checkpoint carries. */
-    int epochs_done, best_epoch, bad_epochs;
-    double best_acc, best_loss_seen;
-    float lr;
-    int best_saved; /* -o holds a model of this run (or of the resumed one) */
-    /* Batches. */
-    size_t *order;
-    size_t *by_class, *class_start; /* training items grouped by label */
-    size_t (*batches)[2];
-    size_t n_batches;
-    int32_t *btok, *boff, *blab;
-    size_t btok_cap;
-} run;
 
 static void run_free(run *r)
 {
@@ -250,10 +145,25 @@ static int file_exists(const char *p)
     return stat(p, &sb) == 0;
 }
 
+/* --generate changes the defaults of other flags (and so what --help
+ * shows), so it is looked for before the flags are read. */
+static int wants_generate(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--generate") == 0) return 1;
+    return 0;
+}
+
+static void set_defaults(train_opts *o, int generate)
+{
+    default_opts(o);
+    if (generate) gen_default_opts(o);
+}
+
 /* Flags: defaults, then (when resuming) the checkpoint's, then argv's. */
 static int parse_flags(run *r, int argc, char **argv, char **pos, int *npos)
 {
-    default_opts(&r->o);
+    set_defaults(&r->o, wants_generate(argc, argv));
     make_specs(r->specs, &r->o);
     r->cmd = (arg_command){"train", "recur train [DATA] [-o FILE] [options]", summary, r->specs, 0, 1};
     int rc = args_parse(&r->cmd, argc, argv, pos, npos);
@@ -282,10 +192,14 @@ static int parse_flags(run *r, int argc, char **argv, char **pos, int *npos)
         return EXIT_RUNTIME;
     }
     const char *resume = r->o.resume;
-    default_opts(&r->o);
-    rc = args_parse_string(&r->cmd, r->stored_args);
+    char *copy = strdup(r->stored_args), *tok[130];
+    int nt = copy ? args_tokenize(copy, tok + 1, 128) : -1;
+    set_defaults(&r->o, nt > 0 && wants_generate(nt + 1, tok));
+    free(copy);
+    char why[400];
+    rc = args_parse_stored(&r->cmd, r->stored_args, why, sizeof why);
     if (rc) {
-        cli_error("--resume: %s holds training flags this version cannot read", resume);
+        cli_error("--resume: %s holds training flags this version cannot read: %s", resume, why);
         return EXIT_RUNTIME;
     }
     rc = args_parse(&r->cmd, argc, argv, pos, npos);
@@ -334,7 +248,7 @@ static int prepare_data(run *r, const char *given)
             printf("dedupe  %s names left\n", cli_count(a, recur_dataset_size(r->ds)));
         }
     }
-    if (recur_dataset_num_labels(r->ds) < 2) {
+    if (!o->generate && recur_dataset_num_labels(r->ds) < 2) {
         cli_error("%s: a classifier needs at least 2 labels (files), found 1", r->data_dir);
         return EXIT_RUNTIME;
     }
@@ -400,6 +314,12 @@ static int prepare_model(run *r)
                 free(labels);
                 return EXIT_RUNTIME;
             }
+            if ((recur_model_get_config(r->model)->task == RECUR_TASK_GENERATE) != (o->generate != 0)) {
+                cli_error("--resume: %s trains a %s; --generate cannot change that", o->resume,
+                          o->generate ? "classifier" : "generator");
+                free(labels);
+                return EXIT_RUNTIME;
+            }
         }
     } else {
         recur_vocab *v = NULL;
@@ -411,8 +331,9 @@ static int prepare_model(run *r)
         }
         recur_model_config cfg;
         recur_model_config_default(&cfg);
-        cfg.task = RECUR_TASK_CLASSIFY;
-        cfg.cell = cell_values[o->cell];
+        cfg.task = o->generate ? RECUR_TASK_GENERATE : RECUR_TASK_CLASSIFY;
+        cfg.label_embed = o->label_embed;
+        cfg.cell = train_cell_values[o->cell];
         cfg.hidden = o->hidden;
         cfg.layers = o->layers;
         cfg.bidirectional = o->bidirectional;
@@ -442,7 +363,7 @@ static int prepare_model(run *r)
         return EXIT_RUNTIME;
     }
     r->lr = tc.lr;
-    r->best_acc = -1;
+    r->best_score = o->generate ? -INFINITY : -1;
     r->best_loss_seen = INFINITY;
     if (o->resume) {
         if ((st = recur_trainer_load(r->trainer, o->resume, &err))) {
@@ -453,7 +374,9 @@ static int prepare_model(run *r)
         r->epochs_done = (v = recur_model_get_meta(r->model, "epochs_done")) ? atoi(v) : 0;
         r->best_epoch = (v = recur_model_get_meta(r->model, "best_epoch")) ? atoi(v) : 0;
         r->bad_epochs = (v = recur_model_get_meta(r->model, "bad_epochs")) ? atoi(v) : 0;
-        if ((v = recur_model_get_meta(r->model, "best_accuracy"))) r->best_acc = strtod(v, NULL);
+        if (o->generate && (v = recur_model_get_meta(r->model, "best_bits_per_char")))
+            r->best_score = -strtod(v, NULL) * log(2);
+        if (!o->generate && (v = recur_model_get_meta(r->model, "best_accuracy"))) r->best_score = strtod(v, NULL);
         if ((v = recur_model_get_meta(r->model, "best_test_loss"))) r->best_loss_seen = strtod(v, NULL);
         if ((v = recur_model_get_meta(r->model, "lr"))) r->lr = strtof(v, NULL);
         if (!(r->lr > 0)) r->lr = tc.lr;
@@ -471,404 +394,9 @@ static int prepare_model(run *r)
         }
         /* The best model so far is in -o only if it is there. */
         r->best_saved = file_exists(o->out);
-        if (!r->best_saved) r->best_acc = -1;
+        if (!r->best_saved) r->best_score = o->generate ? -INFINITY : -1;
     }
     return 0;
-}
-
-/* Seeded order of one epoch: shuffle, sort chunks of 50 batches by length,
- * cut batches, shuffle the batches. */
-typedef struct len_key {
-    int32_t len;
-    size_t pos, item;
-} len_key;
-
-static int cmp_len(const void *a, const void *b)
-{
-    const len_key *x = a, *y = b;
-    if (x->len != y->len) return x->len < y->len ? -1 : 1;
-    return x->pos < y->pos ? -1 : x->pos > y->pos;
-}
-
-static void shuffle(cli_rng *rng, size_t *a, size_t n)
-{
-    for (size_t i = n; i > 1; i--) {
-        size_t j = (size_t)cli_rng_below(rng, i);
-        size_t t = a[i - 1];
-        a[i - 1] = a[j];
-        a[j] = t;
-    }
-}
-
-/* --balance: the epoch's n draws, m(l) of label l in proportion to
- * count(l)^(1-F) (largest remainders), each label's names taken in
- * shuffled passes. */
-static int balanced_order(run *r, cli_rng *rng)
-{
-    size_t n = r->n_train;
-    int C = r->met.C;
-    if (!r->by_class) {
-        r->by_class = malloc(n * sizeof *r->by_class);
-        r->class_start = calloc((size_t)C + 1, sizeof *r->class_start);
-        if (!r->by_class || !r->class_start) return -1;
-        for (size_t i = 0; i < n; i++) r->class_start[r->train_y[i] + 1]++;
-        for (int c = 0; c < C; c++) r->class_start[c + 1] += r->class_start[c];
-        size_t *fill = malloc((size_t)C * sizeof *fill);
-        if (!fill) return -1;
-        memcpy(fill, r->class_start, (size_t)C * sizeof *fill);
-        for (size_t i = 0; i < n; i++) r->by_class[fill[r->train_y[i]]++] = i;
-        free(fill);
-    }
-    double *w = malloc((size_t)C * sizeof *w), W = 0;
-    size_t *m = malloc((size_t)C * sizeof *m), given = 0;
-    if (!w || !m) {
-        free(w);
-        free(m);
-        return -1;
-    }
-    for (int c = 0; c < C; c++) {
-        size_t nc = r->class_start[c + 1] - r->class_start[c];
-        w[c] = nc ? pow((double)nc, 1.0 - r->o.balance) : 0;
-        W += w[c];
-    }
-    for (int c = 0; c < C; c++) {
-        w[c] = (double)n * w[c] / W;
-        m[c] = (size_t)floor(w[c]);
-        w[c] -= (double)m[c];
-        given += m[c];
-    }
-    while (given < n) {
-        int best = -1;
-        for (int c = 0; c < C; c++)
-            if (r->class_start[c + 1] > r->class_start[c] && (best < 0 || w[c] > w[best])) best = c;
-        m[best]++;
-        w[best] = -1;
-        given++;
-    }
-    size_t at = 0;
-    for (int c = 0; c < C; c++) {
-        size_t *items = r->by_class + r->class_start[c], nc = r->class_start[c + 1] - r->class_start[c];
-        for (size_t left = m[c]; left > 0;) {
-            shuffle(rng, items, nc);
-            size_t take = left < nc ? left : nc;
-            memcpy(r->order + at, items, take * sizeof *items);
-            at += take;
-            left -= take;
-        }
-    }
-    free(w);
-    free(m);
-    shuffle(rng, r->order, n);
-    return 0;
-}
-
-static int make_batches(run *r, int epoch)
-{
-    size_t n = r->n_train, B = (size_t)r->o.batch;
-    if (!r->order) {
-        r->order = malloc(n * sizeof *r->order);
-        r->batches = malloc((n / B + 2) * sizeof *r->batches);
-        if (!r->order || !r->batches) return -1;
-    }
-    cli_rng rng;
-    cli_rng_seed(&rng, r->o.seed * 0x9e3779b97f4a7c15ULL + (uint64_t)epoch);
-    if (r->o.balance > 0) {
-        if (balanced_order(r, &rng)) return -1;
-    } else {
-        for (size_t i = 0; i < n; i++) r->order[i] = i;
-        shuffle(&rng, r->order, n);
-    }
-    size_t chunk = 50 * B;
-    len_key *keys = malloc((chunk < n ? chunk : n) * sizeof *keys);
-    if (!keys) return -1;
-    r->n_batches = 0;
-    for (size_t c0 = 0; c0 < n; c0 += chunk) {
-        size_t m = n - c0 < chunk ? n - c0 : chunk;
-        for (size_t i = 0; i < m; i++) {
-            size_t it = r->order[c0 + i];
-            keys[i] = (len_key){(int32_t)(r->train.off[it + 1] - r->train.off[it]), i, it};
-        }
-        qsort(keys, m, sizeof *keys, cmp_len);
-        for (size_t i = 0; i < m; i++) r->order[c0 + i] = keys[i].item;
-        for (size_t b0 = 0; b0 < m; b0 += B) {
-            r->batches[r->n_batches][0] = c0 + b0;
-            r->batches[r->n_batches][1] = m - b0 < B ? m - b0 : B;
-            r->n_batches++;
-        }
-    }
-    free(keys);
-    for (size_t i = r->n_batches; i > 1; i--) {
-        size_t j = (size_t)cli_rng_below(&rng, i);
-        size_t t0 = r->batches[i - 1][0], t1 = r->batches[i - 1][1];
-        r->batches[i - 1][0] = r->batches[j][0];
-        r->batches[i - 1][1] = r->batches[j][1];
-        r->batches[j][0] = t0;
-        r->batches[j][1] = t1;
-    }
-    return 0;
-}
-
-static int fill_batch(run *r, size_t start, size_t count, recur_batch *b, cli_rng *rng)
-{
-    size_t need = 0;
-    for (size_t k = 0; k < count; k++) {
-        size_t it = r->order[start + k];
-        need += r->train.off[it + 1] - r->train.off[it];
-    }
-    if (need > r->btok_cap) {
-        int32_t *t = realloc(r->btok, need * 2 * sizeof *t);
-        if (!t) return -1;
-        r->btok = t;
-        r->btok_cap = need * 2;
-    }
-    if (!r->boff) {
-        r->boff = malloc(((size_t)r->o.batch + 1) * sizeof *r->boff);
-        r->blab = malloc((size_t)r->o.batch * sizeof *r->blab);
-        if (!r->boff || !r->blab) return -1;
-    }
-    r->boff[0] = 0;
-    for (size_t k = 0; k < count; k++) {
-        size_t it = r->order[start + k], len = r->train.off[it + 1] - r->train.off[it];
-        memcpy(r->btok + r->boff[k], r->train.tok + r->train.off[it], len * sizeof *r->btok);
-        r->boff[k + 1] = r->boff[k] + (int32_t)len;
-        r->blab[k] = r->train_y[it];
-    }
-    if (r->o.token_dropout > 0) {
-        uint64_t thr = (uint64_t)(r->o.token_dropout * 18446744073709551615.0);
-        for (int32_t j = 0; j < r->boff[count]; j++)
-            if (cli_rng_next(rng) < thr) r->btok[j] = RECUR_TOKEN_UNKNOWN;
-    }
-    *b = (recur_batch){(int)count, r->btok, r->boff, r->blab};
-    return 0;
-}
-
-/* Held-out metrics of the current weights into r->met. */
-static int evaluate(run *r)
-{
-    recur_error err;
-    recur_runner *rn = NULL;
-    enum { EB = 256 };
-    if (recur_runner_create(r->model, EB, &rn, &err)) {
-        cli_lib_error("evaluation", &err);
-        return EXIT_RUNTIME;
-    }
-    int C = r->met.C;
-    float *lp = malloc((size_t)EB * C * sizeof *lp);
-    int32_t off[EB + 1];
-    if (!lp) {
-        recur_runner_free(rn);
-        return EXIT_RUNTIME;
-    }
-    cli_metrics_reset(&r->met);
-    for (size_t s = 0; s < r->n_test; s += EB) {
-        int n = (int)(r->n_test - s < EB ? r->n_test - s : EB);
-        for (int j = 0; j <= n; j++) off[j] = (int32_t)(r->test.off[s + j] - r->test.off[s]);
-        if (recur_runner_classify_ids(rn, r->test.tok + r->test.off[s], off, n, lp, &err)) {
-            cli_lib_error("evaluation", &err);
-            free(lp);
-            recur_runner_free(rn);
-            return EXIT_RUNTIME;
-        }
-        cli_metrics_add(&r->met, lp, r->test_y + s, n);
-    }
-    free(lp);
-    recur_runner_free(rn);
-    return 0;
-}
-
-static int set_meta(run *r, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int set_meta(run *r, const char *key, const char *fmt, ...)
-{
-    char v[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(v, sizeof v, fmt, ap);
-    va_end(ap);
-    recur_error err;
-    if (recur_model_set_meta(r->model, key, v, &err)) {
-        cli_lib_error("metadata", &err);
-        return -1;
-    }
-    return 0;
-}
-
-/* Metadata of the weights now in the model; written with both files. */
-static int describe(run *r, int epoch, double train_loss)
-{
-    /* --resume and --quiet describe this invocation, not the model. */
-    const char *resume = r->o.resume;
-    int quiet = r->o.quiet;
-    r->o.resume = NULL;
-    r->o.quiet = 0;
-    char *args = args_format(&r->cmd, 1);
-    r->o.resume = resume;
-    r->o.quiet = quiet;
-    char *hist = history_format(&r->hist);
-    recur_error err;
-    int bad = !args || !hist;
-    if (!bad && recur_model_set_meta(r->model, "train_args", args, &err)) bad = 1;
-    if (!bad && recur_model_set_meta(r->model, "history", hist, &err)) bad = 1;
-    free(args);
-    free(hist);
-    if (bad) {
-        cli_error("out of memory describing the model");
-        return -1;
-    }
-    bad |= set_meta(r, "recur_version", "%s", RECUR_VERSION);
-    bad |= set_meta(r, "data", "%s", r->data_dir);
-    bad |= set_meta(r, "train_names", "%zu", r->n_train);
-    bad |= set_meta(r, "test_names", "%zu", r->n_test);
-    bad |= set_meta(r, "epoch", "%d", epoch);
-    bad |= set_meta(r, "epochs_done", "%d", r->epochs_done);
-    bad |= set_meta(r, "accuracy", "%.6f", cli_metrics_accuracy(&r->met));
-    bad |= set_meta(r, "macro_recall", "%.6f", cli_metrics_macro_recall(&r->met));
-    bad |= set_meta(r, "test_loss", "%.6f", cli_metrics_loss(&r->met));
-    bad |= set_meta(r, "train_loss", "%.6f", train_loss);
-    bad |= set_meta(r, "best_epoch", "%d", r->best_epoch);
-    bad |= set_meta(r, "best_accuracy", "%.9g", r->best_acc);
-    bad |= set_meta(r, "best_test_loss", "%.9g", r->best_loss_seen);
-    bad |= set_meta(r, "bad_epochs", "%d", r->bad_epochs);
-    bad |= set_meta(r, "lr", "%.9g", (double)r->lr);
-    return bad ? -1 : 0;
-}
-
-static void write_svg(run *r)
-{
-    if (!r->o.svg || r->hist.n == 0) return;
-    svg_series s[3] = {
-        {"train loss", r->hist.train_loss, 0, "#1f77b4", 0},
-        {"test loss", r->hist.test_loss, 0, "#ff7f0e", 0},
-        {"test accuracy (right axis)", r->hist.acc, 1, "#2ca02c", 1},
-    };
-    cli_buf b = {0};
-    char title[300], msg[600];
-    snprintf(title, sizeof title, "recur train: %s, hidden %d (best accuracy %.1f%%, epoch %d)",
-             recur_cell_name(cell_values[r->o.cell]), r->o.hidden, 100 * r->best_acc, r->best_epoch);
-    if (svg_line_plot(&b, title, "epoch", "loss (mean negative log-likelihood)", "accuracy", 1, s, 3, r->hist.n) ||
-        cli_write_file_atomic(r->o.svg, b.data, b.len, msg, sizeof msg))
-        cli_error("--svg: %s", b.failed ? "out of memory" : msg);
-    cli_buf_free(&b);
-}
-
-static int train_loop(run *r)
-{
-    train_opts *o = &r->o;
-    recur_error err;
-    cli_progress pg;
-    progress_init(&pg, o->quiet);
-    double t_start = cli_now(), names_done_total = 0, train_time_total = 0;
-    int first_epoch = r->epochs_done + 1;
-    for (int epoch = first_epoch; epoch <= o->epochs; epoch++) {
-        double t0 = cli_now();
-        if (make_batches(r, epoch)) {
-            cli_error("out of memory ordering the batches");
-            return EXIT_RUNTIME;
-        }
-        double loss_sum = 0;
-        size_t seen = 0;
-        cli_rng noise;
-        cli_rng_seed(&noise, r->o.seed * 0xd1342543de82ef95ULL + (uint64_t)epoch);
-        for (size_t k = 0; k < r->n_batches; k++) {
-            if (cli_interrupted()) goto interrupted;
-            recur_batch b;
-            if (fill_batch(r, r->batches[k][0], r->batches[k][1], &b, &noise)) {
-                cli_error("out of memory filling a batch");
-                return EXIT_RUNTIME;
-            }
-            float loss;
-            if (recur_trainer_step(r->trainer, &b, &loss, &err)) {
-                progress_clear(&pg);
-                cli_error("epoch %d: %s%s", epoch, err.message,
-                          err.status == RECUR_ERR_NUMERIC ? "; try a lower --lr or a --clip" : "");
-                return EXIT_RUNTIME;
-            }
-            loss_sum += (double)loss * b.n;
-            seen += (size_t)b.n;
-            if (pg.tty) {
-                double el = cli_now() - t0, rate = (names_done_total + (double)seen) /
-                                                    (train_time_total + el > 0 ? train_time_total + el : 1);
-                double left = (double)(r->n_train - seen) + (double)r->n_train * (o->epochs - epoch);
-                progress_update(&pg, epoch, o->epochs, seen, r->n_train, (double)seen / (el > 0 ? el : 1),
-                                loss_sum / (double)seen, left / rate, 0);
-            }
-        }
-        double t_train = cli_now() - t0;
-        names_done_total += (double)seen;
-        train_time_total += t_train;
-        double train_loss = loss_sum / (double)(seen ? seen : 1);
-        int rc = evaluate(r);
-        if (rc) return rc;
-        double acc = cli_metrics_accuracy(&r->met), rec = cli_metrics_macro_recall(&r->met),
-               tl = cli_metrics_loss(&r->met);
-        r->epochs_done = epoch;
-        if (history_push(&r->hist, train_loss, tl, acc, rec)) {
-            cli_error("out of memory");
-            return EXIT_RUNTIME;
-        }
-        /* Plateau schedule on the held-out loss. */
-        int halved = 0;
-        if (tl < r->best_loss_seen) {
-            r->best_loss_seen = tl;
-            r->bad_epochs = 0;
-        } else if (o->patience > 0 && ++r->bad_epochs >= o->patience) {
-            r->lr *= 0.5f;
-            r->bad_epochs = 0;
-            halved = 1;
-            recur_trainer_set_lr(r->trainer, r->lr);
-        }
-        int improved = acc > r->best_acc;
-        if (improved) {
-            r->best_acc = acc;
-            r->best_epoch = epoch;
-        }
-        if (describe(r, epoch, train_loss)) return EXIT_RUNTIME;
-        if (improved) {
-            if (recur_model_save(r->model, o->out, &err)) {
-                progress_clear(&pg);
-                cli_lib_error(NULL, &err);
-                return EXIT_RUNTIME;
-            }
-            r->best_saved = 1;
-        }
-        if (recur_trainer_save(r->trainer, r->ckpt, &err)) {
-            progress_clear(&pg);
-            cli_lib_error(NULL, &err);
-            return EXIT_RUNTIME;
-        }
-        write_svg(r);
-        progress_clear(&pg);
-        if (!o->quiet) {
-            printf("epoch %*d/%d  loss %.4f  test loss %.4f  accuracy %5.1f%%  macro recall %5.1f%%  "
-                   "%6.0f names/s  %5.1f s%s%s\n",
-                   o->epochs >= 10 ? 2 : 1, epoch, o->epochs, train_loss, tl, 100 * acc, 100 * rec,
-                   (double)seen / (t_train > 0 ? t_train : 1), cli_now() - t0, improved ? "  saved" : "",
-                   halved ? "  lr halved" : "");
-            fflush(stdout);
-        }
-    }
-    if (!o->quiet) {
-        printf("best    epoch %d: accuracy %.1f%%, macro recall %.1f%% -> %s (%.1f s)\n", r->best_epoch,
-               100 * r->best_acc, 100 * r->hist.recall[r->best_epoch - 1], o->out, cli_now() - t_start);
-        fflush(stdout);
-    }
-    return 0;
-
-interrupted:
-    progress_clear(&pg);
-    if (!r->best_saved) {
-        /* No epoch finished: keep what there is rather than nothing. */
-        if (evaluate(r) == 0 && describe(r, 0, NAN) == 0 && recur_model_save(r->model, o->out, &err) == 0)
-            cli_error("interrupted in epoch %d before any epoch finished; saved the current weights "
-                      "(accuracy %.1f%%) to %s",
-                      r->epochs_done + 1, 100 * cli_metrics_accuracy(&r->met), o->out);
-        else
-            cli_error("interrupted in epoch %d; nothing saved", r->epochs_done + 1);
-    } else {
-        cli_error("interrupted in epoch %d; the best model (epoch %d, accuracy %.1f%%) is in %s; "
-                  "continue with --resume %s",
-                  r->epochs_done + 1, r->best_epoch, 100 * r->best_acc, o->out, r->ckpt);
-    }
-    return EXIT_INTERRUPTED;
 }
 
 int cmd_train(int argc, char **argv)
@@ -886,6 +414,7 @@ int cmd_train(int argc, char **argv)
     }
     if (rc) goto done;
     train_opts *o = &r->o;
+    if (o->generate && (rc = gen_check_opts(r))) goto done;
     snprintf(r->ckpt, sizeof r->ckpt, "%s.ckpt", o->out);
     if (o->svg && strcmp(o->svg, o->out) == 0) {
         cli_error("--svg and -o name the same file %s", o->out);
@@ -918,20 +447,29 @@ int cmd_train(int argc, char **argv)
                    (unsigned long long)o->seed, cli_count(a, r->n_train), cli_count(b, r->n_test),
                    100.0 * (double)r->n_test / (double)(r->n_train + r->n_test));
         const recur_model_config *mc = recur_model_get_config(r->model);
+        char lab[48] = "";
         if (mc->embed) snprintf(c, sizeof c, "embedding %d", mc->embed);
         else snprintf(c, sizeof c, "one-hot input");
-        printf("model   %s, hidden %d, %d layer%s%s, %s, %d symbols (%s), %s weights\n",
-               recur_cell_name(mc->cell), mc->hidden, mc->layers, mc->layers > 1 ? "s" : "",
-               mc->bidirectional ? ", bidirectional" : "", c,
+        if (o->generate && mc->label_embed) snprintf(lab, sizeof lab, ", label embedding %d", mc->label_embed);
+        else if (o->generate) snprintf(lab, sizeof lab, ", one-hot label");
+        if (mc->dropout > 0) snprintf(lab + strlen(lab), sizeof lab - strlen(lab), ", dropout %g", (double)mc->dropout);
+        printf("model   %s%s, hidden %d, %d layer%s%s, %s%s, %d symbols (%s), %s weights\n",
+               o->generate ? "generator: " : "", recur_cell_name(mc->cell), mc->hidden, mc->layers,
+               mc->layers > 1 ? "s" : "", mc->bidirectional ? ", bidirectional" : "", c, lab,
                recur_vocab_size(v), recur_vocab_mode(v) == RECUR_TEXT_ASCII ? "ascii" : "unicode",
                cli_count(a, recur_model_num_weights(r->model)));
-        printf("train   %s, lr %g, batch %d, clip %g, %d epochs, %d thread%s%s\n", optim_choices[o->optim], r->lr,
+        printf("train   %s, lr %g, batch %d, clip %g, %d epochs, %d thread%s%s\n", train_optim_choices[o->optim], r->lr,
                o->batch, o->clip, o->epochs, o->threads, o->threads > 1 ? "s" : "",
                o->resume ? ", resumed" : "");
-        if (o->resume) printf("resume  %s: %d epochs done, best accuracy %.1f%% (epoch %d)\n", o->resume,
-                              r->epochs_done, 100 * (r->best_acc > 0 ? r->best_acc : 0), r->best_epoch);
+        if (o->resume && o->generate)
+            printf("resume  %s: %d epochs done, best %.3f bits/char (epoch %d)\n", o->resume, r->epochs_done,
+                   isfinite(r->best_score) ? -r->best_score / log(2) : 0.0, r->best_epoch);
+        else if (o->resume)
+            printf("resume  %s: %d epochs done, best accuracy %.1f%% (epoch %d)\n", o->resume, r->epochs_done,
+                   100 * (r->best_score > 0 ? r->best_score : 0), r->best_epoch);
         fflush(stdout);
     }
+    if (o->generate && (rc = gen_baseline(r))) goto done;
     if (cli_interrupted()) {
         cli_error("interrupted before training began; nothing written");
         rc = EXIT_INTERRUPTED;

@@ -13,6 +13,8 @@ static const struct {
     {"eval", cmd_eval, "accuracy, per-class scores and the confusion matrix of a model on data"},
     {"predict", cmd_predict, "the most likely labels of names given as arguments or on stdin"},
     {"info", cmd_info, "what a model file holds"},
+    {"experiment", cmd_experiment, "see three claims about RNN, LSTM and GRU happen (memory, gradients, cost)"},
+    {"sample", cmd_sample, "names drawn from a generation model (train --generate)"},
 };
 
 static void usage(FILE *f)
@@ -23,7 +25,7 @@ static void usage(FILE *f)
             "such as surnames by language.\n\ncommands:\n",
             RECUR_VERSION);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].what);
+        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].what);
     fprintf(f, "\n'recur <command> --help' describes a command's options.\n"
                "  recur train -o model.safetensors        (data from $RECUR_DATA)\n"
                "  recur eval model.safetensors DATA\n"

@@ -244,3 +244,198 @@ int svg_confusion(cli_buf *out, const char *title, const cli_metrics *m, const c
     cli_buf_printf(out, "</svg>\n");
     return out->failed ? -1 : 0;
 }
+
+/* ------------------------------------------------------------------------ */
+/* XY panels (recur experiment): series over their own x values, each axis  */
+/* linear or logarithmic, one or more panels side by side.                  */
+/* ------------------------------------------------------------------------ */
+
+typedef struct scale {
+    double lo, hi;
+    int log;
+} scale;
+
+static double scale_pos(const scale *s, double v)
+{
+    if (s->log) return (log10(v) - log10(s->lo)) / (log10(s->hi) - log10(s->lo));
+    return (v - s->lo) / (s->hi - s->lo);
+}
+
+static int usable(double v, int log_axis) { return isfinite(v) && (!log_axis || v > 0); }
+
+/* A data range made into an axis: whole decades on a log axis. */
+static scale make_scale(double lo, double hi, int log_axis, double fixed_lo, double fixed_hi)
+{
+    scale s = {lo, hi, log_axis};
+    if (fixed_lo < fixed_hi) {
+        s.lo = fixed_lo;
+        s.hi = fixed_hi;
+    } else if (!isfinite(lo)) {
+        s.lo = log_axis ? 1 : 0;
+        s.hi = log_axis ? 10 : 1;
+    } else if (log_axis) {
+        s.lo = pow(10, floor(log10(lo) + 1e-9));
+        s.hi = pow(10, ceil(log10(hi) - 1e-9));
+        if (!(s.hi > s.lo)) s.hi = s.lo * 10;
+    } else {
+        axis a = nice_axis(lo, hi, 6);
+        s.lo = a.lo;
+        s.hi = a.hi;
+    }
+    return s;
+}
+
+/* Tick values of a scale into v (at most cap); their count. */
+static int scale_ticks(const scale *s, double *v, int cap, double *step_out)
+{
+    int n = 0;
+    if (s->log) {
+        int e0 = (int)floor(log10(s->lo) + 1e-9), e1 = (int)ceil(log10(s->hi) - 1e-9);
+        int every = (e1 - e0 + 7) / 8;
+        if (every < 1) every = 1;
+        for (int e = e0; e <= e1 && n < cap; e += every) v[n++] = pow(10, e);
+        *step_out = 0;
+    } else {
+        double step = nice_step((s->hi - s->lo) / 6);
+        for (double x = s->lo; x <= s->hi + step * 1e-6 && n < cap; x += step) v[n++] = x;
+        *step_out = step;
+    }
+    return n;
+}
+
+/* A tick label: powers of ten outside 0.001..10000 as 10 with a superscript. */
+static void svg_tick_text(cli_buf *b, double v, int log_axis, double step, const char *unit)
+{
+    if (log_axis) {
+        int e = (int)floor(log10(v) + 0.5);
+        if (e >= -3 && e <= 4) cli_buf_printf(b, "%.*f", e < 0 ? -e : 0, v);
+        else cli_buf_printf(b, "10<tspan dy=\"-6\" font-size=\"10\">%d</tspan>", e);
+    } else {
+        char lab[32];
+        tick_label(lab, sizeof lab, v, step);
+        cli_buf_printf(b, "%s", lab);
+    }
+    if (unit) xml_text(b, unit);
+}
+
+static void draw_panel(cli_buf *out, const svg_panel *p, double X, double Y, double W, double H)
+{
+    /* Legend rows under the panel title, wrapped to the panel's width. */
+    double lx = 0;
+    int rows = p->ns ? 1 : 0;
+    for (int k = 0; k < p->ns; k++) {
+        double w = 36 + 7.2 * (double)strlen(p->s[k].name) + 18;
+        if (lx > 0 && lx + w > W - 90) rows++, lx = 0;
+        lx += w;
+    }
+    const double L = X + 78, R = X + W - 16, top = Y + 30 + 18.0 * rows + 8, bottom = Y + H - 52;
+    const double pw = R - L, ph = bottom - top;
+    double lo[2] = {INFINITY, INFINITY}, hi[2] = {-INFINITY, -INFINITY};
+    for (int k = 0; k < p->ns; k++)
+        for (int i = 0; i < p->s[k].n; i++) {
+            double x = p->s[k].x[i], y = p->s[k].y[i];
+            if (!usable(x, p->logx) || !usable(y, p->logy)) continue;
+            lo[0] = fmin(lo[0], x), hi[0] = fmax(hi[0], x);
+            lo[1] = fmin(lo[1], y), hi[1] = fmax(hi[1], y);
+        }
+    for (int i = 0; i < p->nxticks; i++)
+        if (usable(p->xticks[i], p->logx)) lo[0] = fmin(lo[0], p->xticks[i]), hi[0] = fmax(hi[0], p->xticks[i]);
+    scale sx = make_scale(lo[0], hi[0], p->logx, 0, 0), sy = make_scale(lo[1], hi[1], p->logy, p->ymin, p->ymax);
+    if (p->xticks && p->nxticks && !p->logx) sx.lo = lo[0], sx.hi = hi[0] > lo[0] ? hi[0] : lo[0] + 1;
+    if (p->xticks && p->nxticks && p->logx) sx.lo = lo[0] / 1.15, sx.hi = hi[0] * 1.15;
+
+    cli_buf_printf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">",
+                   L + pw / 2, Y + 18);
+    xml_text(out, p->title);
+    cli_buf_printf(out, "</text>\n");
+    /* Grid and tick labels. */
+    double tv[64], step;
+    int nt = scale_ticks(&sy, tv, 64, &step);
+    for (int i = 0; i < nt; i++) {
+        double y = bottom - scale_pos(&sy, tv[i]) * ph;
+        cli_buf_printf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e4e4e4\"/>\n"
+                            "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", L, y, R, y, L - 8, y + 4);
+        svg_tick_text(out, tv[i], p->logy, step, p->yunit);
+        cli_buf_printf(out, "</text>\n");
+    }
+    if (p->xticks && p->nxticks) {
+        nt = 0;
+        for (int i = 0; i < p->nxticks && nt < 64; i++) tv[nt++] = p->xticks[i];
+        step = 1;
+    } else nt = scale_ticks(&sx, tv, 64, &step);
+    for (int i = 0; i < nt; i++) {
+        double x = L + scale_pos(&sx, tv[i]) * pw;
+        cli_buf_printf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e4e4e4\"/>\n"
+                            "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", x, top, x, bottom, x, bottom + 18);
+        svg_tick_text(out, tv[i], p->logx && !p->xticks, step, NULL);
+        cli_buf_printf(out, "</text>\n");
+    }
+    cli_buf_printf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#444\"/>\n",
+                   L, top, pw, ph);
+    cli_buf_printf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", L + pw / 2, bottom + 40);
+    xml_text(out, p->xlabel);
+    cli_buf_printf(out, "</text>\n<text transform=\"translate(%.1f %.1f) rotate(-90)\" text-anchor=\"middle\">",
+                   X + 18, top + ph / 2);
+    xml_text(out, p->ylabel);
+    cli_buf_printf(out, "</text>\n");
+    /* Series, clipped to the frame by leaving out what falls outside. */
+    for (int k = 0; k < p->ns; k++) {
+        const svg_xy_series *s = &p->s[k];
+        /* Earlier series a little wider, so that one hidden under a later
+         * one with the same values still shows at its edges. */
+        double sw = p->ns > 1 ? 1.6 + 2.0 * (p->ns - 1 - k) / (p->ns - 1) : 2;
+        cli_buf_printf(out, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"%.1f\"%s points=\"", s->color, sw,
+                       s->dashed ? " stroke-dasharray=\"6 4\"" : "");
+        for (int i = 0; i < s->n; i++) {
+            if (!usable(s->x[i], p->logx) || !usable(s->y[i], p->logy)) continue;
+            double fx = scale_pos(&sx, s->x[i]), fy = scale_pos(&sy, s->y[i]);
+            if (fx < -1e-9 || fx > 1 + 1e-9 || fy < -1e-9 || fy > 1 + 1e-9) continue;
+            cli_buf_printf(out, "%.1f,%.1f ", L + fx * pw, bottom - fy * ph);
+        }
+        cli_buf_printf(out, "\"/>\n");
+        for (int i = 0; s->markers && i < s->n; i++) {
+            if (!usable(s->x[i], p->logx) || !usable(s->y[i], p->logy)) continue;
+            double fx = scale_pos(&sx, s->x[i]), fy = scale_pos(&sy, s->y[i]);
+            if (fx < -1e-9 || fx > 1 + 1e-9 || fy < -1e-9 || fy > 1 + 1e-9) continue;
+            cli_buf_printf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" fill=\"%s\"/>\n", L + fx * pw,
+                           bottom - fy * ph, 1.5 + sw, s->color);
+        }
+    }
+    /* Legend. */
+    lx = 0;
+    double ly = Y + 40;
+    for (int k = 0; k < p->ns; k++) {
+        double w = 36 + 7.2 * (double)strlen(p->s[k].name) + 18;
+        if (lx > 0 && lx + w > W - 90) ly += 18, lx = 0;
+        cli_buf_printf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"3\"%s/>\n"
+                            "<text x=\"%.1f\" y=\"%.1f\">",
+                       L + lx, ly - 4, L + lx + 28, ly - 4, p->s[k].color,
+                       p->s[k].dashed ? " stroke-dasharray=\"6 4\"" : "", L + lx + 34, ly);
+        xml_text(out, p->s[k].name);
+        cli_buf_printf(out, "</text>\n");
+        lx += w;
+    }
+}
+
+int svg_xy_plot(cli_buf *out, const char *title, const char *subtitle, const svg_panel *p, int np)
+{
+    const double PW = np > 1 ? 560 : 760, PH = 470, head = subtitle ? 58 : 40;
+    const double W = PW * np, H = PH + head;
+    cli_buf_printf(out,
+                   "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                   "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+                   "viewBox=\"0 0 %.0f %.0f\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"13\">\n"
+                   "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+                   W, H, W, H);
+    cli_buf_printf(out, "<text x=\"%.0f\" y=\"26\" text-anchor=\"middle\" font-size=\"17\" font-weight=\"bold\">", W / 2);
+    xml_text(out, title);
+    cli_buf_printf(out, "</text>\n");
+    if (subtitle) {
+        cli_buf_printf(out, "<text x=\"%.0f\" y=\"46\" text-anchor=\"middle\" fill=\"#555\">", W / 2);
+        xml_text(out, subtitle);
+        cli_buf_printf(out, "</text>\n");
+    }
+    for (int i = 0; i < np; i++) draw_panel(out, &p[i], PW * i, head, PW, PH);
+    cli_buf_printf(out, "</svg>\n");
+    return out->failed ? -1 : 0;
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run libFuzzer harnesses for FUZZ_SECONDS each (default 30), one after the
 # other, each on a scratch copy of its seed corpus (the committed corpus
-# never grows here). Usage: fuzz/run.sh [safetensors model dataset ...]
+# never grows here). Usage: fuzz/run.sh [safetensors model dataset cli ...]
 # Prints libFuzzer's final "#N DONE cov: ... ft: ... exec/s" line per
 # harness and a summary; exits 1 when any harness crashed, leaked, timed out
 # or tripped a sanitizer, with the reproducer's path in the output.
@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 secs="${FUZZ_SECONDS:-30}"
 bin="${FUZZ_BIN_DIR:-build-fuzz}"
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(safetensors model dataset)
+[ ${#names[@]} -gt 0 ] || names=(safetensors model dataset cli)
 work="$bin/run"
 artifacts="$bin/artifacts"
 mkdir -p "$work" "$artifacts"

@@ -115,6 +115,31 @@ static float train_steps(recur_trainer *t, int steps, uint64_t seed)
     return avg;
 }
 
+/* A trainer that evaluates before its first step must still train (its
+ * workspace was once made for inference only: ASan caught the writes). */
+static void evaluate_before_first_step(void)
+{
+    recur_model *m = toy_model(RECUR_TASK_CLASSIFY, RECUR_CELL_LSTM, 0);
+    recur_train_config tc;
+    recur_train_config_default(&tc);
+    recur_trainer *t = NULL;
+    recur_error err;
+    CHECK_OK(recur_trainer_create(m, &tc, &t, &err), &err);
+    recur_rng r;
+    recur_rng_seed(&r, 9);
+    toy_batch tb;
+    make_batch(&tb, &r);
+    double sum = 0;
+    size_t terms = 0, correct = 0;
+    CHECK_OK(recur_trainer_eval(t, &tb.b, &sum, &terms, &correct, &err), &err);
+    CHECK(terms == BATCH && sum > 0);
+    float loss = 0;
+    CHECK_OK(recur_trainer_step(t, &tb.b, &loss, &err), &err);
+    CHECK_MSG(fabs(loss - sum / BATCH) < 1e-4, "step loss %g, eval mean %g", (double)loss, sum / BATCH);
+    recur_trainer_free(t);
+    recur_model_free(m);
+}
+
 static void toy_training_reaches_low_loss(void)
 {
     recur_cell cells[3] = {RECUR_CELL_LSTM, RECUR_CELL_GRU, RECUR_CELL_RNN_TANH};
@@ -439,6 +464,7 @@ static void model_gradients_match_finite_differences(void)
 const test_case tests_model[] = {
     {"model_gradients_match_finite_differences", model_gradients_match_finite_differences},
     {"toy_training_reaches_low_loss", toy_training_reaches_low_loss},
+    {"evaluate_before_first_step", evaluate_before_first_step},
     {"round_trip_keeps_predictions", round_trip_keeps_predictions},
     {"damaged_files_are_refused", damaged_files_are_refused},
     {"inconsistent_models_are_refused", inconsistent_models_are_refused},

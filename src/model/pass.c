@@ -10,6 +10,7 @@ recur_status pass_init(pass *ps, const recur_model *m, int train, recur_error *e
 {
     memset(ps, 0, sizeof *ps);
     ps->train = train;
+    ps->for_training = train;
     ps->tables_fixed = !train;
     size_t GH = (size_t)m->st.G * m->st.H;
     for (int d = 0; d < m->st.D; d++) {
@@ -74,7 +75,7 @@ static recur_status reserve(pass *ps, const recur_model *m, int N, int B, recur_
     ps->cap_N = n;
     ps->cap_B = b;
     if (ps->ws) return stack_ws_reserve(&m->st, ps->ws, n, b, err);
-    RECUR_TRY(stack_ws_create(&m->st, n, b, ps->train, &ps->ws, err));
+    RECUR_TRY(stack_ws_create(&m->st, n, b, ps->for_training, &ps->ws, err));
     if (ps->tables_fixed) stack_ws_fix_weights(ps->ws);
     return stack_ws_set_pool(ps->ws, ps->pool, err);
 }

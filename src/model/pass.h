@@ -9,7 +9,10 @@
 #include "model/model.h"
 
 typedef struct pass {
-    int train;
+    int train;        /* this pass keeps what backward needs (a trainer
+                       * clears it around an evaluation)                  */
+    int for_training; /* set once by pass_init: the workspace is made for
+                       * training even if the first pass evaluates        */
     int tables_fixed; /* inference: tables computed once and kept        */
     int tables_ready;
     pack pk;

@@ -94,8 +94,8 @@ recur_status recur_trainer_grad(recur_trainer *t, const recur_batch *b, float *l
     float value = (float)(t->cfg.sum_loss ? sum : sum / t->ps.rows);
     if (loss) *loss = value;
     if (!isfinite(value))
-        return recur_fail(err, RECUR_ERR_NUMERIC, "loss became %g at step %llu", (double)value,
-                          (unsigned long long)t->step + 1);
+        return recur_fail(err, RECUR_ERR_NUMERIC, "loss became %s at step %llu",
+                          isnan(value) ? "NaN" : "infinite", (unsigned long long)t->step + 1);
     pass_backward(&t->ps, m, t->cfg.sum_loss);
     return RECUR_OK;
 }
@@ -127,8 +127,8 @@ recur_status recur_trainer_step(recur_trainer *t, const recur_batch *b, float *l
     double norm = c->clip > 0.0f ? clip_grad_norm(m->g, m->n_weights, c->clip)
                                  : grad_norm(m->g, m->n_weights);
     if (!isfinite(norm))
-        return recur_fail(err, RECUR_ERR_NUMERIC, "gradient norm became %g at step %llu; weights not updated",
-                          norm, (unsigned long long)t->step + 1);
+        return recur_fail(err, RECUR_ERR_NUMERIC, "gradient norm became %s at step %llu; weights not updated",
+                          isnan(norm) ? "NaN" : "infinite", (unsigned long long)t->step + 1);
     t->step++;
     pool_run(t->pool, update_share, t);
     return RECUR_OK;

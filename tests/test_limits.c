@@ -1,0 +1,444 @@
+/*
+ * Limits and faults of the recur tool, run as a program ($RECUR_BIN, words
+ * passed straight to exec, so that any byte can be tested): absurd flag
+ * values are refused in one line with nothing written; a loss that becomes
+ * NaN stops training naming the step, with the last checkpoint kept; a line
+ * of 1 MB, empty names and symbols the model never saw; and the regressions
+ * of what fuzz_cli found (fuzz/README.md). The data are made up here, so
+ * that these tests need no RECUR_DATA.
+ */
+#define _DEFAULT_SOURCE
+#include <dirent.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test.h"
+
+static const char *bin(void)
+{
+    const char *b = getenv("RECUR_BIN");
+    return b && *b && access(b, X_OK) == 0 ? b : NULL;
+}
+
+#define NEED_BIN()                                                                                  \
+    do {                                                                                            \
+        if (!bin()) {                                                                               \
+            test_skip("RECUR_BIN is not set (run through make test)");                              \
+            return;                                                                                 \
+        }                                                                                           \
+    } while (0)
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0, r;
+    char *b = malloc(cap);
+    while (b && (r = fread(b + n, 1, cap - n - 1, f)) > 0) {
+        n += r;
+        if (n + 1 == cap) {
+            char *nb = realloc(b, cap *= 2);
+            if (!nb) free(b);
+            b = nb;
+        }
+    }
+    fclose(f);
+    if (b) b[n] = '\0';
+    if (len) *len = n;
+    return b;
+}
+
+static void put(const char *dir, const char *name, const char *data, size_t len)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, len, f) != len) {
+        perror(path);
+        test_failures++;
+    }
+    if (f) fclose(f);
+}
+
+static const char *new_dir(const char *name)
+{
+    static char path[16][512];
+    static int k;
+    char *p = path[k % 16];
+    snprintf(p, sizeof path[0], "%s/limits-%s-%d", test_tmpdir(), name, k++);
+    if (mkdir(p, 0777) != 0) {
+        perror(p);
+        test_failures++;
+    }
+    return p;
+}
+
+/* Entries of a folder, . and .. aside. */
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    if (d) closedir(d);
+    return n;
+}
+
+static int same_file(const char *a, const char *b)
+{
+    size_t la, lb;
+    char *x = slurp(a, &la), *y = slurp(b, &lb);
+    int same = x && y && la == lb && memcmp(x, y, la) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+typedef struct result {
+    int code; /* exit status, 128 + signal, -1 when not run */
+    char *out, *err;
+    int err_lines;
+} result;
+
+static void result_free(result *r)
+{
+    free(r->out);
+    free(r->err);
+    memset(r, 0, sizeof *r);
+}
+
+/* $RECUR_BIN words... in dir, stdin from a file (or /dev/null). */
+static result runv(const char *dir, const char *in, const char *const *words)
+{
+    result r = {-1, NULL, NULL, 0};
+    static int k;
+    char out[600], err[600];
+    snprintf(out, sizeof out, "%s/limits-out-%d", test_tmpdir(), k);
+    snprintf(err, sizeof err, "%s/limits-err-%d", test_tmpdir(), k++);
+    const char *argv[64] = {bin()};
+    int n = 1;
+    while (words[n - 1] && n < 63) argv[n] = words[n - 1], n++;
+    argv[n] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int i = open(in ? in : "/dev/null", O_RDONLY), o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0666),
+            e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+        if (i < 0 || o < 0 || e < 0 || dup2(i, 0) < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0 || chdir(dir) != 0)
+            _exit(99);
+        execv(argv[0], (char *const *)argv);
+        _exit(98);
+    }
+    int st = 0;
+    if (pid > 0 && waitpid(pid, &st, 0) == pid)
+        r.code = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
+    r.out = slurp(out, NULL);
+    r.err = slurp(err, NULL);
+    if (!r.out) r.out = calloc(1, 1);
+    if (!r.err) r.err = calloc(1, 1);
+    for (const char *p = r.err; p && *p; p++) r.err_lines += *p == '\n';
+    return r;
+}
+
+/* Exit code, one line "recur: ...want..." on stderr, nothing on stdout. */
+#define CHECK_FAILS(res, want_code, want_text)                                                      \
+    do {                                                                                            \
+        CHECK_MSG((res).code == (want_code), "exit %d, want %d; stderr: %s", (res).code, want_code, \
+                  (res).err);                                                                       \
+        CHECK_MSG((res).err_lines == 1 && strncmp((res).err, "recur: ", 7) == 0,                    \
+                  "want one 'recur: ' line, got: %s", (res).err);                                   \
+        CHECK_MSG(strstr((res).err, want_text) != NULL, "stderr lacks '%s': %s", want_text,         \
+                  (res).err);                                                                       \
+        CHECK_MSG((res).out[0] == '\0', "stdout not empty: %.200s", (res).out);                    \
+    } while (0)
+
+/* Two labels of made-up names that an RNN tells apart in a few epochs. */
+static const char *make_data(void)
+{
+    const char *dir = new_dir("data");
+    static const char *const syl[2][7] = {{"ka", "ri", "to", "mu", "sa", "ne", "yo"},
+                                          {"sch", "berg", "stein", "mann", "el", "ov", "ic"}};
+    uint64_t s = 12345;
+    for (int l = 0; l < 2; l++) {
+        char text[200 * 24], *p = text;
+        for (int i = 0; i < 200; i++) {
+            int parts = 2 + (int)((s >> 33) % 3);
+            for (int k = 0; k < parts; k++) {
+                s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+                p += sprintf(p, "%s", syl[l][(s >> 33) % 7]);
+            }
+            *p++ = '\n';
+        }
+        put(dir, l ? "Beta.txt" : "Alpha.txt", text, (size_t)(p - text));
+    }
+    return dir;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void test_absurd_flags(void)
+{
+    NEED_BIN();
+    const char *data = make_data(), *dir = new_dir("flags");
+    static const struct {
+        const char *args, *want;
+    } cases[] = {
+        {"train --hidden 1000000000", "--hidden: 1000000000 is out of range 1..4096"},
+        {"train --hidden 99999999999999999999", "--hidden: 99999999999999999999 is out of range"},
+        {"train --hidden -2147483649", "--hidden: -2147483649 is out of range"},
+        {"train --epochs -1", "--epochs: -1 is out of range 1..100000"},
+        {"train --epochs 100001", "--epochs: 100001 is out of range"},
+        {"train --batch 0", "--batch: 0 is out of range 1..4096"},
+        {"train --batch 1000000", "--batch: 1000000 is out of range"},
+        {"train --lr nan", "--lr: 'nan' is not a number"},
+        {"train --lr inf", "--lr: 'inf' is not a number"},
+        {"train --lr -inf", "--lr: '-inf' is not a number"},
+        {"train --lr 1e309", "--lr: '1e309' is not a number"},
+        {"train --lr 1e30", "--lr: 1e30 is out of range (0, 10]"},
+        {"train --lr -0.1", "--lr: -0.1 is out of range"},
+        {"train --threads 100000", "--threads: 100000 is out of range 1..256"},
+        {"train --threads -1", "--threads: -1 is out of range"},
+        {"train --layers 17", "--layers: 17 is out of range 1..16"},
+        {"train --layers 0", "--layers: 0 is out of range"},
+        {"train --embed -1", "--embed: -1 is out of range 0..4096"},
+        {"train --embed 1000000", "--embed: 1000000 is out of range"},
+        {"train --dropout -0.1", "--dropout: -0.1 is out of range [0, 1)"},
+        {"train --clip 1e7", "--clip: 1e7 is out of range [0, 1000000]"},
+        {"train --momentum 1", "--momentum: 1 is out of range [0, 1)"},
+        {"train --patience 1001", "--patience: 1001 is out of range"},
+        {"train --seed 18446744073709551616", "--seed: 18446744073709551616 is out of range"},
+        {"train --test-split 0", "--test-split: 0 is out of range (0, 1)"},
+        {"train --balance 2", "--balance: 2 is out of range [0, 1]"},
+        {"train --token-dropout 1", "--token-dropout: 1 is out of range [0, 1)"},
+        {"train --output=", "--output: the value is empty"},
+        {"train --hidden=", "--hidden: '' is not an integer"},
+        {"train --hidden 0x20", "--hidden: '0x20' is not an integer"},
+        {"eval m d --threads 100000", "--threads: 100000 is out of range"},
+        {"predict m --top 0", "--top: 0 is out of range"},
+        {"predict m --top 1000000", "--top: 1000000 is out of range"},
+        {"predict m --threads 0", "--threads: 0 is out of range"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        /* Were a flag accepted by mistake, training would write in dir. */
+        char line[400];
+        const char *w[40];
+        int n = 0, train = strncmp(cases[i].args, "train", 5) == 0;
+        snprintf(line, sizeof line, "%s", cases[i].args);
+        for (char *t = strtok(line, " "); t && n < 30; t = strtok(NULL, " ")) w[n++] = t;
+        if (train) {
+            w[n++] = data;
+            w[n++] = "-o";
+            w[n++] = "model.safetensors";
+            w[n++] = "--epochs=1"; /* a second --epochs: the last wins */
+        }
+        if (train && strstr(cases[i].args, "--epochs")) n--;
+        w[n] = NULL;
+        result r = runv(dir, NULL, w);
+        CHECK_FAILS(r, 2, cases[i].want);
+        result_free(&r);
+    }
+    CHECK_MSG(count_entries(dir) == 0, "%d files written in %s", count_entries(dir), dir);
+}
+
+/* SGD at --lr 10 without clipping makes a ReLU RNN's loss NaN: training
+ * stops at once naming the epoch and the step; the model and the
+ * checkpoint of the last finished epoch stay as they were. */
+static void test_numeric_fault(void)
+{
+    NEED_BIN();
+    const char *data = make_data(), *dir = new_dir("nan");
+    const char *w[] = {"train", data, "-o", "m.safetensors", "--cell", "rnn_relu", "--optim", "sgd", "--lr", "0.05",
+                       "--epochs", "2", "--hidden", "16", "--embed", "8", "--threads", "1", "-q", NULL};
+    result r = runv(dir, NULL, w);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    result_free(&r);
+    char ck[700], model[700], ck0[700], model0[700];
+    snprintf(ck, sizeof ck, "%s/m.safetensors.ckpt", dir);
+    snprintf(model, sizeof model, "%s/m.safetensors", dir);
+    snprintf(ck0, sizeof ck0, "%s/epoch2.ckpt", dir);
+    snprintf(model0, sizeof model0, "%s/epoch2.safetensors", dir);
+    size_t n1, n2;
+    char *a = slurp(ck, &n1), *b = slurp(model, &n2);
+    CHECK(a && b);
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return;
+    }
+    put(dir, "epoch2.ckpt", a, n1);
+    put(dir, "epoch2.safetensors", b, n2);
+    free(a);
+    free(b);
+    const char *w2[] = {"train", "--resume", "m.safetensors.ckpt", "--lr", "10", "--clip", "0", "--epochs", "50", "-q",
+                        NULL};
+    r = runv(dir, NULL, w2);
+    CHECK_FAILS(r, 1, "loss became NaN at step ");
+    CHECK(strstr(r.err, "epoch 3") && strstr(r.err, "m.safetensors.ckpt still holds epoch 2"));
+    result_free(&r);
+    CHECK_MSG(same_file(ck, ck0), "the checkpoint changed");
+    CHECK_MSG(same_file(model, model0), "the model changed");
+    CHECK_MSG(count_entries(dir) == 4, "%d files in %s (temporary files left?)", count_entries(dir), dir);
+    /* What is kept still resumes, at a sane rate. */
+    const char *w3[] = {"train", "--resume", "m.safetensors.ckpt", "--epochs", "3", "-q", NULL};
+    r = runv(dir, NULL, w3);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    result_free(&r);
+}
+
+/* A line of 1 MB in a data file, on stdin and as an argument (where the
+ * system allows 128 KB at most: 5,000 bytes here). */
+static void test_long_lines(void)
+{
+    NEED_BIN();
+    const char *data = new_dir("long"), *dir = new_dir("long-out");
+    enum { MB = 1 << 20 };
+    char *big = malloc(MB + 64);
+    if (!big) return;
+    strcpy(big, "Ivanov\nPetrov\n");
+    size_t at = strlen(big);
+    memset(big + at, 'a', MB);
+    at += MB;
+    memcpy(big + at, "\nSidorov\n", 9);
+    put(data, "Alpha.txt", "Adams\nBrown\n", 12);
+    put(data, "Beta.txt", big, at + 9);
+    const char *w[] = {"train", data, "-o", "m.safetensors", "-q", NULL};
+    result r = runv(dir, NULL, w);
+    CHECK_FAILS(r, 1, "Beta.txt:3: line of 1048576 bytes is longer than the limit of 1024 bytes");
+    result_free(&r);
+    CHECK(count_entries(dir) == 0);
+    /* stdin and arguments, against a small model. */
+    const char *small = make_data();
+    const char *wt[] = {"train", small, "-o", "m.safetensors", "--epochs", "1", "--hidden", "8", "--embed", "4",
+                        "--threads", "1", "-q", NULL};
+    r = runv(dir, NULL, wt);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    result_free(&r);
+    char in[700];
+    snprintf(in, sizeof in, "%s/in.txt", dir);
+    put(dir, "in.txt", big, at + 9);
+    const char *wp[] = {"predict", "m.safetensors", NULL};
+    r = runv(dir, in, wp);
+    CHECK_MSG(r.code == 1 && r.err_lines == 1 && strstr(r.err, "stdin:3: line of 1048576 bytes"), "exit %d: %s",
+              r.code, r.err);
+    result_free(&r);
+    big[at - MB + 5000] = '\0';
+    const char *wa[] = {"predict", "m.safetensors", "Adams", big + at - MB, NULL};
+    r = runv(dir, NULL, wa);
+    CHECK_FAILS(r, 1, "name 2: 5000 bytes is longer than the limit of 1024 bytes");
+    result_free(&r);
+    free(big);
+}
+
+/* Blank lines in data are skipped; an empty name is refused as an argument
+ * and skipped on stdin; names of symbols the model never saw are
+ * classified (as unknown symbols). */
+static void test_empty_and_unknown_names(void)
+{
+    NEED_BIN();
+    const char *data = new_dir("blank"), *dir = new_dir("blank-out");
+    const char *src = make_data();
+    char p[700];
+    snprintf(p, sizeof p, "%s/Alpha.txt", src);
+    size_t n;
+    char *alpha = slurp(p, &n);
+    if (!alpha) return;
+    put(data, "Alpha.txt", alpha, n);
+    free(alpha);
+    snprintf(p, sizeof p, "%s/Beta.txt", src);
+    char *beta = slurp(p, &n), *more = beta ? malloc(n + 16) : NULL;
+    if (!more) {
+        free(beta);
+        return;
+    }
+    memcpy(more, "\n \t \r\n", 6);
+    memcpy(more + 6, beta, n);
+    memcpy(more + 6 + n, "\n\n", 2);
+    put(data, "Beta.txt", more, n + 8);
+    free(beta);
+    free(more);
+    const char *wt[] = {"train", data, "-o", "m.safetensors", "--epochs", "1", "--hidden", "8", "--embed", "4",
+                        "--threads", "1", NULL};
+    result r = runv(dir, NULL, wt);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "4 blank lines skipped"), "exit %d: %s%s", r.code, r.out, r.err);
+    result_free(&r);
+    const char *w1[] = {"predict", "m.safetensors", "Kamura", "", NULL};
+    r = runv(dir, NULL, w1);
+    CHECK_FAILS(r, 1, "name 2 is empty");
+    result_free(&r);
+    const char *w2[] = {"predict", "m.safetensors", " \t ", NULL};
+    r = runv(dir, NULL, w2);
+    CHECK_FAILS(r, 1, "name 1 is empty");
+    result_free(&r);
+    char in[700];
+    snprintf(in, sizeof in, "%s/in.txt", dir);
+    put(dir, "in.txt", "\n  \nKamura\n\n", 12);
+    const char *w3[] = {"predict", "m.safetensors", "--top", "1", NULL};
+    r = runv(dir, in, w3);
+    CHECK_MSG(r.code == 0 && strncmp(r.out, "> Kamura\n(", 10) == 0 && r.err[0] == '\0', "exit %d: %s%s", r.code,
+              r.out, r.err);
+    result_free(&r);
+    /* Unknown symbols only, unknown and known mixed, a control character. */
+    const char *w4[] = {"predict", "m.safetensors", "--json", "\xe6\x97\xa5\xe6\x9c\xac", "\xce\xa9kamura", "ka\x01ri",
+                        NULL};
+    r = runv(dir, NULL, w4);
+    int lines = 0;
+    for (const char *q = r.out; *q; q++) lines += *q == '\n';
+    CHECK_MSG(r.code == 0 && lines == 3 && !strstr(r.out, "nan") && r.err[0] == '\0', "exit %d: %s%s", r.code,
+              r.out, r.err);
+    result_free(&r);
+}
+
+/*
+ * fuzz_cli: flags stored as --output "--x" read back as "--output needs a
+ * value", so a model written with --output=--x could not be resumed; and
+ * stored flags holding --help (fuzz/crashes/cli-stored-help) printed the
+ * help on stdout, and any bad stored flag made two error lines.
+ */
+static void test_regress_stored_flags(void)
+{
+    NEED_BIN();
+    const char *data = make_data(), *dir = new_dir("stored");
+    const char *w1[] = {"train", data, "--output=--m.safetensors", "--svg=--loss.svg", "--epochs", "1", "--hidden",
+                        "8", "--embed", "4", "--threads", "1", "-q", NULL};
+    result r = runv(dir, NULL, w1);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    result_free(&r);
+    const char *w2[] = {"train", "--resume=--m.safetensors.ckpt", "--epochs", "2", "-q", NULL};
+    r = runv(dir, NULL, w2);
+    CHECK_MSG(r.code == 0 && r.err[0] == '\0', "exit %d: %s", r.code, r.err);
+    result_free(&r);
+    /* Checkpoints whose stored flags are bad: the reproducer's, and more. */
+    size_t n = 0;
+    char *repro = slurp("fuzz/crashes/cli-stored-help", &n);
+    const char *flags[] = {repro && memchr(repro, 0, n) ? repro + strlen(repro) + 1 : "--help", "--frobnicate 3",
+                           "--hidden \"12", "-h", "--hidden 1000000000"};
+    char ck[700];
+    snprintf(ck, sizeof ck, "%s/--m.safetensors.ckpt", dir);
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        recur_model *m = NULL;
+        recur_error err;
+        char bad[700];
+        snprintf(bad, sizeof bad, "%s/bad.ckpt", dir);
+        CHECK_OK(recur_model_load(ck, &m, &err), &err);
+        if (!m) break;
+        CHECK_OK(recur_model_set_meta(m, "train_args", flags[i], &err), &err);
+        CHECK_OK(recur_model_save(m, bad, &err), &err);
+        recur_model_free(m);
+        const char *w3[] = {"train", "--resume", "bad.ckpt", NULL};
+        r = runv(dir, NULL, w3);
+        CHECK_FAILS(r, 1, "bad.ckpt holds training flags this version cannot read: ");
+        result_free(&r);
+    }
+    free(repro);
+}
+
+const test_case tests_limits[] = {
+    {"absurd_flags", test_absurd_flags},
+    {"numeric_fault", test_numeric_fault},
+    {"long_lines", test_long_lines},
+    {"empty_and_unknown_names", test_empty_and_unknown_names},
+    {"regress_stored_flags", test_regress_stored_flags},
+    {NULL, NULL},
+};
