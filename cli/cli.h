@@ -71,6 +71,11 @@ typedef struct arg_command {
  * after printing the one-line error.
  */
 int args_parse(arg_command *cmd, int argc, char **argv, char **pos, int *npos);
+/* args_parse for a command's main: its positional arguments in a new
+ * array (NULL-terminated; the caller frees it). NULL when the command ends
+ * here, with what it returns in *rc: EXIT_OK after --help, EXIT_USAGE
+ * (printed), or EXIT_RUNTIME when out of memory (printed). */
+char **cli_parse_command(arg_command *cmd, int argc, char **argv, int *npos, int *rc);
 /* Parse a whitespace-separated flag string (as stored in a model) onto the
  * same specs; 0 or EXIT_USAGE. Strings are kept: the caller must keep `s`. */
 int args_parse_string(arg_command *cmd, char *s);

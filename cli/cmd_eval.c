@@ -215,13 +215,9 @@ int cmd_eval(int argc, char **argv)
     arg_spec specs[EVAL_SPECS];
     arg_command cmd;
     eval_table(&cmd, specs, &o);
-    char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    if (!pos) return EXIT_RUNTIME;
-    int npos, rc = args_parse(&cmd, argc, argv, pos, &npos);
-    if (rc) {
-        free(pos);
-        return rc == 1 ? EXIT_OK : rc;
-    }
+    int npos, rc;
+    char **pos = cli_parse_command(&cmd, argc, argv, &npos, &rc);
+    if (!pos) return rc;
     const char *model_path = pos[0], *data_dir = pos[1];
     free(pos);
     if (o.svg && cli_check_writable(o.svg, "--svg")) return EXIT_RUNTIME;

@@ -193,13 +193,9 @@ int cmd_predict(int argc, char **argv)
     arg_spec specs[PRED_SPECS];
     arg_command cmd;
     pred_table(&cmd, specs, &o);
-    char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    if (!pos) return EXIT_RUNTIME;
-    int npos, rc = args_parse(&cmd, argc, argv, pos, &npos);
-    if (rc) {
-        free(pos);
-        return rc == 1 ? EXIT_OK : rc;
-    }
+    int npos, rc;
+    char **pos = cli_parse_command(&cmd, argc, argv, &npos, &rc);
+    if (!pos) return rc;
     recur_error err;
     recur_model *m = NULL;
     rc = EXIT_RUNTIME;

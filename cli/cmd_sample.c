@@ -282,12 +282,11 @@ int cmd_sample(int argc, char **argv)
     arg_spec specs[SAMPLE_SPECS];
     arg_command cmd;
     sample_table(&cmd, specs, &o, &threads);
-    char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    if (!pos) return EXIT_RUNTIME;
-    int npos, rc = args_parse(&cmd, argc, argv, pos, &npos);
+    int npos, rc;
+    char **pos = cli_parse_command(&cmd, argc, argv, &npos, &rc);
+    if (!pos) return rc;
     const char *model_path = pos[0];
     free(pos);
-    if (rc) return rc == 1 ? EXIT_OK : rc;
     if (!args_find(&cmd, "--count")->seen) o.count = o.check ? 100 : o.labels ? 10 : 3;
     if (o.data && !o.check) {
         cli_error("--data goes with --check (see 'recur sample --help')");

@@ -284,9 +284,9 @@ static int write_plot(const cost_run *r)
 int exp_cost(int argc, char **argv)
 {
     cost_run *r = calloc(1, sizeof *r);
-    char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    char **pos = NULL;
     int rc = EXIT_RUNTIME;
-    if (!r || !pos) {
+    if (!r) {
         cli_error("out of memory");
         goto done;
     }
@@ -310,12 +310,8 @@ int exp_cost(int argc, char **argv)
         SPEC_END,
     };
     arg_command cmd = {"experiment cost", "recur experiment cost [DATA] [options]", summary, specs, 0, 1};
-    int npos = 0;
-    rc = args_parse(&cmd, argc, argv, pos, &npos);
-    if (rc) {
-        rc = rc == 1 ? EXIT_OK : rc;
-        goto done;
-    }
+    int npos;
+    if (!(pos = cli_parse_command(&cmd, argc, argv, &npos, &rc))) goto done;
     if (o->quick) {
         if (!args_find(&cmd, "--hidden-sizes")->seen) o->sizes = "64,128";
         if (!args_find(&cmd, "--min-time")->seen) o->min_time = 0.15;

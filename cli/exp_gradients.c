@@ -301,9 +301,9 @@ static int write_plot(const grad_run *r)
 int exp_gradients(int argc, char **argv)
 {
     grad_run *r = calloc(1, sizeof *r);
-    char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    char **pos = NULL;
     int rc = EXIT_RUNTIME;
-    if (!r || !pos) {
+    if (!r) {
         cli_error("out of memory");
         goto done;
     }
@@ -330,12 +330,8 @@ int exp_gradients(int argc, char **argv)
         SPEC_END,
     };
     arg_command cmd = {"experiment gradients", "recur experiment gradients [options]", summary, specs, 0, 0};
-    int npos = 0;
-    rc = args_parse(&cmd, argc, argv, pos, &npos);
-    if (rc) {
-        rc = rc == 1 ? EXIT_OK : rc;
-        goto done;
-    }
+    int npos;
+    if (!(pos = cli_parse_command(&cmd, argc, argv, &npos, &rc))) goto done;
     if (o->quick) {
         if (!args_find(&cmd, "--length")->seen) o->T = 50;
         if (!args_find(&cmd, "--steps")->seen) o->steps = 800;

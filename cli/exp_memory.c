@@ -240,10 +240,7 @@ static int cmp_job(const void *a, const void *b, void *ctx);
 int exp_memory(int argc, char **argv)
 {
     mem_run *r = calloc(1, sizeof *r);
-    char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    if (!r || !pos) {
-        free(r);
-        free(pos);
+    if (!r) {
         cli_error("out of memory");
         return EXIT_RUNTIME;
     }
@@ -270,11 +267,9 @@ int exp_memory(int argc, char **argv)
         SPEC_END,
     };
     arg_command cmd = {"experiment memory", "recur experiment memory [options]", summary, specs, 0, 0};
-    int npos = 0, rc = args_parse(&cmd, argc, argv, pos, &npos);
-    if (rc) {
-        rc = rc == 1 ? EXIT_OK : rc;
-        goto done;
-    }
+    int npos, rc;
+    char **pos = cli_parse_command(&cmd, argc, argv, &npos, &rc);
+    if (!pos) goto done;
     if (o->quick) {
         if (!args_find(&cmd, "--lengths")->seen) o->lengths = "5,20,50";
         if (!args_find(&cmd, "--seeds")->seen) o->seeds = 1;

@@ -109,6 +109,24 @@ int cli_write_file_atomic(const char *path, const char *data, size_t len, char *
     return bad ? -1 : 0;
 }
 
+char **cli_parse_command(arg_command *cmd, int argc, char **argv, int *npos, int *rc)
+{
+    char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    *npos = 0;
+    if (!pos) {
+        cli_error("out of memory");
+        *rc = EXIT_RUNTIME;
+        return NULL;
+    }
+    *rc = args_parse(cmd, argc, argv, pos, npos);
+    if (*rc) {
+        free(pos);
+        *rc = *rc == 1 ? EXIT_OK : *rc;
+        return NULL;
+    }
+    return pos;
+}
+
 int cli_check_writable(const char *path, const char *what)
 {
     const char *slash = strrchr(path, '/');

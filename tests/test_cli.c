@@ -12,63 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "test.h"
+#include "tool.h"
 
-static const char *bin(void)
-{
-    const char *b = getenv("RECUR_BIN");
-    return b && *b && access(b, X_OK) == 0 ? b : NULL;
-}
-
-static const char *new_dir(const char *name)
-{
-    static char path[16][512];
-    static int k;
-    char *p = path[k % 16];
-    snprintf(p, sizeof path[0], "%s/cli-%s-%d", test_tmpdir(), name, k++);
-    if (mkdir(p, 0777) != 0) {
-        perror(p);
-        test_failures++;
-    }
-    return p;
-}
-
-static void put(const char *dir, const char *name, const char *data, size_t len)
-{
-    char path[700];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(data, 1, len, f) != len) {
-        perror(path);
-        test_failures++;
-    }
-    if (f) fclose(f);
-}
-
-/* Whole file into a NUL-terminated buffer (NULL when unreadable). */
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, n = 0;
-    char *b = malloc(cap);
-    size_t r;
-    while (b && (r = fread(b + n, 1, cap - n - 1, f)) > 0) {
-        n += r;
-        if (n + 1 == cap) {
-            char *nb = realloc(b, cap *= 2);
-            if (!nb) {
-                free(b);
-                b = NULL;
-            }
-            b = nb;
-        }
-    }
-    fclose(f);
-    if (b) b[n] = '\0';
-    if (len) *len = n;
-    return b;
-}
+static const char *new_dir(const char *name) { return tool_new_dir("cli", name); }
 
 static int exists(const char *path)
 {
@@ -76,80 +22,7 @@ static int exists(const char *path)
     return stat(path, &sb) == 0;
 }
 
-static int same_file(const char *a, const char *b)
-{
-    size_t la, lb;
-    char *x = slurp(a, &la), *y = slurp(b, &lb);
-    int same = x && y && la == lb && memcmp(x, y, la) == 0;
-    free(x);
-    free(y);
-    return same;
-}
-
-typedef struct result {
-    int code;     /* exit status, 128 + signal when killed, -1 when not run */
-    char *out;    /* stdout */
-    char *err;    /* stderr */
-    int err_lines;
-} result;
-
-static void result_free(result *r)
-{
-    free(r->out);
-    free(r->err);
-    memset(r, 0, sizeof *r);
-}
-
-/* Run `cd <dir> && [env] RECUR_BIN <args> [< stdin_file]` with the shell. */
-static result run_in(const char *dir, const char *env, const char *args, const char *stdin_file)
-{
-    result r = {-1, NULL, NULL, 0};
-    static int k;
-    char out[600], err[600], cmd[4096];
-    snprintf(out, sizeof out, "%s/out-%d.txt", test_tmpdir(), k);
-    snprintf(err, sizeof err, "%s/err-%d.txt", test_tmpdir(), k++);
-    snprintf(cmd, sizeof cmd, "cd '%s' && %s '%s' %s <'%s' >'%s' 2>'%s'", dir ? dir : ".", env ? env : "", bin(),
-             args, stdin_file ? stdin_file : "/dev/null", out, err);
-    int st = system(cmd);
-    if (st != -1) r.code = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
-    r.out = slurp(out, NULL);
-    r.err = slurp(err, NULL);
-    if (!r.out) r.out = calloc(1, 1);
-    if (!r.err) r.err = calloc(1, 1);
-    for (const char *p = r.err; p && *p; p++) r.err_lines += *p == '\n';
-    return r;
-}
-
 static result run(const char *args) { return run_in(NULL, NULL, args, NULL); }
-
-/* Exit code `code`, nothing on stdout, one line "recur: ...want..." on stderr. */
-#define CHECK_FAILS(res, want_code, want_text)                                                      \
-    do {                                                                                            \
-        CHECK_MSG((res).code == (want_code), "exit %d, want %d; stderr: %s", (res).code, want_code, \
-                  (res).err);                                                                       \
-        CHECK_MSG((res).err_lines == 1 && strncmp((res).err, "recur: ", 7) == 0,                    \
-                  "want one 'recur: ' line, got: %s", (res).err);                                   \
-        CHECK_MSG(strstr((res).err, want_text) != NULL, "stderr lacks '%s': %s", want_text,         \
-                  (res).err);                                                                       \
-        CHECK_MSG((res).out[0] == '\0', "stdout not empty: %.200s", (res).out);                    \
-    } while (0)
-
-#define NEED_BIN()                                                                                  \
-    do {                                                                                            \
-        if (!bin()) {                                                                               \
-            test_skip("RECUR_BIN is not set (run through make test)");                              \
-            return;                                                                                 \
-        }                                                                                           \
-    } while (0)
-
-#define NEED_DATA()                                                                                 \
-    do {                                                                                            \
-        NEED_BIN();                                                                                 \
-        if (!test_data_dir()) {                                                                     \
-            test_skip("RECUR_DATA is not set");                                                     \
-            return;                                                                                 \
-        }                                                                                           \
-    } while (0)
 
 /* ------------------------------------------------------------------------ */
 

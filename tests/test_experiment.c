@@ -6,78 +6,25 @@
 #define _DEFAULT_SOURCE
 #include <cJSON.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include "test.h"
-
-static const char *bin(void)
-{
-    const char *b = getenv("RECUR_BIN");
-    return b && *b && access(b, X_OK) == 0 ? b : NULL;
-}
-
-#define NEED_BIN()                                                                                  \
-    do {                                                                                            \
-        if (!bin()) {                                                                               \
-            test_skip("RECUR_BIN is not set (run through make test)");                              \
-            return;                                                                                 \
-        }                                                                                           \
-    } while (0)
-
-static char *read_all(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0, k;
-    char *b = malloc(cap);
-    while (b && (k = fread(b + n, 1, cap - n - 1, f)) > 0) {
-        n += k;
-        if (n + 1 == cap) {
-            char *nb = realloc(b, cap *= 2);
-            if (!nb) free(b);
-            b = nb;
-        }
-    }
-    fclose(f);
-    if (b) b[n] = '\0';
-    return b;
-}
-
-typedef struct outcome {
-    int code;
-    char *out, *err;
-} outcome;
+#include "tool.h"
 
 /* RECUR_BIN experiment <args>, stdout and stderr kept apart. */
-static outcome run(const char *args)
+static result run(const char *args)
 {
-    static int k;
-    char out[512], err[512], cmd[2048];
-    snprintf(out, sizeof out, "%s/exp-out-%d", test_tmpdir(), k);
-    snprintf(err, sizeof err, "%s/exp-err-%d", test_tmpdir(), k++);
-    snprintf(cmd, sizeof cmd, "'%s' experiment %s </dev/null >'%s' 2>'%s'", bin(), args, out, err);
-    int st = system(cmd);
-    outcome o = {st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1, read_all(out), read_all(err)};
-    if (!o.out) o.out = calloc(1, 1);
-    if (!o.err) o.err = calloc(1, 1);
-    return o;
-}
-
-static void outcome_free(outcome *o)
-{
-    free(o->out);
-    free(o->err);
+    char a[2048];
+    snprintf(a, sizeof a, "experiment %s", args);
+    return run_in(NULL, NULL, a, NULL);
 }
 
 /* The JSON an experiment printed, or NULL (a failed check). */
 static cJSON *run_json(const char *args)
 {
-    outcome o = run(args);
+    result o = run(args);
     CHECK_MSG(o.code == 0, "experiment %s: exit %d: %s", args, o.code, o.err);
     cJSON *j = o.code == 0 ? cJSON_Parse(o.out) : NULL;
     CHECK_MSG(o.code != 0 || j != NULL, "experiment %s: stdout is not JSON: %.300s", args, o.out);
-    outcome_free(&o);
+    result_free(&o);
     return j;
 }
 
@@ -122,7 +69,7 @@ static void memory_quick(void)
     cJSON_Delete(j);
     char path[600];
     snprintf(path, sizeof path, "%s/memory.svg", test_tmpdir());
-    char *svg = read_all(path);
+    char *svg = slurp(path, NULL);
     CHECK_MSG(svg && strstr(svg, "<svg") && strstr(svg, "</svg>") && strstr(svg, "lstm-chrono") &&
                   strstr(svg, "chance"),
               "memory.svg");
@@ -164,7 +111,7 @@ static void gradients_quick(void)
     cJSON_Delete(j);
     char path[600];
     snprintf(path, sizeof path, "%s/gradients.svg", test_tmpdir());
-    char *svg = read_all(path);
+    char *svg = slurp(path, NULL);
     CHECK_MSG(svg && strstr(svg, "<svg") && strstr(svg, "at initialisation") && strstr(svg, "</svg>"), "gradients.svg");
     free(svg);
 }
@@ -235,18 +182,18 @@ static void usage_errors(void)
         {"cost --quick /nonexistent/names", "recur: ", 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        outcome o = run(cases[i].args);
+        result o = run(cases[i].args);
         int lines = 0;
         for (const char *p = o.err; *p; p++) lines += *p == '\n';
         CHECK_MSG(o.code == cases[i].code && strstr(o.err, cases[i].want) && o.out[0] == '\0',
                   "experiment %s: exit %d, stderr: %s", cases[i].args, o.code, o.err);
         if (strncmp(cases[i].want, "recur: ", 7) == 0)
             CHECK_MSG(lines == 1, "experiment %s: %d lines on stderr", cases[i].args, lines);
-        outcome_free(&o);
+        result_free(&o);
     }
-    outcome o = run("memory --help");
+    result o = run("memory --help");
     CHECK(o.code == 0 && strstr(o.out, "usage: recur experiment memory") && strstr(o.out, "--quick"));
-    outcome_free(&o);
+    result_free(&o);
 }
 
 const test_case tests_experiment[] = {

@@ -9,107 +9,10 @@
 #define _DEFAULT_SOURCE
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include "test.h"
+#include "tool.h"
 
-static const char *bin(void)
-{
-    const char *b = getenv("RECUR_BIN");
-    return b && *b && access(b, X_OK) == 0 ? b : NULL;
-}
-
-#define NEED_DATA()                                                                                 \
-    do {                                                                                            \
-        if (!bin() || !test_data_dir()) {                                                           \
-            test_skip(!bin() ? "RECUR_BIN is not set (run through make test)" : "RECUR_DATA is not set"); \
-            return;                                                                                 \
-        }                                                                                           \
-    } while (0)
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    if (b) b[n] = '\0';
-    if (b && len) *len = (size_t)n;
-    return b;
-}
-
-static void put(const char *path, const char *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(data, 1, len, f) != len) {
-        perror(path);
-        test_failures++;
-    }
-    if (f) fclose(f);
-}
-
-typedef struct result {
-    int code;
-    char *out, *err;
-    int err_lines;
-} result;
-
-static void result_free(result *r)
-{
-    free(r->out);
-    free(r->err);
-    memset(r, 0, sizeof *r);
-}
-
-/* `cd dir && RECUR_BIN args`, with stdout and stderr captured. */
-static result run_in(const char *dir, const char *args)
-{
-    static int k;
-    result r = {-1, NULL, NULL, 0};
-    char out[600], err[600], cmd[4096];
-    snprintf(out, sizeof out, "%s/gen-out-%d.txt", test_tmpdir(), k);
-    snprintf(err, sizeof err, "%s/gen-err-%d.txt", test_tmpdir(), k++);
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s </dev/null >'%s' 2>'%s'", dir, bin(), args, out, err);
-    int st = system(cmd);
-    if (st != -1) r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    r.out = slurp(out, NULL);
-    r.err = slurp(err, NULL);
-    if (!r.out) r.out = calloc(1, 1);
-    if (!r.err) r.err = calloc(1, 1);
-    for (const char *p = r.err; *p; p++) r.err_lines += *p == '\n';
-    return r;
-}
-
-static result run(const char *args) { return run_in(test_tmpdir(), args); }
-
-static int same_file(const char *a, const char *b)
-{
-    size_t la = 0, lb = 0;
-    char *x = slurp(a, &la), *y = slurp(b, &lb);
-    int same = x && y && la == lb && memcmp(x, y, la) == 0;
-    free(x);
-    free(y);
-    return same;
-}
-
-#define CHECK_FAILS(res, want_code, want_text)                                                      \
-    do {                                                                                            \
-        CHECK_MSG((res).code == (want_code), "exit %d, want %d; stderr: %s", (res).code, want_code, \
-                  (res).err);                                                                       \
-        CHECK_MSG((res).err_lines == 1 && strncmp((res).err, "recur: ", 7) == 0,                    \
-                  "want one 'recur: ' line, got: %s", (res).err);                                   \
-        CHECK_MSG(strstr((res).err, want_text) != NULL, "stderr lacks '%s': %s", want_text,         \
-                  (res).err);                                                                       \
-        CHECK_MSG((res).out[0] == '\0', "stdout not empty: %.200s", (res).out);                    \
-    } while (0)
+static result run(const char *args) { return run_in(test_tmpdir(), NULL, args, NULL); }
 
 static double meta_number(const char *model, const char *key)
 {
@@ -310,19 +213,19 @@ static void test_bad_files(void)
     /* Cut short; a header that says classify over a generator's tensors;
      * one whose hidden size disagrees with the tensors. */
     snprintf(p, sizeof p, "%s/cut.safetensors", test_tmpdir());
-    put(p, whole, len / 2);
+    put_file(p, whole, len / 2);
     /* The header (JSON) starts after its 8-byte length, which holds zeros. */
     char *t = len > 8 ? strstr(whole + 8, "\"task\":\"generate\"") : NULL;
     CHECK(t != NULL);
     if (t) memcpy(t, "\"task\":\"classify\"", 17);
     snprintf(p, sizeof p, "%s/task.safetensors", test_tmpdir());
-    put(p, whole, len);
+    put_file(p, whole, len);
     if (t) memcpy(t, "\"task\":\"generate\"", 17);
     char *h = len > 8 ? strstr(whole + 8, "\"hidden\":\"64\"") : NULL;
     CHECK(h != NULL);
     if (h) memcpy(h, "\"hidden\":\"32\"", 13);
     snprintf(p, sizeof p, "%s/hidden.safetensors", test_tmpdir());
-    put(p, whole, len);
+    put_file(p, whole, len);
     free(whole);
     const char *bad[] = {"cut.safetensors", "task.safetensors", "hidden.safetensors", "none.safetensors"};
     for (int i = 0; i < 4; i++) {
@@ -384,10 +287,7 @@ static void test_bad_files(void)
  * (2+1)/(2+4): (log2(7/3) + 2) / 3 bits per character. */
 static void test_trigram_by_hand(void)
 {
-    if (!bin()) {
-        test_skip("RECUR_BIN is not set (run through make test)");
-        return;
-    }
+    NEED_BIN();
     char dir[600], p[700];
     snprintf(dir, sizeof dir, "%s/gen-hand", test_tmpdir());
     CHECK(mkdir(dir, 0777) == 0);
@@ -396,24 +296,24 @@ static void test_trigram_by_hand(void)
     snprintf(p, sizeof p, "%s/test", dir);
     CHECK(mkdir(p, 0777) == 0);
     snprintf(p, sizeof p, "%s/train/A.txt", dir);
-    put(p, "ab\nab\nba\n", 9);
+    put_file(p, "ab\nab\nba\n", 9);
     snprintf(p, sizeof p, "%s/test/A.txt", dir);
-    put(p, "ab\n", 3);
+    put_file(p, "ab\n", 3);
     const double want = (log2(7.0 / 3.0) + 2) / 3;
-    result r = run_in(dir, "train train --test-dir test -o hand.safetensors --generate --hidden 4 --embed 2 "
-                           "--layers 1 --epochs 1 --threads 1 -q");
+    result r = run_in(dir, NULL, "train train --test-dir test -o hand.safetensors --generate --hidden 4 --embed 2 "
+                           "--layers 1 --epochs 1 --threads 1 -q", NULL);
     CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
     result_free(&r);
     snprintf(p, sizeof p, "%s/hand.safetensors", dir);
     CHECK_NEAR(meta_number(p, "trigram_bits_per_char"), want, 1e-5);
     CHECK_NEAR(meta_number(p, "trigram_pooled_bits_per_char"), want, 1e-5);
     /* eval counts the trigrams on the folder the model was trained on. */
-    r = run_in(dir, "eval hand.safetensors test --json");
+    r = run_in(dir, NULL, "eval hand.safetensors test --json", NULL);
     CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
     CHECK_NEAR(json_number(r.out, "trigram_bits_per_char"), want, 1e-5);
     CHECK_NEAR(json_number(r.out, "bits_per_char"), meta_number(p, "test_bits_per_char"), 1e-4);
     result_free(&r);
-    r = run_in(dir, "eval hand.safetensors test --held-out");
+    r = run_in(dir, NULL, "eval hand.safetensors test --held-out", NULL);
     CHECK_FAILS(r, 1, "tested on a folder of its own");
     result_free(&r);
 }
@@ -428,15 +328,15 @@ static void test_resume(void)
     snprintf(dir, sizeof dir, "%s/gen-resume", test_tmpdir());
     CHECK(mkdir(dir, 0777) == 0);
     snprintf(args, sizeof args, "train '%s' -o gen.safetensors -q " GEN_FLAGS " --epochs 2", test_data_dir());
-    result r = run_in(dir, args);
+    result r = run_in(dir, NULL, args, NULL);
     CHECK_MSG(r.code == 0 && r.out[0] == '\0', "exit %d: %s", r.code, r.err);
     result_free(&r);
-    r = run_in(dir, "train --resume gen.safetensors.ckpt --epochs 3");
+    r = run_in(dir, NULL, "train --resume gen.safetensors.ckpt --epochs 3", NULL);
     CHECK_MSG(r.code == 0 && strstr(r.out, "epoch 3/3") && strstr(r.out, "bits/char"), "exit %d: %s", r.code, r.err);
     result_free(&r);
     snprintf(p, sizeof p, "%s/gen.safetensors", dir);
     CHECK_MSG(same_file(m, p), "resumed generator differs: %s %s", m, p);
-    r = run_in(dir, "train --resume gen.safetensors.ckpt --epochs 4 --generate --bidirectional");
+    r = run_in(dir, NULL, "train --resume gen.safetensors.ckpt --epochs 4 --generate --bidirectional", NULL);
     CHECK_FAILS(r, 2, "--bidirectional does not apply");
     result_free(&r);
 }

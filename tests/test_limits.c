@@ -9,72 +9,11 @@
  */
 #define _DEFAULT_SOURCE
 #include <dirent.h>
-#include <fcntl.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include "test.h"
+#include "tool.h"
 
-static const char *bin(void)
-{
-    const char *b = getenv("RECUR_BIN");
-    return b && *b && access(b, X_OK) == 0 ? b : NULL;
-}
-
-#define NEED_BIN()                                                                                  \
-    do {                                                                                            \
-        if (!bin()) {                                                                               \
-            test_skip("RECUR_BIN is not set (run through make test)");                              \
-            return;                                                                                 \
-        }                                                                                           \
-    } while (0)
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0, r;
-    char *b = malloc(cap);
-    while (b && (r = fread(b + n, 1, cap - n - 1, f)) > 0) {
-        n += r;
-        if (n + 1 == cap) {
-            char *nb = realloc(b, cap *= 2);
-            if (!nb) free(b);
-            b = nb;
-        }
-    }
-    fclose(f);
-    if (b) b[n] = '\0';
-    if (len) *len = n;
-    return b;
-}
-
-static void put(const char *dir, const char *name, const char *data, size_t len)
-{
-    char path[700];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(data, 1, len, f) != len) {
-        perror(path);
-        test_failures++;
-    }
-    if (f) fclose(f);
-}
-
-static const char *new_dir(const char *name)
-{
-    static char path[16][512];
-    static int k;
-    char *p = path[k % 16];
-    snprintf(p, sizeof path[0], "%s/limits-%s-%d", test_tmpdir(), name, k++);
-    if (mkdir(p, 0777) != 0) {
-        perror(p);
-        test_failures++;
-    }
-    return p;
-}
+static const char *new_dir(const char *name) { return tool_new_dir("limits", name); }
 
 /* Entries of a folder, . and .. aside. */
 static int count_entries(const char *dir)
@@ -85,74 +24,6 @@ static int count_entries(const char *dir)
     if (d) closedir(d);
     return n;
 }
-
-static int same_file(const char *a, const char *b)
-{
-    size_t la, lb;
-    char *x = slurp(a, &la), *y = slurp(b, &lb);
-    int same = x && y && la == lb && memcmp(x, y, la) == 0;
-    free(x);
-    free(y);
-    return same;
-}
-
-typedef struct result {
-    int code; /* exit status, 128 + signal, -1 when not run */
-    char *out, *err;
-    int err_lines;
-} result;
-
-static void result_free(result *r)
-{
-    free(r->out);
-    free(r->err);
-    memset(r, 0, sizeof *r);
-}
-
-/* $RECUR_BIN words... in dir, stdin from a file (or /dev/null). */
-static result runv(const char *dir, const char *in, const char *const *words)
-{
-    result r = {-1, NULL, NULL, 0};
-    static int k;
-    char out[600], err[600];
-    snprintf(out, sizeof out, "%s/limits-out-%d", test_tmpdir(), k);
-    snprintf(err, sizeof err, "%s/limits-err-%d", test_tmpdir(), k++);
-    const char *argv[64] = {bin()};
-    int n = 1;
-    while (words[n - 1] && n < 63) argv[n] = words[n - 1], n++;
-    argv[n] = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int i = open(in ? in : "/dev/null", O_RDONLY), o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0666),
-            e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-        if (i < 0 || o < 0 || e < 0 || dup2(i, 0) < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0 || chdir(dir) != 0)
-            _exit(99);
-        execv(argv[0], (char *const *)argv);
-        _exit(98);
-    }
-    int st = 0;
-    if (pid > 0 && waitpid(pid, &st, 0) == pid)
-        r.code = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
-    r.out = slurp(out, NULL);
-    r.err = slurp(err, NULL);
-    if (!r.out) r.out = calloc(1, 1);
-    if (!r.err) r.err = calloc(1, 1);
-    for (const char *p = r.err; p && *p; p++) r.err_lines += *p == '\n';
-    return r;
-}
-
-/* Exit code, one line "recur: ...want..." on stderr, nothing on stdout. */
-#define CHECK_FAILS(res, want_code, want_text)                                                      \
-    do {                                                                                            \
-        CHECK_MSG((res).code == (want_code), "exit %d, want %d; stderr: %s", (res).code, want_code, \
-                  (res).err);                                                                       \
-        CHECK_MSG((res).err_lines == 1 && strncmp((res).err, "recur: ", 7) == 0,                    \
-                  "want one 'recur: ' line, got: %s", (res).err);                                   \
-        CHECK_MSG(strstr((res).err, want_text) != NULL, "stderr lacks '%s': %s", want_text,         \
-                  (res).err);                                                                       \
-        CHECK_MSG((res).out[0] == '\0', "stdout not empty: %.200s", (res).out);                    \
-    } while (0)
 
 /* Two labels of made-up names that an RNN tells apart in a few epochs. */
 static const char *make_data(void)
