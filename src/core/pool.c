@@ -4,10 +4,16 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "core/error.h"
 
-#define SPIN_ROUNDS 20000
+/* How long a thread spins for the next job (or for the workers to finish)
+ * before it sleeps on a condition variable. A training step runs many short
+ * parallel regions with short serial gaps between them; a thread that
+ * sleeps in a gap costs a futex wake-up (tens of microseconds in a VM),
+ * which cost more than the regions themselves at hidden size 128. */
+#define SPIN_NS 500000L
 
 struct pool {
     int n;
@@ -16,6 +22,8 @@ struct pool {
     pthread_cond_t wake, done;
     atomic_uint generation; /* bumped for every job                  */
     atomic_int pending;     /* workers still running the current job */
+    atomic_int sleeping;    /* workers waiting on `wake`              */
+    atomic_int waiting;     /* the caller waits on `done`             */
     int stop;
     pool_fn fn;
     void *arg;
@@ -26,6 +34,49 @@ typedef struct worker_arg {
     int tid;
 } worker_arg;
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static long long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Spin until *x != v (returns 1) or SPIN_NS pass (returns 0). */
+static int spin_until_changed(atomic_uint *x, unsigned v)
+{
+    long long end = 0;
+    for (unsigned i = 0;; i++) {
+        if (atomic_load_explicit(x, memory_order_acquire) != v) return 1;
+        cpu_relax();
+        if ((i & 255) == 255) {
+            long long t = now_ns();
+            if (!end) end = t + SPIN_NS;
+            else if (t > end) return 0;
+        }
+    }
+}
+
+static int spin_until_zero(atomic_int *x)
+{
+    long long end = 0;
+    for (unsigned i = 0;; i++) {
+        if (atomic_load_explicit(x, memory_order_acquire) <= 0) return 1;
+        cpu_relax();
+        if ((i & 255) == 255) {
+            long long t = now_ns();
+            if (!end) end = t + SPIN_NS;
+            else if (t > end) return 0;
+        }
+    }
+}
+
 static void *worker(void *v)
 {
     worker_arg wa = *(worker_arg *)v;
@@ -34,17 +85,23 @@ static void *worker(void *v)
     unsigned seen = 0; /* the generation at creation: a job posted before
                         * this thread got going is still seen as new */
     for (;;) {
-        /* Spin a little: the next job usually follows within microseconds. */
-        int spins = 0;
-        while (atomic_load_explicit(&p->generation, memory_order_acquire) == seen && spins < SPIN_ROUNDS) spins++;
-        pthread_mutex_lock(&p->mu);
-        while (atomic_load(&p->generation) == seen && !p->stop) pthread_cond_wait(&p->wake, &p->mu);
+        /* Spin first: the next job usually follows within microseconds.
+         * Then sleep; `sleeping` (sequentially consistent, like the
+         * generation) tells pool_run whether a wake-up is needed. */
+        if (!spin_until_changed(&p->generation, seen)) {
+            pthread_mutex_lock(&p->mu);
+            atomic_fetch_add(&p->sleeping, 1);
+            while (atomic_load(&p->generation) == seen && !p->stop) pthread_cond_wait(&p->wake, &p->mu);
+            atomic_fetch_sub(&p->sleeping, 1);
+        } else {
+            pthread_mutex_lock(&p->mu);
+        }
         int stop = p->stop;
         pthread_mutex_unlock(&p->mu);
         if (stop) return NULL;
         seen = atomic_load(&p->generation);
         p->fn(p->arg, wa.tid, p->n);
-        if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel) == 1) {
+        if (atomic_fetch_sub(&p->pending, 1) == 1 && atomic_load(&p->waiting)) {
             pthread_mutex_lock(&p->mu);
             pthread_cond_signal(&p->done);
             pthread_mutex_unlock(&p->mu);
@@ -64,6 +121,8 @@ recur_status pool_create(int threads, pool **out, recur_error *err)
     pthread_cond_init(&p->done, NULL);
     atomic_init(&p->generation, 0);
     atomic_init(&p->pending, 0);
+    atomic_init(&p->sleeping, 0);
+    atomic_init(&p->waiting, 0);
     if (threads > 1) {
         p->threads = calloc((size_t)threads - 1, sizeof *p->threads);
         if (!p->threads) {
@@ -142,14 +201,17 @@ void pool_run(pool *p, pool_fn fn, void *arg)
     p->fn = fn;
     p->arg = arg;
     atomic_store(&p->pending, p->n - 1);
-    pthread_mutex_lock(&p->mu);
-    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
-    pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->mu);
+    atomic_fetch_add(&p->generation, 1);
+    if (atomic_load(&p->sleeping) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->mu);
+    }
     fn(arg, 0, p->n);
-    int spins = 0;
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0 && spins < SPIN_ROUNDS) spins++;
+    if (spin_until_zero(&p->pending)) return;
     pthread_mutex_lock(&p->mu);
+    atomic_store(&p->waiting, 1);
     while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->mu);
+    atomic_store(&p->waiting, 0);
     pthread_mutex_unlock(&p->mu);
 }
