@@ -13,6 +13,10 @@
 int exp_memory(int argc, char **argv);
 int exp_gradients(int argc, char **argv);
 int exp_cost(int argc, char **argv);
+/* Their flag tables (for fuzz/fuzz_cli.c), freed through the pointer. */
+arg_command *cmd_experiment_memory_table(void);
+arg_command *cmd_experiment_gradients_table(void);
+arg_command *cmd_experiment_cost_table(void);
 
 /* ------------------------------------------------------------------------ */
 /* Cells                                                                     */

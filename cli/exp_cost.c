@@ -281,16 +281,11 @@ static int write_plot(const cost_run *r)
     return exp_write_svg(o->svg, &b, bad);
 }
 
-int exp_cost(int argc, char **argv)
+enum { COST_SPECS = 15 };
+
+/* The flag table, options at their defaults: exp_cost and cmd_experiment_cost_table. */
+static void cost_table(arg_command *cmd, arg_spec *s, cost_opts *o)
 {
-    cost_run *r = calloc(1, sizeof *r);
-    char **pos = NULL;
-    int rc = EXIT_RUNTIME;
-    if (!r) {
-        cli_error("out of memory");
-        goto done;
-    }
-    cost_opts *o = &r->o;
     *o = (cost_opts){"64,128,256,512", NULL, 64, 32, 32, 4, 128, 0, 1, 0, 0, 0, 0.6, 1};
     arg_spec specs[] = {
         {"--quick", NULL, ARG_FLAG, &o->quick, 0, 0, 0, 0, NULL, NULL, "a smaller run (hidden 64,128; 1 epoch of names): a few seconds", 0},
@@ -309,7 +304,36 @@ int exp_cost(int argc, char **argv)
         {"--quiet", "-q", ARG_FLAG, &o->quiet, 0, 0, 0, 0, NULL, NULL, "no progress bar", 0},
         SPEC_END,
     };
-    arg_command cmd = {"experiment cost", "recur experiment cost [DATA] [options]", summary, specs, 0, 1};
+    _Static_assert(sizeof specs == COST_SPECS * sizeof specs[0], "COST_SPECS");
+    memcpy(s, specs, sizeof specs);
+    *cmd = (arg_command){"experiment cost", "recur experiment cost [DATA] [options]", summary, s, 0, 1};
+}
+
+arg_command *cmd_experiment_cost_table(void)
+{
+    struct {
+        arg_command cmd; /* first: the block is freed through it */
+        arg_spec specs[COST_SPECS];
+        cost_opts o;
+    } *t = malloc(sizeof *t);
+    if (!t) return NULL;
+    cost_table(&t->cmd, t->specs, &t->o);
+    return &t->cmd;
+}
+
+int exp_cost(int argc, char **argv)
+{
+    cost_run *r = calloc(1, sizeof *r);
+    char **pos = NULL;
+    int rc = EXIT_RUNTIME;
+    if (!r) {
+        cli_error("out of memory");
+        goto done;
+    }
+    cost_opts *o = &r->o;
+    arg_spec specs[COST_SPECS];
+    arg_command cmd;
+    cost_table(&cmd, specs, o);
     int npos;
     if (!(pos = cli_parse_command(&cmd, argc, argv, &npos, &rc))) goto done;
     if (o->quick) {

@@ -298,16 +298,11 @@ static int write_plot(const grad_run *r)
     return exp_write_svg(o->svg, &b, bad);
 }
 
-int exp_gradients(int argc, char **argv)
+enum { GRAD_SPECS = 17 };
+
+/* The flag table, options at their defaults: exp_gradients and cmd_experiment_gradients_table. */
+static void grad_table(arg_command *cmd, arg_spec *s, grad_opts *o)
 {
-    grad_run *r = calloc(1, sizeof *r);
-    char **pos = NULL;
-    int rc = EXIT_RUNTIME;
-    if (!r) {
-        cli_error("out of memory");
-        goto done;
-    }
-    grad_opts *o = &r->o;
     *o = (grad_opts){"rnn,lstm,gru,lstm-chrono,gru-chrono", NULL, 100, 2000, 32, 32, 4, 64, 1000,
                      cli_default_threads(), 0, 0, 0, 3e-3, 5, 1};
     arg_spec specs[] = {
@@ -329,7 +324,36 @@ int exp_gradients(int argc, char **argv)
         {"--quiet", "-q", ARG_FLAG, &o->quiet, 0, 0, 0, 0, NULL, NULL, "no progress bar", 0},
         SPEC_END,
     };
-    arg_command cmd = {"experiment gradients", "recur experiment gradients [options]", summary, specs, 0, 0};
+    _Static_assert(sizeof specs == GRAD_SPECS * sizeof specs[0], "GRAD_SPECS");
+    memcpy(s, specs, sizeof specs);
+    *cmd = (arg_command){"experiment gradients", "recur experiment gradients [options]", summary, s, 0, 0};
+}
+
+arg_command *cmd_experiment_gradients_table(void)
+{
+    struct {
+        arg_command cmd; /* first: the block is freed through it */
+        arg_spec specs[GRAD_SPECS];
+        grad_opts o;
+    } *t = malloc(sizeof *t);
+    if (!t) return NULL;
+    grad_table(&t->cmd, t->specs, &t->o);
+    return &t->cmd;
+}
+
+int exp_gradients(int argc, char **argv)
+{
+    grad_run *r = calloc(1, sizeof *r);
+    char **pos = NULL;
+    int rc = EXIT_RUNTIME;
+    if (!r) {
+        cli_error("out of memory");
+        goto done;
+    }
+    grad_opts *o = &r->o;
+    arg_spec specs[GRAD_SPECS];
+    arg_command cmd;
+    grad_table(&cmd, specs, o);
     int npos;
     if (!(pos = cli_parse_command(&cmd, argc, argv, &npos, &rc))) goto done;
     if (o->quick) {

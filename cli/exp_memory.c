@@ -237,14 +237,11 @@ static int write_plot(const mem_run *r)
 
 static int cmp_job(const void *a, const void *b, void *ctx);
 
-int exp_memory(int argc, char **argv)
+enum { MEM_SPECS = 17 };
+
+/* The flag table, options at their defaults: exp_memory and cmd_experiment_memory_table. */
+static void mem_table(arg_command *cmd, arg_spec *s, mem_opts *o)
 {
-    mem_run *r = calloc(1, sizeof *r);
-    if (!r) {
-        cli_error("out of memory");
-        return EXIT_RUNTIME;
-    }
-    mem_opts *o = &r->o;
     *o = (mem_opts){"rnn,lstm,gru,lstm-chrono,gru-chrono", "5,10,20,50,100,200", NULL, 2, 2000, 32, 32, 4, 1000,
                     cli_default_threads(), 0, 0, 0, 3e-3, 5, 1};
     arg_spec specs[] = {
@@ -266,7 +263,34 @@ int exp_memory(int argc, char **argv)
         {"--quiet", "-q", ARG_FLAG, &o->quiet, 0, 0, 0, 0, NULL, NULL, "no progress bar", 0},
         SPEC_END,
     };
-    arg_command cmd = {"experiment memory", "recur experiment memory [options]", summary, specs, 0, 0};
+    _Static_assert(sizeof specs == MEM_SPECS * sizeof specs[0], "MEM_SPECS");
+    memcpy(s, specs, sizeof specs);
+    *cmd = (arg_command){"experiment memory", "recur experiment memory [options]", summary, s, 0, 0};
+}
+
+arg_command *cmd_experiment_memory_table(void)
+{
+    struct {
+        arg_command cmd; /* first: the block is freed through it */
+        arg_spec specs[MEM_SPECS];
+        mem_opts o;
+    } *t = malloc(sizeof *t);
+    if (!t) return NULL;
+    mem_table(&t->cmd, t->specs, &t->o);
+    return &t->cmd;
+}
+
+int exp_memory(int argc, char **argv)
+{
+    mem_run *r = calloc(1, sizeof *r);
+    if (!r) {
+        cli_error("out of memory");
+        return EXIT_RUNTIME;
+    }
+    mem_opts *o = &r->o;
+    arg_spec specs[MEM_SPECS];
+    arg_command cmd;
+    mem_table(&cmd, specs, o);
     int npos, rc;
     char **pos = cli_parse_command(&cmd, argc, argv, &npos, &rc);
     if (!pos) goto done;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Writes the seeds of fuzz_cli into fuzz/corpus/cli/: the command lines of
-# cli/USAGE.md and tests/test_cli.c (and sample's), each as NUL-separated
+# cli/USAGE.md and tests/test_cli.c (and sample's and the experiments'), each as NUL-separated
 # words (the first names the command), and a few stored flag strings
 # ("@train" then the string, as a checkpoint's train_args holds them).
 # Deterministic; run from anywhere: fuzz/cli_seeds.sh
@@ -47,3 +47,7 @@ seed info --help
 stored train '--output "model.safetensors" --cell lstm --hidden 32 --layers 1 --embed 16 --dropout 0 --epochs 2 --batch 64 --lr 0.003 --optim adam --momentum 0 --weight-decay 0 --clip 5 --balance 0 --token-dropout 0 --patience 2 --seed 7 --threads 1 --test-split 0.15 --split random --text unicode'
 stored train '--test-dir "a \"quoted\" dir\\x" --dedupe --bidirectional'
 stored eval '--json --color auto'
+seed 'experiment memory' --quick --cells rnn,lstm-chrono --lengths 5,20 --seeds 2 --steps 50 --hidden 8 --batch 4 --lr 0.01 --clip 0 --symbols 4 --test 10 --seed 3 --threads 2 --svg m.svg --json -q
+seed 'experiment gradients' --quick --cells gru,lstm --length 20 --steps 100 --hidden 16 --batch 8 --lr=1e-3 --clip 5 --symbols 2 --probe 32 --test 50 --seed 1 --threads 1 --svg g.svg --json
+seed 'experiment cost' data --quick --hidden-sizes 64,128 --input 32 --batch 16 --length 8 --min-time 0.1 --names-epochs 1 --names-hidden 32 --no-names --threads 2 --seed 5 --svg c.svg --json --quiet
+seed 'experiment memory' --help

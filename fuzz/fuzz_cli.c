@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "exp_common.h"
 
 static const struct {
     const char *name;
@@ -47,6 +48,9 @@ static const struct {
     {"predict", cmd_predict_table},
     {"info", cmd_info_table},
     {"sample", cmd_sample_table},
+    {"experiment memory", cmd_experiment_memory_table},
+    {"experiment gradients", cmd_experiment_gradients_table},
+    {"experiment cost", cmd_experiment_cost_table},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0], MAX_WORDS = 4096 };
 
