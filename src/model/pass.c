@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/pool.h"
 #include "nn/linear.h"
 
 recur_status pass_init(pass *ps, const recur_model *m, int train, recur_error *err)
@@ -137,22 +138,63 @@ recur_status pass_prepare(pass *ps, const recur_model *m, const recur_batch *b, 
     return RECUR_OK;
 }
 
+/* Layer 0's table traffic, split over the pass's threads by columns of
+ * G*H (so that scattered rows of one token never collide): gather fills
+ * the projections from the tables, scatter sums their gradients back. */
+typedef struct table_job {
+    const pass *ps;
+    int GH, scatter;
+    float *xg;             /* gather: [N][GH] projections out               */
+    const float *dxg;      /* scatter: their gradient [N][GH] in            */
+    const float *Ps, *Pl;  /* gather: tables                                */
+    float *dPs, *dPl;      /* scatter: table gradients (zeroed here)        */
+    int V, NL;
+} table_job;
+
+static void table_share(void *arg, int tid, int nt)
+{
+    const table_job *j = arg;
+    const pass *ps = j->ps;
+    const size_t GH = (size_t)j->GH;
+    int g0, g1;
+    pool_split(j->GH / 16, tid, nt, &g0, &g1); /* whole cache lines */
+    g0 *= 16;
+    g1 = tid == nt - 1 ? j->GH : g1 * 16;
+    if (g1 <= g0) return;
+    size_t n = (size_t)(g1 - g0);
+    if (!j->scatter) {
+        for (int r = 0; r < ps->pk.N; r++) {
+            float *row = j->xg + (size_t)r * GH + g0;
+            const float *a = j->Ps + (size_t)ps->tok[r] * GH + g0;
+            if (j->Pl) {
+                const float *l = j->Pl + (size_t)ps->seq_label[ps->row_seq[r]] * GH + g0;
+                for (size_t g = 0; g < n; g++) row[g] = a[g] + l[g];
+            } else {
+                memcpy(row, a, n * sizeof *row);
+            }
+        }
+        return;
+    }
+    for (int v = 0; v < j->V; v++) memset(j->dPs + (size_t)v * GH + g0, 0, n * sizeof(float));
+    if (j->dPl)
+        for (int l = 0; l < j->NL; l++) memset(j->dPl + (size_t)l * GH + g0, 0, n * sizeof(float));
+    for (int r = 0; r < ps->pk.N; r++) {
+        const float *src = j->dxg + (size_t)r * GH + g0;
+        float *a = j->dPs + (size_t)ps->tok[r] * GH + g0;
+        for (size_t g = 0; g < n; g++) a[g] += src[g];
+        if (j->dPl) {
+            float *l = j->dPl + (size_t)ps->seq_label[ps->row_seq[r]] * GH + g0;
+            for (size_t g = 0; g < n; g++) l[g] += src[g];
+        }
+    }
+}
+
 /* Fill layer 0's projections of direction d from the lookup tables. */
 static void gather_inputs(pass *ps, const recur_model *m, int d)
 {
-    const int GH = m->st.G * m->st.H;
-    float *xg = stack_ws_xg0(ps->ws, d);
-    const float *Ps = ps->P_sym[d], *Pl = ps->P_lab[d];
-    for (int r = 0; r < ps->pk.N; r++) {
-        float *row = xg + (size_t)r * GH;
-        const float *a = Ps + (size_t)ps->tok[r] * GH;
-        if (Pl) {
-            const float *l = Pl + (size_t)ps->seq_label[ps->row_seq[r]] * GH;
-            for (int g = 0; g < GH; g++) row[g] = a[g] + l[g];
-        } else {
-            memcpy(row, a, (size_t)GH * sizeof *row);
-        }
-    }
+    table_job j = {ps, m->st.G * m->st.H, 0, stack_ws_xg0(ps->ws, d), NULL, ps->P_sym[d], ps->P_lab[d], NULL,
+                   NULL, m->V, m->num_labels};
+    pool_run(ps->pool, table_share, &j);
 }
 
 /* X0 rows: [embedding of the symbol; label vector (generation)]. */
@@ -257,19 +299,9 @@ void pass_backward(pass *ps, recur_model *m, int sum)
     }
     /* Layer 0: scatter the projections' gradients into table gradients. */
     for (int d = 0; d < st->D; d++) {
-        const float *dxg = stack_ws_dxg0(ps->ws, d);
         float *dPs = ps->dP_sym[d], *dPl = ps->dP_lab[d];
-        memset(dPs, 0, (size_t)m->V * GH * sizeof(float));
-        if (dPl) memset(dPl, 0, (size_t)m->num_labels * GH * sizeof(float));
-        for (int r = 0; r < p->N; r++) {
-            const float *src = dxg + (size_t)r * GH;
-            float *a = dPs + (size_t)ps->tok[r] * GH;
-            for (int g = 0; g < GH; g++) a[g] += src[g];
-            if (dPl) {
-                float *l = dPl + (size_t)ps->seq_label[ps->row_seq[r]] * GH;
-                for (int g = 0; g < GH; g++) l[g] += src[g];
-            }
-        }
+        table_job j = {ps, GH, 1, NULL, stack_ws_dxg0(ps->ws, d), NULL, NULL, dPs, dPl, m->V, m->num_labels};
+        pool_run(ps->pool, table_share, &j);
         model_input_tables_backward(m, ps->ws, d, dPs, dPl);
     }
 }
