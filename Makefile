@@ -77,8 +77,10 @@ bench: $(BENCH_OBJ) $(BUILD)/librecur.a $(BUILD)/recur
 
 # Debian packages the build needs (run as root, or with sudo).
 DEBS := build-essential pkg-config libopenblas-dev libutf8proc-dev libcjson-dev libcurl4-openssl-dev libzip-dev
+# As root directly; otherwise through sudo (a fresh root shell often has none).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 deps:
-	apt-get update -qq && apt-get install -y -qq $(DEBS)
+	$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(DEBS)
 
 # The main job: train the names classifier, then show what it learnt.
 demo: $(BUILD)/recur
