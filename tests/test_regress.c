@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "model/model.h"
 #include "test.h"
 
 #define CRASHES "fuzz/crashes/"
@@ -103,6 +104,38 @@ static void model_create_has_no_null_pointer_arithmetic(void)
     recur_model_free(m);
 }
 
+/* The loader sizes its allocation check with model_param_count, a formula
+ * apart from the tensor table recur_model_create builds: the two must
+ * agree for every task, cell, input kind and shape. */
+static void param_count_matches_created_models(void)
+{
+    const char *syms[] = {"", "", "a", "b", "c", "d"};
+    const char *labels[] = {"x", "y", "z"};
+    recur_vocab *v = NULL;
+    recur_error err = {0};
+    CHECK_OK(recur_vocab_from_symbols(RECUR_TEXT_UNICODE, syms, 6, &v, &err), &err);
+    if (!v) return;
+    for (int k = 0; k < 48; k++) {
+        recur_model_config c;
+        recur_model_config_default(&c);
+        c.task = k & 1 ? RECUR_TASK_GENERATE : RECUR_TASK_CLASSIFY;
+        c.cell = (recur_cell)(k / 2 % 4);
+        c.embed = k / 8 % 2 ? 5 : 0;
+        c.label_embed = k / 16 % 2 ? 3 : 0;
+        c.hidden = 7;
+        c.layers = 1 + k % 3;
+        c.bidirectional = c.task == RECUR_TASK_CLASSIFY && k % 5 == 0;
+        recur_model *m = NULL;
+        CHECK_OK(recur_model_create(&c, v, labels, 3, &m, &err), &err);
+        if (!m) continue;
+        CHECK_MSG(model_param_count(&c, recur_vocab_size(v), 3) == recur_model_num_weights(m),
+                  "case %d: formula %zu, model %zu", k, model_param_count(&c, recur_vocab_size(v), 3),
+                  recur_model_num_weights(m));
+        recur_model_free(m);
+    }
+    recur_vocab_free(v);
+}
+
 /* How many times needle occurs in hay. */
 static int occurrences(const char *hay, const char *needle)
 {
@@ -140,6 +173,7 @@ static void load_errors_are_not_formatted_from_themselves(void)
 }
 
 const test_case tests_regress[] = {
+    {"param_count_matches_created_models", param_count_matches_created_models},
     {"model_metadata_cannot_force_huge_allocations", model_metadata_cannot_force_huge_allocations},
     {"model_create_has_no_null_pointer_arithmetic", model_create_has_no_null_pointer_arithmetic},
     {"load_errors_are_not_formatted_from_themselves", load_errors_are_not_formatted_from_themselves},
