@@ -52,7 +52,7 @@ $(BUILD)/recur: $(CLI_OBJ) $(BUILD)/librecur.a
 $(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/librecur.a
 	$(CC) $(CFLAGS) $(TEST_OBJ) $(BUILD)/librecur.a -o $@ $(LIBS)
 
-$(BUILD)/bench: $(BENCH_OBJ) $(BUILD)/librecur.a
+$(BUILD)/bench/bench: $(BENCH_OBJ) $(BUILD)/librecur.a
 	$(CC) $(CFLAGS) $(BENCH_OBJ) $(BUILD)/librecur.a -o $@ $(LIBS)
 
 # The names data: RECUR_DATA, else ../shared/data/names when it exists; with
@@ -71,8 +71,7 @@ check:
 
 # The objects of bench/*.c live in $(BUILD)/bench/, so the program is
 # $(BUILD)/bench/bench. Options: make bench BENCH_ARGS="--quick" (see --help).
-bench: $(BENCH_OBJ) $(BUILD)/librecur.a $(BUILD)/recur
-	$(CC) $(CFLAGS) $(BENCH_OBJ) $(BUILD)/librecur.a -o $(BUILD)/bench/bench $(LIBS)
+bench: $(BUILD)/bench/bench $(BUILD)/recur
 	$(abspath $(BUILD)/bench/bench) $(BENCH_ARGS)
 
 # Debian packages the build needs (run as root, or with sudo).
@@ -155,14 +154,17 @@ valgrind: $(BUILD)/run_tests
 	done
 
 # `make tsan`: the tests built with ThreadSanitizer into build-tsan/, then the
-# suite where threads share one model. OpenBLAS is not instrumented:
-# tests/tsan.supp says what is suppressed and why.
-TSAN_TESTS ?= threads.
+# suite where threads share one model and the trainer whose threads split
+# batches. OpenBLAS is not instrumented: tests/tsan.supp says what is
+# suppressed and why.
+TSAN_TESTS ?= threads. model.threads_split
 tsan:
 	$(MAKE) BUILD=build-tsan CC=$(FUZZ_CC) OPT=-O1 CFLAGS_W="$(SAN_CFLAGS_W)" \
 	  EXTRA="-fsanitize=thread -fno-omit-frame-pointer" LIBS="$(LIBS) -fsanitize=thread" build-tsan/run_tests
-	TSAN_OPTIONS="suppressions=$(abspath tests/tsan.supp) halt_on_error=1 second_deadlock_stack=1 $(TSAN_OPTIONS)" \
-	  ./build-tsan/run_tests $(TSAN_TESTS)
+	@set -e; for t in $(TSAN_TESTS); do \
+	  TSAN_OPTIONS="suppressions=$(abspath tests/tsan.supp) halt_on_error=1 second_deadlock_stack=1 $(TSAN_OPTIONS)" \
+	    ./build-tsan/run_tests $$t; \
+	done
 
 # `make valgrind-cli`: the tool's commands (train, resume, eval, predict,
 # info, sample, error paths) under memcheck on made-up data

@@ -338,8 +338,10 @@ typedef struct recur_train_config {
 
 /* Adam, lr 1e-3 (PyTorch's defaults), clip 5, max_batch 64, 1 thread.
  * With threads > 1 a trainer splits each batch by sequences over its own
- * threads and asks OpenBLAS (whose setting is process-wide) for one
- * thread, so that the two never compete for cores. */
+ * threads (each runs forward and backward of its slice; the gradients are
+ * summed, so results match one thread's up to rounding and are bit for bit
+ * reproducible for a given thread count) and asks OpenBLAS (whose setting
+ * is process-wide) for one thread, so that the two never compete. */
 void recur_train_config_default(recur_train_config *cfg);
 
 /*

@@ -9,6 +9,7 @@
 
 #include "core/rng.h"
 #include "io/safetensors.h"
+#include "model/model.h"
 #include "test.h"
 
 /* Symbols a..f; a sequence's class is its first symbol (0..2): the rest is
@@ -287,36 +288,42 @@ static void inconsistent_models_are_refused(void)
 
 /* Stopping after 10 steps and resuming from the checkpoint ends exactly
  * where 20 uninterrupted steps end (with dropout, so the RNG is saved). */
+/* With one thread and with two (whose replicas draw their dropout streams
+ * from the trainer's, which the checkpoint keeps). */
 static void checkpoint_resumes_bit_for_bit(void)
 {
-    recur_error err;
-    recur_train_config tc;
-    recur_train_config_default(&tc);
-    recur_model *a = toy_model(RECUR_TASK_CLASSIFY, RECUR_CELL_LSTM, 1);
-    recur_model *b = toy_model(RECUR_TASK_CLASSIFY, RECUR_CELL_LSTM, 1);
-    recur_trainer *ta = NULL, *tb = NULL;
-    CHECK_OK(recur_trainer_create(a, &tc, &ta, &err), &err);
-    train_steps(ta, 10, 1);
-    char path[512];
-    path_in_tmp(path, sizeof path, "ckpt.safetensors");
-    CHECK_OK(recur_trainer_save(ta, path, &err), &err);
-    train_steps(ta, 10, 2);
-    CHECK_OK(recur_trainer_create(b, &tc, &tb, &err), &err);
-    CHECK_OK(recur_trainer_load(tb, path, &err), &err);
-    CHECK(recur_trainer_steps(tb) == 10);
-    train_steps(tb, 10, 2);
-    for (int i = 0; i < recur_model_param_count(a); i++) {
-        recur_param pa = recur_model_param(a, i), pb = recur_model_param(b, i);
-        size_t n = (size_t)pa.shape[0] * (pa.ndim == 2 ? pa.shape[1] : 1);
-        CHECK_MSG(memcmp(pa.data, pb.data, n * sizeof(float)) == 0, "%s differs", pa.name);
+    for (int threads = 1; threads <= 2; threads++) {
+        recur_error err;
+        recur_train_config tc;
+        recur_train_config_default(&tc);
+        tc.threads = threads;
+        recur_model *a = toy_model(RECUR_TASK_CLASSIFY, RECUR_CELL_LSTM, 1);
+        recur_model *b = toy_model(RECUR_TASK_CLASSIFY, RECUR_CELL_LSTM, 1);
+        recur_trainer *ta = NULL, *tb = NULL;
+        CHECK_OK(recur_trainer_create(a, &tc, &ta, &err), &err);
+        train_steps(ta, 10, 1);
+        char path[512];
+        path_in_tmp(path, sizeof path, "ckpt.safetensors");
+        CHECK_OK(recur_trainer_save(ta, path, &err), &err);
+        train_steps(ta, 10, 2);
+        CHECK_OK(recur_trainer_create(b, &tc, &tb, &err), &err);
+        CHECK_OK(recur_trainer_load(tb, path, &err), &err);
+        CHECK(recur_trainer_steps(tb) == 10);
+        train_steps(tb, 10, 2);
+        for (int i = 0; i < recur_model_param_count(a); i++) {
+            recur_param pa = recur_model_param(a, i), pb = recur_model_param(b, i);
+            size_t n = (size_t)pa.shape[0] * (pa.ndim == 2 ? pa.shape[1] : 1);
+            CHECK_MSG(memcmp(pa.data, pb.data, n * sizeof(float)) == 0, "%d thread(s): %s differs", threads,
+                      pa.name);
+        }
+        /* A plain model file is not a checkpoint. */
+        CHECK_OK(recur_model_save(a, path, &err), &err);
+        CHECK(recur_trainer_load(tb, path, &err) == RECUR_ERR_FORMAT);
+        recur_trainer_free(ta);
+        recur_trainer_free(tb);
+        recur_model_free(a);
+        recur_model_free(b);
     }
-    /* A plain model file is not a checkpoint. */
-    CHECK_OK(recur_model_save(a, path, &err), &err);
-    CHECK(recur_trainer_load(tb, path, &err) == RECUR_ERR_FORMAT);
-    recur_trainer_free(ta);
-    recur_trainer_free(tb);
-    recur_model_free(a);
-    recur_model_free(b);
 }
 
 /* A generator learns a tiny language: "abc" for label 0, "fed" for 1. */
@@ -461,10 +468,62 @@ static void model_gradients_match_finite_differences(void)
     recur_vocab_free(big);
 }
 
+/* Threads split a batch by sequences, each through its own replica of the
+ * pass, and sum the gradients: the loss, gradients and the clipped Adam
+ * update must equal one thread's up to rounding (2 and 3 threads, both
+ * tasks, a 2-layer bidirectional classifier; the gradient is clipped). */
+static void threads_split_batches_exactly(void)
+{
+    for (int task = 0; task < 2; task++)
+        for (int nt = 2; nt <= 3; nt++) {
+            recur_model *m[2];
+            for (int k = 0; k < 2; k++) {
+                m[k] = toy_model(task ? RECUR_TASK_GENERATE : RECUR_TASK_CLASSIFY, RECUR_CELL_GRU, !task);
+                m[k]->cfg.dropout = m[k]->st.dropout = 0.0f; /* one dropout stream per thread */
+            }
+            recur_trainer *t[2] = {NULL, NULL};
+            recur_error err;
+            recur_train_config tc;
+            recur_train_config_default(&tc);
+            tc.clip = 0.05f;
+            for (int k = 0; k < 2; k++) {
+                tc.threads = k ? nt : 1;
+                CHECK_OK(recur_trainer_create(m[k], &tc, &t[k], &err), &err);
+            }
+            recur_rng r;
+            recur_rng_seed(&r, 11);
+            toy_batch tb;
+            make_batch(&tb, &r);
+            float loss[2];
+            for (int k = 0; k < 2; k++) CHECK_OK(recur_trainer_grad(t[k], &tb.b, &loss[k], &err), &err);
+            CHECK_MSG(fabsf(loss[0] - loss[1]) <= 1e-6f * loss[0], "loss %.9g vs %.9g", (double)loss[0],
+                      (double)loss[1]);
+            size_t n = m[0]->n_weights;
+            const float *g0 = m[0]->g, *g1 = m[1]->g;
+            double worst = 0, scale = 0;
+            for (size_t i = 0; i < n; i++) {
+                scale = fmax(scale, fabs(g0[i]));
+                worst = fmax(worst, fabs(g0[i] - g1[i]));
+            }
+            CHECK_MSG(scale > 0 && worst <= 1e-5 * scale, "task %d, %d threads: gradients differ by %g (largest %g)",
+                      task, nt, worst, scale);
+            for (int k = 0; k < 2; k++) CHECK_OK(recur_trainer_step(t[k], &tb.b, &loss[k], &err), &err);
+            const float *w0 = m[0]->w, *w1 = m[1]->w;
+            worst = 0;
+            for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs(w0[i] - w1[i]));
+            CHECK_MSG(worst <= 1e-6, "task %d, %d threads: weights after a step differ by %g", task, nt, worst);
+            for (int k = 0; k < 2; k++) {
+                recur_trainer_free(t[k]);
+                recur_model_free(m[k]);
+            }
+        }
+}
+
 const test_case tests_model[] = {
     {"model_gradients_match_finite_differences", model_gradients_match_finite_differences},
     {"toy_training_reaches_low_loss", toy_training_reaches_low_loss},
     {"evaluate_before_first_step", evaluate_before_first_step},
+    {"threads_split_batches_exactly", threads_split_batches_exactly},
     {"round_trip_keeps_predictions", round_trip_keeps_predictions},
     {"damaged_files_are_refused", damaged_files_are_refused},
     {"inconsistent_models_are_refused", inconsistent_models_are_refused},

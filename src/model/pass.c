@@ -81,12 +81,13 @@ static recur_status reserve(pass *ps, const recur_model *m, int N, int B, recur_
     return stack_ws_set_pool(ps->ws, ps->pool, err);
 }
 
-recur_status pass_prepare(pass *ps, const recur_model *m, const recur_batch *b, recur_error *err)
+recur_status pass_check_batch(const recur_model *m, const recur_batch *b, int train, size_t *steps,
+                              recur_error *err)
 {
     if (!b || b->n < 1 || !b->tokens || !b->offsets)
         return recur_fail(err, RECUR_ERR_ARG, "empty batch");
     int gen = m->cfg.task == RECUR_TASK_GENERATE;
-    if (!b->labels && (gen || ps->train))
+    if (!b->labels && (gen || train))
         return recur_fail(err, RECUR_ERR_ARG, "batch has no labels");
     if (b->offsets[0] != 0) return recur_fail(err, RECUR_ERR_ARG, "batch offsets must start at 0");
     size_t N = 0;
@@ -102,6 +103,15 @@ recur_status pass_prepare(pass *ps, const recur_model *m, const recur_batch *b, 
     for (int32_t k = 0; k < b->offsets[b->n]; k++)
         if (b->tokens[k] < 0 || b->tokens[k] >= m->V)
             return recur_fail(err, RECUR_ERR_ARG, "token %d is outside the vocabulary of %d", (int)b->tokens[k], m->V);
+    if (steps) *steps = N;
+    return RECUR_OK;
+}
+
+recur_status pass_prepare(pass *ps, const recur_model *m, const recur_batch *b, recur_error *err)
+{
+    size_t N;
+    RECUR_TRY(pass_check_batch(m, b, ps->train, &N, err));
+    int gen = m->cfg.task == RECUR_TASK_GENERATE;
     RECUR_TRY(reserve(ps, m, (int)N, b->n, err));
     for (int i = 0; i < b->n; i++) ps->lens[i] = b->offsets[i + 1] - b->offsets[i] + (gen ? 1 : 0);
     RECUR_TRY(pack_build(&ps->pk, b->n, ps->lens, err));
@@ -259,12 +269,12 @@ size_t pass_correct(const pass *ps, const recur_model *m)
     return ok;
 }
 
-void pass_backward(pass *ps, recur_model *m, int sum)
+void pass_backward(pass *ps, recur_model *m, float scale)
 {
     const stack *st = &m->st;
     const pack *p = &ps->pk;
     const int H = st->H, DH = model_features(m), GH = st->G * H;
-    nll_grad_in_place(ps->logp, ps->rows, m->C, ps->target, sum ? 1.0f : 1.0f / (float)ps->rows);
+    nll_grad_in_place(ps->logp, ps->rows, m->C, ps->target, scale);
     float *dW = model_grad(m, m->out_w), *db = model_grad(m, m->out_b);
     if (m->cfg.task == RECUR_TASK_CLASSIFY) {
         linear_backward(ps->rows, DH, m->C, ps->feat, DH, m->out_w, ps->logp, dW, db, ps->dfeat, DH);

@@ -40,14 +40,18 @@ typedef struct pass {
 
 recur_status pass_init(pass *ps, const recur_model *m, int train, recur_error *err);
 void pass_free(pass *ps);
-/* Validate and pack a batch (see recur_batch). */
+/* Check a batch against the model (see recur_batch); *steps (may be NULL):
+ * the packed rows it makes. */
+recur_status pass_check_batch(const recur_model *m, const recur_batch *b, int train, size_t *steps,
+                              recur_error *err);
+/* Validate and pack a batch. */
 recur_status pass_prepare(pass *ps, const recur_model *m, const recur_batch *b,
                           recur_error *err);
 /* Forward: ps->logp [rows][C] in sorted order; returns the summed loss. */
 double pass_forward(pass *ps, const recur_model *m, recur_rng *rng);
-/* Backward of the loss (mean over head rows, or the sum with sum != 0):
- * gradients added to m->g. */
-void pass_backward(pass *ps, recur_model *m, int sum);
+/* Backward of scale * the summed loss (1 / rows for the mean): gradients
+ * added to m->g. */
+void pass_backward(pass *ps, recur_model *m, float scale);
 /* Head rows whose argmax equals the target. */
 size_t pass_correct(const pass *ps, const recur_model *m);
 

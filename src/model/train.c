@@ -9,6 +9,10 @@
 #include "nn/gemm.h" /* openblas_set_num_threads */
 #include "optim/optim.h"
 
+/* Data parallelism: models with G*H up to this (LSTM 256, GRU 341), and
+ * batches of at least this many sequences per thread. */
+enum { DATA_PARALLEL_MAX_GH = 1, DATA_PARALLEL_MIN_SEQS = 8 };
+
 void recur_train_config_default(recur_train_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -38,6 +42,32 @@ static recur_status check_config(const recur_train_config *c, recur_error *err)
     return RECUR_OK;
 }
 
+static void free_replicas(recur_trainer *t)
+{
+    for (int k = 0; k < t->n_rep; k++) {
+        pass_free(&t->rep[k].ps);
+        free(t->rep[k].g);
+        free(t->rep[k].offsets);
+    }
+    free(t->rep);
+    t->rep = NULL;
+    t->n_rep = 0;
+}
+
+static recur_status make_replicas(recur_trainer *t, int n, recur_error *err)
+{
+    t->rep = calloc((size_t)n, sizeof *t->rep);
+    if (!t->rep) return recur_fail(err, RECUR_ERR_NOMEM, "out of memory");
+    t->n_rep = n;
+    for (int k = 0; k < n; k++) {
+        replica *r = &t->rep[k];
+        RECUR_TRY(pass_init(&r->ps, t->m, 1, err));
+        if (k > 0 && !(r->g = malloc(t->m->n_weights * sizeof(float))))
+            return recur_fail(err, RECUR_ERR_NOMEM, "out of memory for the gradients of thread %d", k);
+    }
+    return RECUR_OK;
+}
+
 recur_status recur_trainer_create(recur_model *m, const recur_train_config *cfg,
                                   recur_trainer **out, recur_error *err)
 {
@@ -51,20 +81,19 @@ recur_status recur_trainer_create(recur_model *m, const recur_train_config *cfg,
     recur_rng_seed(&t->rng, cfg->seed);
     t->state_a = calloc(m->n_weights, sizeof(float));
     t->state_b = cfg->optim == RECUR_OPTIM_ADAM ? calloc(m->n_weights, sizeof(float)) : NULL;
+    t->sumsq = calloc(cfg->threads > 1 ? (size_t)cfg->threads : 1, sizeof(double));
     recur_status s = RECUR_OK;
-    if (!t->state_a || (cfg->optim == RECUR_OPTIM_ADAM && !t->state_b))
+    if (!t->state_a || (cfg->optim == RECUR_OPTIM_ADAM && !t->state_b) || !t->sumsq)
         s = recur_fail(err, RECUR_ERR_NOMEM, "out of memory for the optimiser state");
     if (!s) s = pass_init(&t->ps, m, 1, err);
     if (!s && cfg->threads > 1) {
         s = pool_create(cfg->threads, &t->pool, err);
         t->ps.pool = t->pool;
         if (!s) openblas_set_num_threads(1);
+        if (!s) s = make_replicas(t, cfg->threads, err);
     }
     if (s) {
-        pass_free(&t->ps);
-        free(t->state_a);
-        free(t->state_b);
-        free(t);
+        recur_trainer_free(t);
         return s;
     }
     *out = t;
@@ -74,43 +103,166 @@ recur_status recur_trainer_create(recur_model *m, const recur_train_config *cfg,
 void recur_trainer_free(recur_trainer *t)
 {
     if (!t) return;
+    free_replicas(t);
     pass_free(&t->ps);
     pool_free(t->pool);
     free(t->state_a);
     free(t->state_b);
+    free(t->sumsq);
     free(t);
+}
+
+/* The range [*a, *b) of the weights that thread tid of nt takes: shares of
+ * 16 floats, so that vector loops stay aligned to their ends. */
+static void weight_share(const recur_trainer *t, int tid, int nt, size_t *a, size_t *b)
+{
+    int lo, hi;
+    pool_split((int)((t->m->n_weights + 15) / 16), tid, nt, &lo, &hi);
+    *a = (size_t)lo * 16;
+    *b = (size_t)hi * 16 < t->m->n_weights ? (size_t)hi * 16 : t->m->n_weights;
+    if (*b < *a) *b = *a;
+}
+
+/* One replica's forward and backward over its slice. */
+static void replica_share(void *arg, int tid, int nt)
+{
+    recur_trainer *t = arg;
+    replica *r = &t->rep[tid];
+    (void)nt;
+    r->status = pass_prepare(&r->ps, &r->view, &r->b, &r->err);
+    if (r->status) return;
+    memset(r->view.g, 0, t->m->n_weights * sizeof(float));
+    r->loss = pass_forward(&r->ps, &r->view, tid == 0 ? &t->rng : &r->rng);
+    pass_backward(&r->ps, &r->view, t->dp_scale);
+}
+
+/* Sum the replicas' gradients into the model's, in replica order, and the
+ * squares of the sum (for the gradient norm). */
+static void reduce_share(void *arg, int tid, int nt)
+{
+    recur_trainer *t = arg;
+    size_t a, b;
+    weight_share(t, tid, nt, &a, &b);
+    float *g = t->m->g;
+    for (int k = 1; k < t->n_rep; k++) {
+        const float *gk = t->rep[k].g;
+        for (size_t i = a; i < b; i++) g[i] += gk[i];
+    }
+    t->sumsq[tid] = grad_sumsq(g + a, b - a);
+}
+
+static void sumsq_share(void *arg, int tid, int nt)
+{
+    recur_trainer *t = arg;
+    size_t a, b;
+    weight_share(t, tid, nt, &a, &b);
+    t->sumsq[tid] = grad_sumsq(t->m->g + a, b - a);
+}
+
+/* Forward and backward of a batch split over the replicas. */
+static recur_status grad_data_parallel(recur_trainer *t, const recur_batch *b, size_t steps,
+                                       double *sum, recur_error *err)
+{
+    recur_model *m = t->m;
+    int gen = m->cfg.task == RECUR_TASK_GENERATE;
+    size_t rows = gen ? steps : (size_t)b->n;
+    t->dp_scale = t->cfg.sum_loss ? 1.0f : 1.0f / (float)rows;
+    /* Slices of about equal steps (the work), each of at least one sequence. */
+    int64_t total = b->offsets[b->n];
+    int lo = 0;
+    for (int k = 0; k < t->n_rep; k++) {
+        replica *r = &t->rep[k];
+        int hi = lo + 1;
+        int64_t want = total * (k + 1) / t->n_rep;
+        while (hi < b->n - (t->n_rep - 1 - k) && b->offsets[hi] < want) hi++;
+        if (k == t->n_rep - 1) hi = b->n;
+        if (hi - lo + 1 > r->cap) {
+            int32_t *o = realloc(r->offsets, (size_t)(hi - lo + 1) * sizeof *o);
+            if (!o) return recur_fail(err, RECUR_ERR_NOMEM, "out of memory for a batch of %d", b->n);
+            r->offsets = o;
+            r->cap = hi - lo + 1;
+        }
+        for (int i = lo; i <= hi; i++) r->offsets[i - lo] = b->offsets[i] - b->offsets[lo];
+        r->b = (recur_batch){hi - lo, b->tokens + b->offsets[lo], r->offsets, b->labels ? b->labels + lo : NULL};
+        r->view = *m;
+        r->view.g = k == 0 ? m->g : r->g;
+        r->view.st.g = r->view.g + (m->st.g - m->g);
+        if (k > 0) recur_rng_seed(&r->rng, recur_rng_next(&t->rng));
+        r->ps.train = 1;
+        lo = hi;
+    }
+    pool_run(t->pool, replica_share, t);
+    *sum = 0;
+    for (int k = 0; k < t->n_rep; k++) {
+        if (t->rep[k].status) {
+            *err = t->rep[k].err;
+            return t->rep[k].status;
+        }
+        *sum += t->rep[k].loss;
+    }
+    pool_run(t->pool, reduce_share, t);
+    return RECUR_OK;
+}
+
+/* Gradients of the batch in m->g and, with norm != NULL, their L2 norm. */
+static recur_status compute_grad(recur_trainer *t, const recur_batch *b, float *loss, double *norm,
+                                 recur_error *err)
+{
+    recur_model *m = t->m;
+    if (b && b->n > t->cfg.max_batch)
+        return recur_fail(err, RECUR_ERR_ARG, "batch of %d exceeds max_batch %d", b->n, t->cfg.max_batch);
+    size_t steps;
+    RECUR_TRY(pass_check_batch(m, b, 1, &steps, err));
+    double sum = 0;
+    size_t rows;
+    int dp = t->rep && b->n >= DATA_PARALLEL_MIN_SEQS * t->n_rep;
+    if (dp) {
+        RECUR_TRY(grad_data_parallel(t, b, steps, &sum, err));
+        rows = m->cfg.task == RECUR_TASK_GENERATE ? steps : (size_t)b->n;
+    } else {
+        t->ps.train = 1;
+        RECUR_TRY(pass_prepare(&t->ps, m, b, err));
+        memset(m->g, 0, m->n_weights * sizeof(float));
+        sum = pass_forward(&t->ps, m, &t->rng);
+        rows = (size_t)t->ps.rows;
+    }
+    float value = (float)(t->cfg.sum_loss ? sum : sum / (double)rows);
+    if (loss) *loss = value;
+    if (!isfinite(value))
+        return recur_fail(err, RECUR_ERR_NUMERIC, "loss became %s at step %llu",
+                          isnan(value) ? "NaN" : "infinite", (unsigned long long)t->step + 1);
+    if (!dp) {
+        pass_backward(&t->ps, m, t->cfg.sum_loss ? 1.0f : 1.0f / (float)rows);
+        if (norm) pool_run(t->pool, sumsq_share, t);
+    }
+    if (norm) {
+        double s = 0;
+        for (int k = 0; k < pool_threads(t->pool); k++) s += t->sumsq[k];
+        *norm = sqrt(s);
+    }
+    return RECUR_OK;
 }
 
 recur_status recur_trainer_grad(recur_trainer *t, const recur_batch *b, float *loss,
                                 recur_error *err)
 {
-    recur_model *m = t->m;
-    if (b && b->n > t->cfg.max_batch)
-        return recur_fail(err, RECUR_ERR_ARG, "batch of %d exceeds max_batch %d", b->n, t->cfg.max_batch);
-    t->ps.train = 1;
-    RECUR_TRY(pass_prepare(&t->ps, m, b, err));
-    memset(m->g, 0, m->n_weights * sizeof(float));
-    double sum = pass_forward(&t->ps, m, &t->rng);
-    float value = (float)(t->cfg.sum_loss ? sum : sum / t->ps.rows);
-    if (loss) *loss = value;
-    if (!isfinite(value))
-        return recur_fail(err, RECUR_ERR_NUMERIC, "loss became %s at step %llu",
-                          isnan(value) ? "NaN" : "infinite", (unsigned long long)t->step + 1);
-    pass_backward(&t->ps, m, t->cfg.sum_loss);
-    return RECUR_OK;
+    return compute_grad(t, b, loss, NULL, err);
 }
 
-/* The optimiser update of one thread's share of the weights. */
+/* The optimiser update of one thread's share of the weights, after the
+ * clipping factor (torch.nn.utils.clip_grad_norm_'s) if it is below 1. */
 static void update_share(void *arg, int tid, int nt)
 {
     recur_trainer *t = arg;
     recur_model *m = t->m;
     const recur_train_config *c = &t->cfg;
-    /* Shares of 16 floats, so vector loops stay aligned to their ends. */
-    int lo, hi;
-    pool_split((int)((m->n_weights + 15) / 16), tid, nt, &lo, &hi);
-    size_t a = (size_t)lo * 16, b = (size_t)hi * 16 < m->n_weights ? (size_t)hi * 16 : m->n_weights;
+    size_t a, b;
+    weight_share(t, tid, nt, &a, &b);
     if (a >= b) return;
+    if (t->clip_coef < 1.0) {
+        float k = (float)t->clip_coef;
+        for (size_t i = a; i < b; i++) m->g[i] *= k;
+    }
     if (c->optim == RECUR_OPTIM_ADAM)
         adam_step(m->w + a, m->g + a, t->state_a + a, t->state_b + a, b - a, c->lr, c->beta1, c->beta2, c->eps,
                   c->weight_decay, t->step);
@@ -121,14 +273,13 @@ static void update_share(void *arg, int tid, int nt)
 recur_status recur_trainer_step(recur_trainer *t, const recur_batch *b, float *loss,
                                 recur_error *err)
 {
-    RECUR_TRY(recur_trainer_grad(t, b, loss, err));
-    recur_model *m = t->m;
+    double norm;
+    RECUR_TRY(compute_grad(t, b, loss, &norm, err));
     const recur_train_config *c = &t->cfg;
-    double norm = c->clip > 0.0f ? clip_grad_norm(m->g, m->n_weights, c->clip)
-                                 : grad_norm(m->g, m->n_weights);
     if (!isfinite(norm))
         return recur_fail(err, RECUR_ERR_NUMERIC, "gradient norm became %s at step %llu; weights not updated",
                           isnan(norm) ? "NaN" : "infinite", (unsigned long long)t->step + 1);
+    t->clip_coef = c->clip > 0.0f ? clip_coefficient(norm, c->clip) : 1.0;
     t->step++;
     pool_run(t->pool, update_share, t);
     return RECUR_OK;

@@ -5,6 +5,22 @@
 #include "core/rng.h"
 #include "model/pass.h"
 
+/* One thread's share of a data-parallel step: a view of the model whose
+ * gradients go to a buffer of its own (replica 0: the model's), its own
+ * workspace, dropout stream and slice of the batch. */
+typedef struct replica {
+    recur_model view;  /* shallow copy of the trainer's model; g replaced  */
+    float *g;          /* owned gradient buffer (NULL for replica 0)       */
+    pass ps;
+    recur_rng rng;
+    int32_t *offsets;  /* the slice's offsets, rebased to 0                */
+    int cap;
+    recur_batch b;
+    double loss;
+    recur_status status;
+    recur_error err;
+} replica;
+
 struct recur_trainer {
     recur_model *m;
     recur_train_config cfg;
@@ -14,6 +30,13 @@ struct recur_trainer {
     recur_rng rng;  /* dropout                                      */
     pass ps;
     pool *pool;     /* NULL with one thread                          */
+    /* Data parallelism (threads > 1, small models): each thread runs the
+     * whole pass over its slice of the batch, gradients summed after. */
+    replica *rep;   /* [threads], NULL when steps split per time step  */
+    int n_rep;
+    double *sumsq;  /* [threads] partial squared gradient norms         */
+    float dp_scale; /* the loss gradient's scale in this step           */
+    double clip_coef; /* this step's clipping factor (>= 1: none)       */
 };
 
 #endif

@@ -12,10 +12,14 @@ void sgd_step(float *w, float *g, float *buf, size_t n, float lr,
 void adam_step(float *restrict w, float *restrict g, float *restrict m, float *restrict v, size_t n, float lr,
                float beta1, float beta2, float eps, float weight_decay,
                uint64_t step);
+/* Sum of squares of g, in order, accumulated in double. */
+double grad_sumsq(const float *g, size_t n);
 /* Global L2 norm of g (double accumulation). */
 double grad_norm(const float *g, size_t n);
 /* torch.nn.utils.clip_grad_norm_: scale g by max_norm / (norm + 1e-6)
  * when that is below 1. Returns the norm before clipping. */
 double clip_grad_norm(float *g, size_t n, float max_norm);
+/* The factor clip_grad_norm scales by (when below 1): max_norm / (norm + 1e-6). */
+double clip_coefficient(double norm, float max_norm);
 
 #endif
