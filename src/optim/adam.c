@@ -10,6 +10,7 @@ void adam_step(float *restrict w, float *restrict g, float *restrict m, float *r
     const float bc2 = 1.0f - powf(beta2, (float)step);
     const float step_size = lr / bc1, inv_bc2_sqrt = 1.0f / sqrtf(bc2);
     const float a1 = 1.0f - beta1, a2 = 1.0f - beta2;
+    const unsigned fp = optim_fp_enter();
     /* restrict and a branch-free body let the compiler vectorise this. */
     for (size_t i = 0; i < n; i++) {
         float d = g[i] + weight_decay * w[i];
@@ -18,4 +19,5 @@ void adam_step(float *restrict w, float *restrict g, float *restrict m, float *r
         float denom = sqrtf(v[i]) * inv_bc2_sqrt + eps;
         w[i] -= step_size * m[i] / denom;
     }
+    optim_fp_leave(fp);
 }

@@ -3,6 +3,7 @@
 void sgd_step(float *w, float *g, float *buf, size_t n, float lr,
               float momentum, float weight_decay, uint64_t step)
 {
+    const unsigned fp = optim_fp_enter();
     for (size_t i = 0; i < n; i++) {
         float d = g[i];
         if (weight_decay != 0.0f) d += weight_decay * w[i];
@@ -12,4 +13,5 @@ void sgd_step(float *w, float *g, float *buf, size_t n, float lr,
         }
         w[i] -= lr * d;
     }
+    optim_fp_leave(fp);
 }
