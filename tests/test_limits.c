@@ -113,6 +113,20 @@ static void test_absurd_flags(void)
     CHECK_MSG(count_entries(dir) == 0, "%d files written in %s", count_entries(dir), dir);
 }
 
+/* Every size within its range, their product far beyond memory: refused
+ * in one line before anything is allocated or written. */
+static void test_model_too_large(void)
+{
+    NEED_BIN();
+    const char *data = make_data(), *dir = new_dir("too_large");
+    const char *w[] = {"train", data, "-o", "m.safetensors", "--hidden", "4096", "--layers", "16",
+                       "--bidirectional", "--embed", "4096", "-q", NULL};
+    result r = runv(dir, NULL, w);
+    CHECK_FAILS(r, 1, "is too large: the limit is 1073741824 weights");
+    result_free(&r);
+    CHECK_MSG(count_entries(dir) == 0, "%d files written in %s", count_entries(dir), dir);
+}
+
 /* SGD at --lr 10 without clipping makes a ReLU RNN's loss NaN: training
  * stops at once naming the epoch and the step; the model and the
  * checkpoint of the last finished epoch stay as they were. */
@@ -307,6 +321,7 @@ static void test_regress_stored_flags(void)
 
 const test_case tests_limits[] = {
     {"absurd_flags", test_absurd_flags},
+    {"model_too_large", test_model_too_large},
     {"numeric_fault", test_numeric_fault},
     {"long_lines", test_long_lines},
     {"empty_and_unknown_names", test_empty_and_unknown_names},

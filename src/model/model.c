@@ -12,6 +12,12 @@
 
 #define MAX_EMBED 65536
 #define MAX_LABELS 100000
+/* Each size is bounded on its own, but their product can still ask for tens
+ * of gigabytes (--hidden 4096 --layers 16 --bidirectional: 6.4 billion
+ * weights), which an overcommitting kernel grants and then kills the process
+ * for when training touches it. 2^30 weights are 4 GiB of floats, 16 GiB
+ * with the gradient and Adam's moments. */
+#define MAX_WEIGHTS ((size_t)1 << 30)
 
 void recur_model_config_default(recur_model_config *cfg)
 {
@@ -43,6 +49,12 @@ recur_status model_check_config(const recur_model_config *cfg, int V, int num_la
         return recur_fail(err, RECUR_ERR_ARG, "a generation model cannot be bidirectional");
     if (cfg->bidirectional != 0 && cfg->bidirectional != 1)
         return recur_fail(err, RECUR_ERR_ARG, "bidirectional must be 0 or 1");
+    size_t n = model_param_count(cfg, V, num_labels);
+    if (n > MAX_WEIGHTS)
+        return recur_fail(err, RECUR_ERR_ARG,
+                          "a model of %zu weights (%.1f GiB) is too large: the limit is %zu weights (4 GiB); "
+                          "use fewer layers or a smaller hidden size",
+                          n, (double)n * sizeof(float) / (1u << 30), MAX_WEIGHTS);
     return RECUR_OK;
 }
 
