@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/rng.h"
@@ -359,6 +360,30 @@ static void failed_write_leaves_target_untouched(void)
     CHECK(len == 8 && memcmp(b, "precious", 8) == 0);
     free(b);
     CHECK(count_files_with(dir, ".tmp") == 0);
+}
+
+/* A writer killed mid-save leaves path.tmp.<pid>; the next successful save
+ * of path removes it once that process is gone, and nothing else. */
+static void write_removes_temps_of_dead_writers(void)
+{
+    const char *dir = subdir("stale");
+    pid_t child = fork();
+    if (child == 0) _exit(0);
+    CHECK(child > 0 && waitpid(child, NULL, 0) == child); /* reaped: its pid names no process */
+    char path[600], dead[700], live[700], other[700], odd[700];
+    snprintf(path, sizeof path, "%s/m.safetensors", dir);
+    snprintf(dead, sizeof dead, "%s.tmp.%ld", path, (long)child);
+    snprintf(live, sizeof live, "%s.tmp.%ld", path, (long)getppid());
+    snprintf(other, sizeof other, "%s/n.safetensors.tmp.%ld", dir, (long)child);
+    snprintf(odd, sizeof odd, "%s.tmp.%ldx", path, (long)child);
+    const char *made[] = {dead, live, other, odd};
+    for (int i = 0; i < 4; i++) CHECK(write_bytes(made[i], "partial", 7) == 0);
+    recur_error err = {0};
+    st_out t = {"a", ST_F32, 1, {1}, f32a};
+    CHECK_OK(st_write(path, &t, 1, NULL, 0, &err), &err);
+    struct stat sb;
+    CHECK_MSG(stat(dead, &sb) != 0 && errno == ENOENT, "%s survived", dead);
+    for (int i = 1; i < 4; i++) CHECK_MSG(stat(made[i], &sb) == 0, "%s was removed", made[i]);
 }
 
 static void writer_rejects_bad_arguments(void)
@@ -840,6 +865,7 @@ const test_case tests_safetensors[] = {
     {"atomic_write_replaces_and_leaves_no_temp", atomic_write_replaces_and_leaves_no_temp},
     {"write_into_missing_folder_fails", write_into_missing_folder_fails},
     {"failed_write_leaves_target_untouched", failed_write_leaves_target_untouched},
+    {"write_removes_temps_of_dead_writers", write_removes_temps_of_dead_writers},
     {"writer_rejects_bad_arguments", writer_rejects_bad_arguments},
     {"read_io_errors_name_the_path", read_io_errors_name_the_path},
     {"every_truncation_is_rejected", every_truncation_is_rejected},

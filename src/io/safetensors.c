@@ -15,10 +15,12 @@
 #include "io/safetensors.h"
 
 #include <cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1211,6 +1213,39 @@ static recur_status sync_folder(const char *path, recur_error *err)
     return st;
 }
 
+/* A process killed while writing leaves path.tmp.<its pid> behind. Once a
+ * write of path has succeeded, such files of processes that no longer exist
+ * are removed; those of live processes (a concurrent writer, or a pid that
+ * was reused) are left alone. Best effort: failures change nothing. */
+static void remove_stale_temps(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t dlen = slash ? (size_t)(slash - path) : 0, blen = strlen(base);
+    char *dir = malloc(dlen + 2), *victim = malloc(strlen(path) + 40);
+    if (!dir || !victim) goto done;
+    if (!slash) strcpy(dir, ".");
+    else if (dlen == 0) strcpy(dir, "/");
+    else memcpy(dir, path, dlen), dir[dlen] = 0;
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        const char *name = e->d_name;
+        if (strncmp(name, base, blen) != 0 || strncmp(name + blen, ".tmp.", 5) != 0) continue;
+        const char *digits = name + blen + 5;
+        char *end;
+        errno = 0;
+        long pid = strtol(digits, &end, 10);
+        if (*digits < '1' || *digits > '9' || *end || errno || pid <= 0 || pid > INT_MAX) continue;
+        if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        snprintf(victim, strlen(path) + 40, "%.*s%s", (int)(slash ? dlen + 1 : 0), path, name);
+        unlink(victim);
+    }
+    if (d) closedir(d);
+done:
+    free(dir);
+    free(victim);
+}
+
 recur_status st_write(const char *path, const st_out *tensors, int n,
                       const char *const *meta, int n_meta, recur_error *err)
 {
@@ -1292,6 +1327,7 @@ recur_status st_write(const char *path, const st_out *tensors, int n,
     free(tmp);
     free(nbytes);
     free(hdr.p);
+    remove_stale_temps(path);
     return sync_folder(path, err);
 
 io_fail:
