@@ -519,7 +519,43 @@ static void threads_split_batches_exactly(void)
         }
 }
 
+/* A batch of long texts goes through the pass in groups of at most 8,192
+ * symbols (a longer text alone); each text gets the answer it gets alone. */
+static void runner_groups_long_batches(void)
+{
+    enum { N = 8, LONGEST = 9000 };
+    static const int lens[N] = {1, 2999, 5, 3000, 9000, 700, 2500, 4};
+    recur_model *m = toy_model(RECUR_TASK_CLASSIFY, RECUR_CELL_GRU, 1);
+    recur_runner *r = NULL;
+    recur_error err;
+    if (m) CHECK_OK(recur_runner_create(m, N, &r, &err), &err);
+    char *buf = malloc((size_t)N * (LONGEST + 1));
+    if (!r || !buf) {
+        free(buf);
+        recur_runner_free(r);
+        recur_model_free(m);
+        return;
+    }
+    const char *texts[N];
+    for (int i = 0; i < N; i++) {
+        char *t = buf + (size_t)i * (LONGEST + 1);
+        for (int j = 0; j < lens[i]; j++) t[j] = (char)('a' + (i * 7 + j * 3 + j / 5) % NSYM);
+        t[lens[i]] = 0;
+        texts[i] = t;
+    }
+    float all[N * NCLS], one[NCLS];
+    CHECK_OK(recur_runner_classify(r, texts, NULL, N, all, &err), &err);
+    for (int i = 0; i < N; i++) {
+        CHECK_OK(recur_runner_classify(r, texts + i, NULL, 1, one, &err), &err);
+        for (int c = 0; c < NCLS; c++) CHECK_NEAR(all[i * NCLS + c], one[c], 1e-5);
+    }
+    free(buf);
+    recur_runner_free(r);
+    recur_model_free(m);
+}
+
 const test_case tests_model[] = {
+    {"runner_groups_long_batches", runner_groups_long_batches},
     {"model_gradients_match_finite_differences", model_gradients_match_finite_differences},
     {"toy_training_reaches_low_loss", toy_training_reaches_low_loss},
     {"evaluate_before_first_step", evaluate_before_first_step},

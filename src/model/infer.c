@@ -18,7 +18,8 @@ struct recur_runner {
     const kernels *kn;
     int max_batch;
     pass ps;
-    int32_t *ids, *offsets; /* encoded texts */
+    int32_t *ids, *offsets; /* encoded texts                        */
+    int32_t *group;         /* offsets of one group, from 0 (classify) */
     size_t ids_cap;
     /* Step API state: one row per layer. */
     int label, started;
@@ -46,12 +47,13 @@ recur_status recur_runner_create(const recur_model *m, int max_batch, recur_runn
     }
     size_t LH = (size_t)m->st.L * m->st.H, GH = (size_t)m->st.G * m->st.H;
     r->offsets = malloc(((size_t)max_batch + 1) * sizeof *r->offsets);
+    r->group = malloc(((size_t)max_batch + 1) * sizeof *r->group);
     r->h = calloc(LH, sizeof(float));
     r->c = calloc(LH, sizeof(float));
     r->xg = malloc(GH * sizeof(float));
     r->hg = malloc(GH * sizeof(float));
     r->logits = malloc((size_t)m->C * sizeof(float));
-    if (!r->offsets || !r->h || !r->c || !r->xg || !r->hg || !r->logits) {
+    if (!r->offsets || !r->group || !r->h || !r->c || !r->xg || !r->hg || !r->logits) {
         recur_runner_free(r);
         return recur_fail(err, RECUR_ERR_NOMEM, "out of memory");
     }
@@ -67,6 +69,7 @@ void recur_runner_free(recur_runner *r)
     pass_free(&r->ps);
     free(r->ids);
     free(r->offsets);
+    free(r->group);
     free(r->h);
     free(r->c);
     free(r->xg);
@@ -74,6 +77,12 @@ void recur_runner_free(recur_runner *r)
     free(r->logits);
     free(r);
 }
+
+/* The pass keeps every step's activations, so its workspace grows with the
+ * symbols of a batch: texts go through it in groups of at most this many
+ * symbols (a longer text alone), so that a batch of long texts does not ask
+ * for gigabytes at once. Names (256 of ~7 symbols) make one group. */
+#define GROUP_SYMBOLS 8192
 
 recur_status recur_runner_classify_ids(recur_runner *r, const int32_t *tokens,
                                        const int32_t *offsets, int n, float *logprobs,
@@ -84,14 +93,22 @@ recur_status recur_runner_classify_ids(recur_runner *r, const int32_t *tokens,
         return recur_fail(err, RECUR_ERR_UNSUPPORTED, "this model generates text; it does not classify");
     if (n < 1 || n > r->max_batch)
         return recur_fail(err, RECUR_ERR_ARG, "%d texts for a runner of max_batch %d", n, r->max_batch);
-    recur_batch b = {n, tokens, offsets, NULL};
-    RECUR_TRY(pass_prepare(&r->ps, m, &b, err));
-    pass_forward(&r->ps, m, NULL);
-    /* Back to the caller's order. */
-    const pack *p = &r->ps.pk;
-    for (int j = 0; j < n; j++)
-        memcpy(logprobs + (size_t)p->order[j] * m->C, r->ps.logp + (size_t)j * m->C,
-               (size_t)m->C * sizeof(float));
+    if (!tokens || !offsets) return recur_fail(err, RECUR_ERR_ARG, "no tokens or offsets");
+    if (offsets[0] != 0) return recur_fail(err, RECUR_ERR_ARG, "batch offsets must start at 0");
+    /* Each group's check (lengths >= 1) proves that the next group's
+     * offsets start from a valid position. */
+    for (int s = 0, k; s < n; s += k) {
+        for (k = 1; s + k < n && (int64_t)offsets[s + k + 1] - offsets[s] <= GROUP_SYMBOLS; k++) {}
+        for (int j = 0; j <= k; j++) r->group[j] = offsets[s + j] - offsets[s];
+        recur_batch b = {k, tokens + offsets[s], r->group, NULL};
+        RECUR_TRY(pass_prepare(&r->ps, m, &b, err));
+        pass_forward(&r->ps, m, NULL);
+        /* Back to the caller's order. */
+        const pack *p = &r->ps.pk;
+        for (int j = 0; j < k; j++)
+            memcpy(logprobs + (size_t)(s + p->order[j]) * m->C, r->ps.logp + (size_t)j * m->C,
+                   (size_t)m->C * sizeof(float));
+    }
     return RECUR_OK;
 }
 
