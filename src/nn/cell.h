@@ -42,8 +42,7 @@ void gru_cell_forward(const kernels *kn, int b, int H, float *a, const float *hn
                       const float *b_hn, float *h, float *hnl, float *y, int ldy);
 /* dh [b][H] -> dxg [b][3H] (input side), dhg [b][3H] (W_hh side: the n
  * part is scaled by r), dh_prev [b][H] the direct part z * dh. */
-void gru_cell_backward(int b, int H, const float *dh, const float *act,
-                       const float *hnl, const float *h_prev, float *dxg,
-                       float *dhg, float *dh_prev);
+void gru_cell_backward(const kernels *kn, int b, int H, const float *dh, const float *act,
+                       const float *hnl, const float *h_prev, float *dxg, float *dhg, float *dh_prev);
 
 #endif

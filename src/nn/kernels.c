@@ -167,9 +167,33 @@ static void generic_lstm_backward(int b, int H, const float *dh, float *dc,
     }
 }
 
+static void generic_gru_backward(int b, int H, const float *dh, const float *act, const float *hnl,
+                                 const float *h_prev, float *dxg, float *dhg, float *dh_prev)
+{
+    const int G = 3 * H;
+    for (int r = 0; r < b; r++) {
+        const float *gr = act + (size_t)r * G, *gz = gr + H, *gn = gr + 2 * H;
+        const float *d = dh + (size_t)r * H, *hp = h_prev + (size_t)r * H;
+        const float *hl = hnl + (size_t)r * H;
+        float *dr = dxg + (size_t)r * G, *dz = dr + H, *dn = dr + 2 * H;
+        float *hr_ = dhg + (size_t)r * G, *hz = hr_ + H, *hn = hr_ + 2 * H;
+        float *dp = dh_prev + (size_t)r * H;
+        for (int j = 0; j < H; j++) {
+            float dnp = d[j] * (1.0f - gz[j]) * (1.0f - gn[j] * gn[j]);
+            float dzp = d[j] * (hp[j] - gn[j]) * gz[j] * (1.0f - gz[j]);
+            float drp = dnp * hl[j] * gr[j] * (1.0f - gr[j]);
+            dr[j] = hr_[j] = drp;
+            dz[j] = hz[j] = dzp;
+            dn[j] = dnp;
+            hn[j] = dnp * gr[j];
+            dp[j] = d[j] * gz[j];
+        }
+    }
+}
+
 const kernels kernels_generic = {"generic", GENERIC_NR, generic_sigmoid, generic_tanh, generic_gemm_packed,
                                  generic_gemm_packed_ta, generic_lstm_forward, generic_gru_forward,
-                                 generic_lstm_backward};
+                                 generic_lstm_backward, generic_gru_backward};
 
 /* ------------------------------------------------------------------------ */
 /* Blocked general product                                                   */

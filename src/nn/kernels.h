@@ -37,6 +37,12 @@ typedef struct kernels {
      * gradient of the pre-activations into dxg [b][4H]. */
     void (*lstm_backward)(int b, int H, const float *dh, float *dc, const float *act, const float *c,
                           const float *c_prev, float *dxg);
+    /* The GRU step's backward for b rows: dh [b][H], act the forward's r, z,
+     * n [b][3H], hnl its hn + b_hn and h_prev [b][H]; writes dxg [b][3H]
+     * (input side), dhg [b][3H] (W_hh side: the n part scaled by r) and
+     * dh_prev [b][H] = z dh (the direct part). */
+    void (*gru_backward)(int b, int H, const float *dh, const float *act, const float *hnl,
+                         const float *h_prev, float *dxg, float *dhg, float *dh_prev);
 } kernels;
 
 /* The best table for this CPU (see core/cpu.h for RECUR_KERNELS). */

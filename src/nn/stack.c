@@ -547,7 +547,7 @@ static void direction_backward_rows(const dir_job *job, int j0, int j1)
             lstm_cell_backward(kn, b, H, dh, dC, A, w->C + row * H, w->Cp + row * H, dA);
             break;
         case RECUR_CELL_GRU:
-            gru_cell_backward(b, H, dh, A, w->HNL + row * H, w->Hp + row * H, dA,
+            gru_cell_backward(kn, b, H, dh, A, w->HNL + row * H, w->Hp + row * H, dA,
                               w->dGh + row * GH, dS);
             dGh = w->dGh + row * GH;
             accumulate = 1;
