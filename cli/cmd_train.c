@@ -31,6 +31,12 @@ static void default_opts(train_opts *o)
     o->cell = 2; /* lstm */
     o->hidden = 128;
     o->layers = 1;
+    /* Read both ways, with a tenth of the training symbols replaced by the
+     * unknown symbol: over four random splits (seeds 1-4) 85.5% accuracy
+     * and 54.7% macro recall on average, against 84.4% and 52.3% for a
+     * one-way LSTM without it (cli/USAGE.md has the measurements). */
+    o->bidirectional = 1;
+    o->token_dropout = 0.1;
     o->embed = 64;
     o->dropout = 0;
     o->epochs = 12;
@@ -52,7 +58,8 @@ static void make_specs(arg_spec *s, train_opts *o)
         {"--cell", NULL, ARG_CHOICE, &o->cell, 0, 0, 0, 0, cell_choices, NULL, "recurrent cell (rnn = tanh)", 0},
         {"--hidden", NULL, ARG_INT, &o->hidden, 1, 4096, 0, 0, NULL, "N", "hidden units per layer and direction", 0},
         {"--layers", NULL, ARG_INT, &o->layers, 1, 16, 0, 0, NULL, "N", "stacked recurrent layers", 0},
-        {"--bidirectional", NULL, ARG_FLAG, &o->bidirectional, 0, 0, 0, 0, NULL, NULL, "read names both ways", 0},
+        {"--bidirectional", NULL, ARG_FLAG, &o->bidirectional, 0, 0, 0, 0, NULL, NULL, "read names both ways (the classifier's default)", 0},
+        {"--unidirectional", NULL, ARG_FLAG, &o->unidirectional, 0, 0, 0, 0, NULL, NULL, "read names left to right only (the generator's default)", 0},
         {"--embed", NULL, ARG_INT, &o->embed, 0, 4096, 0, 0, NULL, "N", "symbol embedding size; 0 = one-hot", 0},
         {"--dropout", NULL, ARG_FLOAT, &o->dropout, 0, 1, 0, 1, NULL, "F", "dropout between recurrent layers", 0},
         {"--epochs", NULL, ARG_INT, &o->epochs, 1, 100000, 0, 0, NULL, "N", "passes over the training split", 0},
@@ -160,6 +167,13 @@ static void set_defaults(train_opts *o, int generate)
     if (generate) gen_default_opts(o);
 }
 
+/* --unidirectional wins over --bidirectional, wherever each was given. */
+static int resolved(train_opts *o)
+{
+    if (o->unidirectional) o->bidirectional = 0;
+    return 0;
+}
+
 /* Flags: defaults, then (when resuming) the checkpoint's, then argv's. */
 static int parse_flags(run *r, int argc, char **argv, char **pos, int *npos)
 {
@@ -168,7 +182,7 @@ static int parse_flags(run *r, int argc, char **argv, char **pos, int *npos)
     r->cmd = (arg_command){"train", "recur train [DATA] [-o FILE] [options]", summary, r->specs, 0, 1};
     int rc = args_parse(&r->cmd, argc, argv, pos, npos);
     if (rc) return rc == 1 ? -1 : rc;
-    if (!r->o.resume) return 0;
+    if (!r->o.resume) return resolved(&r->o);
     recur_model *ck = NULL;
     recur_error err;
     if (recur_model_load(r->o.resume, &ck, &err) != RECUR_OK) {
@@ -210,7 +224,7 @@ static int parse_flags(run *r, int argc, char **argv, char **pos, int *npos)
                   epochs_done, r->o.epochs);
         return EXIT_RUNTIME;
     }
-    return 0;
+    return resolved(&r->o);
 }
 
 /* Labels of one data set by name in another's; -1 entries are unknown. */
@@ -458,8 +472,14 @@ int cmd_train(int argc, char **argv)
                mc->layers > 1 ? "s" : "", mc->bidirectional ? ", bidirectional" : "", c, lab,
                recur_vocab_size(v), recur_vocab_mode(v) == RECUR_TEXT_ASCII ? "ascii" : "unicode",
                cli_count(a, recur_model_num_weights(r->model)));
-        printf("train   %s, lr %g, batch %d, clip %g, %d epochs, %d thread%s%s\n", train_optim_choices[o->optim], r->lr,
-               o->batch, o->clip, o->epochs, o->threads, o->threads > 1 ? "s" : "",
+        char extra[160] = "";
+        int at = 0;
+        if (o->dropout > 0) at += snprintf(extra + at, sizeof extra - at, ", dropout %g", o->dropout);
+        if (o->token_dropout > 0)
+            at += snprintf(extra + at, sizeof extra - at, ", token dropout %g", o->token_dropout);
+        if (o->balance > 0) snprintf(extra + at, sizeof extra - at, ", balance %g", o->balance);
+        printf("train   %s, lr %g, batch %d, clip %g%s, %d epochs, %d thread%s%s\n", train_optim_choices[o->optim],
+               r->lr, o->batch, o->clip, extra, o->epochs, o->threads, o->threads > 1 ? "s" : "",
                o->resume ? ", resumed" : "");
         if (o->resume && o->generate)
             printf("resume  %s: %d epochs done, best %.3f bits/char (epoch %d)\n", o->resume, r->epochs_done,

@@ -14,7 +14,7 @@ extern const recur_cell train_cell_values[];
 
 typedef struct train_opts {
     const char *out;
-    int cell, hidden, layers, bidirectional, embed;
+    int cell, hidden, layers, bidirectional, unidirectional, embed;
     double dropout;
     int epochs, batch;
     double lr;
@@ -43,7 +43,7 @@ void history_free(history *h);
 char *history_format(const history *h);
 int history_parse(history *h, const char *s);
 
-enum { TRAIN_N_SPECS = 30 };
+enum { TRAIN_N_SPECS = 31 };
 
 typedef struct run {
     train_opts o;

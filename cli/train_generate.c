@@ -30,6 +30,8 @@ void gen_default_opts(train_opts *o)
     o->hidden = 256;
     o->layers = 2;
     o->dropout = 0.2;
+    o->bidirectional = 0; /* it reads left to right, and its inputs are its targets */
+    o->token_dropout = 0;
     o->embed = 64;
     o->label_embed = 64;
     o->epochs = 8;

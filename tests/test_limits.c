@@ -127,6 +127,36 @@ static void test_model_too_large(void)
     CHECK_MSG(count_entries(dir) == 0, "%d files written in %s", count_entries(dir), dir);
 }
 
+/* The classifier reads both ways by default; --unidirectional (wherever it
+ * stands) makes it one-way; a generator is one-way and refuses
+ * --bidirectional. */
+static void test_direction_flags(void)
+{
+    NEED_BIN();
+    const char *data = make_data(), *dir = new_dir("direction");
+    static const struct {
+        const char *flag, *want;
+    } cases[] = {{"--seed=1", "direction   bidirectional"},
+                 {"--unidirectional", "direction   forward"},
+                 {"--bidirectional", "direction   bidirectional"}};
+    for (int i = 0; i < 3; i++) {
+        const char *w[] = {"train", data, "-o", "m.safetensors", "--epochs", "1", "--hidden", "8", "--embed", "4",
+                           "--threads", "1", "-q", cases[i].flag, i == 2 ? "--unidirectional" : NULL, NULL};
+        result r = runv(dir, NULL, w);
+        CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+        result_free(&r);
+        const char *info[] = {"info", "m.safetensors", NULL};
+        r = runv(dir, NULL, info);
+        const char *want = i == 2 ? "direction   forward" : cases[i].want;
+        CHECK_MSG(r.code == 0 && strstr(r.out, want), "%s: want '%s' in: %.300s", cases[i].flag, want, r.out);
+        result_free(&r);
+    }
+    const char *g[] = {"train", data, "-o", "g.safetensors", "--generate", "--bidirectional", NULL};
+    result r = runv(dir, NULL, g);
+    CHECK_FAILS(r, 2, "--bidirectional does not apply to --generate");
+    result_free(&r);
+}
+
 /* SGD at --lr 10 without clipping makes a ReLU RNN's loss NaN: training
  * stops at once naming the epoch and the step; the model and the
  * checkpoint of the last finished epoch stay as they were. */
@@ -322,6 +352,7 @@ static void test_regress_stored_flags(void)
 const test_case tests_limits[] = {
     {"absurd_flags", test_absurd_flags},
     {"model_too_large", test_model_too_large},
+    {"direction_flags", test_direction_flags},
     {"numeric_fault", test_numeric_fault},
     {"long_lines", test_long_lines},
     {"empty_and_unknown_names", test_empty_and_unknown_names},
