@@ -2,7 +2,17 @@
 
 #include "optim/optim.h"
 
-void adam_step(float *restrict w, float *restrict g, float *restrict m, float *restrict v, size_t n,
+/* The build targets baseline x86-64 (SSE2); the loader picks the widest of
+ * these clones the CPU runs (GCC function multiversioning). Element-wise
+ * and without contraction (-std=c11 keeps -ffp-contract=off), every clone
+ * rounds exactly alike: the results do not depend on the CPU. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define RECUR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define RECUR_CLONES
+#endif
+
+RECUR_CLONES void adam_step(float *restrict w, float *restrict g, float *restrict m, float *restrict v, size_t n,
                float lr, float beta1, float beta2, float eps, float weight_decay, uint64_t step)
 {
     /* The same order of operations as torch.optim.Adam's single-tensor path. */
