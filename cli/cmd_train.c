@@ -174,6 +174,62 @@ static int resolved(train_opts *o)
     return 0;
 }
 
+/* Whether argv gives flag (as "flag" or "flag=value") before any "--". */
+static int given_here(int argc, char **argv, const char *flag)
+{
+    size_t n = strlen(flag);
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strncmp(argv[i], flag, n) == 0 && (argv[i][n] == 0 || argv[i][n] == '=')) return 1;
+    return 0;
+}
+
+/* A resumed run trains the checkpoint's model as it is: a flag given here
+ * that would change its architecture is an error, and the options are set
+ * to what the model is, so that the flags stored with it stay true (a
+ * checkpoint of an older default, say, that lacks --unidirectional). */
+static int keep_architecture(train_opts *o, const recur_model_config *c, const char *ckpt, int argc, char **argv)
+{
+    /* The direction asked for here: the stored flags may hold
+     * --unidirectional, which would otherwise win over a --bidirectional. */
+    const int uni_here = given_here(argc, argv, "--unidirectional");
+    const int bi_here = !uni_here && given_here(argc, argv, "--bidirectional");
+    const struct {
+        const char *flag;
+        int differs;
+    } f[] = {
+        {"--cell", train_cell_values[o->cell] != c->cell},
+        {"--hidden", o->hidden != c->hidden},
+        {"--layers", o->layers != c->layers},
+        {"--embed", o->embed != c->embed},
+        {"--dropout", (float)o->dropout != c->dropout},
+        {"--bidirectional", bi_here && !c->bidirectional},
+        {"--unidirectional", uni_here && c->bidirectional},
+        {"--label-embed", c->task == RECUR_TASK_GENERATE && o->label_embed != c->label_embed},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (f[i].differs && given_here(argc, argv, f[i].flag)) {
+            cli_error("--resume: %s does not match the model in %s (%s, hidden %d, %d layer%s%s); a checkpoint keeps "
+                      "its architecture",
+                      f[i].flag, ckpt, recur_cell_name(c->cell), c->hidden, c->layers, c->layers > 1 ? "s" : "",
+                      c->bidirectional ? ", bidirectional" : "");
+            return EXIT_RUNTIME;
+        }
+    if (f[0].differs)
+        for (int k = 0; cell_choices[k]; k++)
+            if (train_cell_values[k] == c->cell) {
+                o->cell = k;
+                break;
+            }
+    o->hidden = c->hidden;
+    o->layers = c->layers;
+    o->embed = c->embed;
+    if (f[4].differs) o->dropout = c->dropout;
+    o->bidirectional = c->bidirectional;
+    o->unidirectional = !c->bidirectional;
+    if (c->task == RECUR_TASK_GENERATE) o->label_embed = c->label_embed;
+    return 0;
+}
+
 /* Flags: defaults, then (when resuming) the checkpoint's, then argv's. */
 static int parse_flags(run *r, int argc, char **argv, char **pos, int *npos)
 {
@@ -196,6 +252,7 @@ static int parse_flags(run *r, int argc, char **argv, char **pos, int *npos)
         return EXIT_RUNTIME;
     }
     int epochs_done = atoi(done);
+    const recur_model_config arch = *recur_model_get_config(ck);
     /* The options will point into this copy: it lives as long as the run. */
     r->stored_args = strdup(a);
     const char *data = recur_model_get_meta(ck, "data");
@@ -224,7 +281,8 @@ static int parse_flags(run *r, int argc, char **argv, char **pos, int *npos)
                   epochs_done, r->o.epochs);
         return EXIT_RUNTIME;
     }
-    return resolved(&r->o);
+    resolved(&r->o);
+    return keep_architecture(&r->o, &arch, resume, argc, argv);
 }
 
 /* Labels of one data set by name in another's; -1 entries are unknown. */

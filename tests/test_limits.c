@@ -157,6 +157,37 @@ static void test_direction_flags(void)
     result_free(&r);
 }
 
+/* A resumed run keeps the checkpoint's architecture: a flag that would
+ * change it is refused in one line, with nothing written. */
+static void test_resume_keeps_architecture(void)
+{
+    NEED_BIN();
+    const char *data = make_data(), *dir = new_dir("resume_arch");
+    const char *w[] = {"train", data, "-o", "m.safetensors", "--epochs", "1", "--hidden", "8", "--embed", "4",
+                       "--threads", "1", "--unidirectional", "-q", NULL};
+    result r = runv(dir, NULL, w);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    result_free(&r);
+    const char *bad[][4] = {{"--hidden", "16"}, {"--layers", "2"}, {"--bidirectional", NULL}, {"--cell", "gru"}};
+    for (int i = 0; i < 4; i++) {
+        const char *rw[] = {"train", data, "--resume", "m.safetensors.ckpt", "--epochs", "2", bad[i][0], bad[i][1], NULL};
+        r = runv(dir, NULL, rw);
+        char want[80];
+        snprintf(want, sizeof want, "%s does not match the model", bad[i][0]);
+        CHECK_FAILS(r, 1, want);
+        result_free(&r);
+    }
+    CHECK_MSG(count_entries(dir) == 2, "%d files in %s (want the model and its checkpoint)", count_entries(dir), dir);
+    const char *ok[] = {"train", data, "--resume", "m.safetensors.ckpt", "--epochs", "2", "--hidden=8", "-q", NULL};
+    r = runv(dir, NULL, ok);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    result_free(&r);
+    const char *info[] = {"info", "m.safetensors", NULL};
+    r = runv(dir, NULL, info);
+    CHECK_MSG(strstr(r.out, "--hidden 8 ") && strstr(r.out, "--unidirectional"), "stored flags: %.600s", r.out);
+    result_free(&r);
+}
+
 /* SGD at --lr 10 without clipping makes a ReLU RNN's loss NaN: training
  * stops at once naming the epoch and the step; the model and the
  * checkpoint of the last finished epoch stay as they were. */
@@ -353,6 +384,7 @@ const test_case tests_limits[] = {
     {"absurd_flags", test_absurd_flags},
     {"model_too_large", test_model_too_large},
     {"direction_flags", test_direction_flags},
+    {"resume_keeps_architecture", test_resume_keeps_architecture},
     {"numeric_fault", test_numeric_fault},
     {"long_lines", test_long_lines},
     {"empty_and_unknown_names", test_empty_and_unknown_names},
