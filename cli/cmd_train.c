@@ -202,7 +202,8 @@ static int keep_architecture(train_opts *o, const recur_model_config *c, const c
         {"--layers", o->layers != c->layers},
         {"--embed", o->embed != c->embed},
         {"--dropout", (float)o->dropout != c->dropout},
-        {"--bidirectional", bi_here && !c->bidirectional},
+        /* (a generator's --bidirectional is refused later, as without --resume) */
+        {"--bidirectional", bi_here && !c->bidirectional && c->task != RECUR_TASK_GENERATE},
         {"--unidirectional", uni_here && c->bidirectional},
         {"--label-embed", c->task == RECUR_TASK_GENERATE && o->label_embed != c->label_embed},
     };
@@ -224,8 +225,10 @@ static int keep_architecture(train_opts *o, const recur_model_config *c, const c
     o->layers = c->layers;
     o->embed = c->embed;
     if (f[4].differs) o->dropout = c->dropout;
-    o->bidirectional = c->bidirectional;
-    o->unidirectional = !c->bidirectional;
+    if (o->bidirectional != c->bidirectional && !(c->task == RECUR_TASK_GENERATE && bi_here)) {
+        o->bidirectional = c->bidirectional;
+        o->unidirectional = !c->bidirectional;
+    }
     if (c->task == RECUR_TASK_GENERATE) o->label_embed = c->label_embed;
     return 0;
 }
