@@ -101,6 +101,13 @@ arg_command *cmd_predict_table(void);
 arg_command *cmd_info_table(void);
 arg_command *cmd_sample_table(void);
 
+/* Prior correction (prior.c): *shift [C] = -tau log(training share of each
+ * label), from the model's "label_counts"; NULL when tau is 0. Returns 0,
+ * or an exit code after printing the error. */
+int cli_prior_shift(const recur_model *m, const char *model_path, double tau, float **shift);
+/* lp [n][C] log-probabilities += shift, renormalised (nothing if NULL). */
+void cli_prior_apply(const float *shift, float *lp, int n, int C);
+
 /* ------------------------------------------------------------------------ */
 /* Utilities (util.c)                                                        */
 /* ------------------------------------------------------------------------ */

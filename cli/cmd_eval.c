@@ -17,6 +17,7 @@ static const char *const color_choices[] = {"auto", "always", "never", NULL};
 typedef struct eval_opts {
     int json, held_out, color, threads;
     const char *svg;
+    double tau;
 } eval_opts;
 
 static const char summary[] =
@@ -113,7 +114,7 @@ done:
 }
 
 static void print_json(const char *model_path, const char *data_dir, const cli_metrics *m,
-                       const char *const *labels)
+                       const char *const *labels, double tau)
 {
     FILE *f = stdout;
     const int C = m->C;
@@ -121,6 +122,7 @@ static void print_json(const char *model_path, const char *data_dir, const cli_m
     cli_json_string(f, model_path);
     fputs(",\"data\":", f);
     cli_json_string(f, data_dir);
+    fprintf(f, ",\"prior_correction\":%g", tau);
     fprintf(f, ",\"examples\":%zu,\"correct\":%zu,\"accuracy\":%.6f,\"macro_recall\":%.6f,\"loss\":%.6f",
             m->n, m->correct, cli_metrics_accuracy(m), cli_metrics_macro_recall(m), cli_metrics_loss(m));
     double sp = 0, sf = 0;
@@ -178,18 +180,19 @@ static void print_confused(FILE *f, const cli_metrics *m, const char *const *lab
     if (nd) fputc('\n', f);
 }
 
-enum { EVAL_SPECS = 6 };
+enum { EVAL_SPECS = 7 };
 
 /* The flag table, options at their defaults: cmd_eval and cmd_eval_table. */
 static void eval_table(arg_command *cmd, arg_spec *s, eval_opts *o)
 {
-    *o = (eval_opts){0, 0, 0, cli_default_threads(), NULL};
+    *o = (eval_opts){0, 0, 0, cli_default_threads(), NULL, 0};
     arg_spec specs[] = {
         {"--json", NULL, ARG_FLAG, &o->json, 0, 0, 0, 0, NULL, NULL, "print everything as one JSON object", 0},
         {"--svg", NULL, ARG_STRING, &o->svg, 0, 0, 0, 0, NULL, "FILE", "draw the confusion matrix as a heat map", 0},
         {"--held-out", NULL, ARG_FLAG, &o->held_out, 0, 0, 0, 0, NULL, NULL, "only the lines training held out for testing", 0},
         {"--color", NULL, ARG_CHOICE, &o->color, 0, 0, 0, 0, color_choices, NULL, "colours in the terminal", 0},
         {"--threads", NULL, ARG_INT, &o->threads, 1, 256, 0, 0, NULL, "N", "threads for matrix products", 0},
+        {"--prior-correction", NULL, ARG_FLOAT, &o->tau, 0, 10, 0, 0, NULL, "TAU", "subtract TAU x log(training share of each label) from the log-probabilities: more recall for small labels, less accuracy", 0},
         SPEC_END,
     };
     _Static_assert(sizeof specs == EVAL_SPECS * sizeof specs[0], "EVAL_SPECS");
@@ -229,7 +232,7 @@ int cmd_eval(int argc, char **argv)
     recur_runner *rn = NULL;
     size_t *idx = NULL, n = 0;
     int *map = NULL, *y = NULL;
-    float *lp = NULL;
+    float *lp = NULL, *shift = NULL;
     const char **texts = NULL;
     size_t *lens = NULL;
     cli_metrics met = {0};
@@ -241,10 +244,14 @@ int cmd_eval(int argc, char **argv)
     }
     if (recur_model_get_config(m)->task == RECUR_TASK_GENERATE) {
         /* Generators are scored in bits per character (eval_generate.c). */
-        if (o.svg) cli_error("--svg draws a classifier's confusion matrix; %s is a generation model", model_path);
-        rc = o.svg ? EXIT_USAGE : eval_generate(m, model_path, data_dir, o.held_out, o.json, o.threads);
+        const char *bad = o.svg ? "--svg draws a classifier's confusion matrix" : o.tau ? "--prior-correction "
+                                                                                          "applies to classifiers" : NULL;
+        if (bad) cli_error("%s; %s is a generation model", bad, model_path);
+        rc = bad ? EXIT_USAGE : eval_generate(m, model_path, data_dir, o.held_out, o.json, o.threads);
         goto done;
     }
+    if ((rc = cli_prior_shift(m, model_path, o.tau, &shift))) goto done;
+    rc = EXIT_RUNTIME;
     if (cli_load_data(data_dir, &ds)) goto done;
     int C = recur_model_num_labels(m), L = recur_dataset_num_labels(ds);
     map = malloc((size_t)L * sizeof *map);
@@ -287,6 +294,7 @@ int cmd_eval(int argc, char **argv)
                       err.message);
             goto done;
         }
+        cli_prior_apply(shift, lp, k, C);
         cli_metrics_add(&met, lp, y, k);
     }
     if (o.svg) {
@@ -303,7 +311,7 @@ int cmd_eval(int argc, char **argv)
         cli_buf_free(&b);
     }
     if (o.json) {
-        print_json(model_path, data_dir, &met, labels);
+        print_json(model_path, data_dir, &met, labels, o.tau);
     } else {
         char a[32], b[32];
         const recur_model_config *mc = recur_model_get_config(m);
@@ -312,6 +320,7 @@ int cmd_eval(int argc, char **argv)
                ep ? ", epoch " : "", ep ? ep : "");
         printf("data    %s%s: %s names, %d labels\n", data_dir, o.held_out ? " (held-out lines only)" : "",
                cli_count(a, met.n), L);
+        if (o.tau) printf("prior   corrected: log-probabilities - %g x log(training share of the label)\n", o.tau);
         printf("accuracy %.1f%% (%s of %s)   macro recall %.1f%%   loss %.4f\n\n", 100 * cli_metrics_accuracy(&met),
                cli_count(a, met.correct), cli_count(b, met.n), 100 * cli_metrics_macro_recall(&met),
                cli_metrics_loss(&met));
@@ -343,6 +352,7 @@ done:
     free(map);
     free(labels);
     free(lp);
+    free(shift);
     free(y);
     free(texts);
     free(lens);

@@ -9,7 +9,7 @@
  * them). */
 static const char *const meta_keys[] = {
     "recur_version", "data", "train_names", "test_names", "epoch", "epochs_done", "accuracy",
-    "macro_recall", "test_loss", "train_loss", "best_epoch", "best_accuracy", "lr", "train_args",
+    "macro_recall", "label_counts", "test_loss", "train_loss", "best_epoch", "best_accuracy", "lr", "train_args",
     /* Generators (recur train --generate). */
     "test_bits_per_char", "trigram_bits_per_char", "trigram_pooled_bits_per_char", NULL,
 };

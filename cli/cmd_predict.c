@@ -19,6 +19,7 @@ enum { CHUNK = PRED_CHUNK, BLOCK = 32 * CHUNK };
 
 typedef struct pred_opts {
     int top, json, threads;
+    double tau;
 } pred_opts;
 
 /* One block of names and what became of them. */
@@ -34,7 +35,8 @@ typedef struct block {
 typedef struct worker {
     pthread_t th;
     recur_runner *rn;
-    float *lp; /* [CHUNK][C] */
+    float *lp;          /* [CHUNK][C] */
+    const float *shift; /* prior correction [C], or NULL */
     const block *b;
     int *best;
     float *bestlp;
@@ -78,6 +80,7 @@ static void *work(void *arg)
             w->st = st;
             return NULL;
         }
+        cli_prior_apply(w->shift, w->lp, k, w->C);
         for (int j = 0; j < k; j++)
             top_n(w->lp + (size_t)j * w->C, w->C, w->top, w->best + (size_t)(s + j) * w->top,
                   w->bestlp + (size_t)(s + j) * w->top);
@@ -158,16 +161,17 @@ static const char summary[] =
     "  > Dovesky\n  (-0.47) Russian\n  (-1.34) Czech\n  (-3.22) English\n"
     "Without NAME, reads names from stdin, one per line (blank lines are skipped).";
 
-enum { PRED_SPECS = 4 };
+enum { PRED_SPECS = 5 };
 
 /* The flag table, options at their defaults: cmd_predict and cmd_predict_table. */
 static void pred_table(arg_command *cmd, arg_spec *s, pred_opts *o)
 {
-    *o = (pred_opts){3, 0, cli_default_threads()};
+    *o = (pred_opts){3, 0, cli_default_threads(), 0};
     arg_spec specs[] = {
         {"--top", "-n", ARG_INT, &o->top, 1, 100000, 0, 0, NULL, "N", "labels per name (at most the model's labels)", 0},
         {"--json", NULL, ARG_FLAG, &o->json, 0, 0, 0, 0, NULL, NULL, "one JSON object per name and line", 0},
         {"--threads", NULL, ARG_INT, &o->threads, 1, 256, 0, 0, NULL, "N", "threads classifying names from stdin", 0},
+        {"--prior-correction", NULL, ARG_FLOAT, &o->tau, 0, 10, 0, 0, NULL, "TAU", "subtract TAU x log(training share of each label) from the log-probabilities: more recall for small labels, less accuracy", 0},
         SPEC_END,
     };
     _Static_assert(sizeof specs == PRED_SPECS * sizeof specs[0], "PRED_SPECS");
@@ -200,6 +204,7 @@ int cmd_predict(int argc, char **argv)
     recur_model *m = NULL;
     rc = EXIT_RUNTIME;
     worker *ws = NULL;
+    float *shift = NULL;
     block b = {0};
     char *buf = NULL;
     size_t buf_cap = 0;
@@ -217,6 +222,7 @@ int cmd_predict(int argc, char **argv)
     }
     int C = recur_model_num_labels(m);
     if (o.top > C) o.top = C;
+    if (cli_prior_shift(m, pos[0], o.tau, &shift)) goto done;
     int from_stdin = npos == 1;
     int nw = from_stdin ? o.threads : 1;
     /* Our threads each run a runner: the matrix products stay single-threaded. */
@@ -234,6 +240,7 @@ int cmd_predict(int argc, char **argv)
         ws[i].count = nw;
         ws[i].C = C;
         ws[i].top = o.top;
+        ws[i].shift = shift;
         ws[i].lp = malloc((size_t)CHUNK * C * sizeof *ws[i].lp);
         if (!ws[i].lp) goto nomem;
         if (recur_runner_create(m, CHUNK, &ws[i].rn, &err)) {
@@ -346,6 +353,7 @@ done:
             free(ws[i].lp);
         }
     free(ws);
+    free(shift);
     free(b.texts);
     free(b.lens);
     free(b.lines);

@@ -318,6 +318,27 @@ static int set_meta(run *r, const char *key, const char *fmt, ...)
     return 0;
 }
 
+/* The training names of each label, "n0,n1,...": the prior that `eval` and
+ * `predict --prior-correction` divide out. */
+static int label_counts(run *r)
+{
+    const int C = recur_model_num_labels(r->model);
+    size_t *n = calloc((size_t)C, sizeof *n);
+    char *text = malloc((size_t)C * 21 + 1);
+    int bad = !n || !text;
+    if (!bad) {
+        for (size_t i = 0; i < r->n_train; i++) n[r->train_y[i]]++;
+        size_t at = 0;
+        for (int c = 0; c < C; c++) at += (size_t)sprintf(text + at, "%s%zu", c ? "," : "", n[c]);
+        recur_error err;
+        bad = recur_model_set_meta(r->model, "label_counts", text, &err) != RECUR_OK;
+    }
+    if (bad) cli_error("out of memory describing the model");
+    free(n);
+    free(text);
+    return bad ? -1 : 0;
+}
+
 /* Metadata of the weights now in the model; written with both files. */
 static int describe(run *r, int epoch, double train_loss, double test_loss)
 {
@@ -354,6 +375,7 @@ static int describe(run *r, int epoch, double train_loss, double test_loss)
     } else {
         bad |= set_meta(r, "accuracy", "%.6f", cli_metrics_accuracy(&r->met));
         bad |= set_meta(r, "macro_recall", "%.6f", cli_metrics_macro_recall(&r->met));
+        bad |= label_counts(r);
     }
     bad |= set_meta(r, "test_loss", "%.6f", test_loss);
     bad |= set_meta(r, "train_loss", "%.6f", train_loss);

@@ -188,6 +188,69 @@ static void test_resume_keeps_architecture(void)
     result_free(&r);
 }
 
+/* Log-probability of label in a predict --json line, or 1 when absent. */
+static double json_logprob(const char *line, const char *label)
+{
+    char key[64];
+    snprintf(key, sizeof key, "\"label\":\"%s\",\"logprob\":", label);
+    const char *p = strstr(line, key);
+    return p ? strtod(p + strlen(key), NULL) : 1;
+}
+
+/* --prior-correction divides the training prior out: on unbalanced labels
+ * the small label gains probability as tau grows, each answer stays a
+ * distribution, and the counts it uses are those training stored. */
+static void test_prior_correction(void)
+{
+    NEED_BIN();
+    const char *data = make_data(), *dir = new_dir("prior"), *lop = new_dir("prior_data");
+    char src[700], *text = NULL;
+    snprintf(src, sizeof src, "%s/Beta.txt", data);
+    FILE *f = fopen(src, "rb");
+    text = malloc(1 << 16);
+    size_t len = f && text ? fread(text, 1, 1 << 16, f) : 0;
+    if (f) fclose(f);
+    size_t cut = 0;
+    for (int lines = 0; cut < len && lines < 20; cut++) lines += text[cut] == '\n';
+    put(lop, "Beta.txt", text, cut); /* 20 Beta names against 200 Alpha */
+    snprintf(src, sizeof src, "%s/Alpha.txt", data);
+    f = fopen(src, "rb");
+    len = f ? fread(text, 1, 1 << 16, f) : 0;
+    if (f) fclose(f);
+    put(lop, "Alpha.txt", text, len);
+    free(text);
+    const char *w[] = {"train", lop, "-o", "m.safetensors", "--epochs", "2", "--hidden", "8", "--embed", "4",
+                       "--threads", "1", "--test-split", "0.2", "-q", NULL};
+    result r = runv(dir, NULL, w);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    result_free(&r);
+    const char *info[] = {"info", "m.safetensors", NULL};
+    r = runv(dir, NULL, info);
+    const char *lc = strstr(r.out, "label_counts");
+    long a = 0, b = 0;
+    if (lc) sscanf(lc + strlen("label_counts"), " %ld,%ld", &a, &b);
+    CHECK_MSG(a + b == 176 && a > b && b > 0, "label_counts %ld,%ld in: %.400s", a, b, lc ? lc : r.out);
+    result_free(&r);
+    double beta[3];
+    const char *taus[3] = {"0", "1", "3"};
+    for (int i = 0; i < 3; i++) {
+        const char *p[] = {"predict", "m.safetensors", "kasaberg", "--json", "--top", "2", "--prior-correction",
+                           taus[i], NULL};
+        r = runv(dir, NULL, p);
+        CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+        double la = json_logprob(r.out, "Alpha");
+        beta[i] = json_logprob(r.out, "Beta");
+        CHECK_MSG(la <= 0 && beta[i] <= 0 && fabs(exp(la) + exp(beta[i]) - 1) < 1e-3, "tau %s: %s", taus[i], r.out);
+        result_free(&r);
+    }
+    CHECK_MSG(beta[0] < beta[1] && beta[1] < beta[2], "Beta's log-probability %g, %g, %g as tau grows", beta[0],
+              beta[1], beta[2]);
+    const char *e[] = {"eval", "m.safetensors", lop, "--json", "--prior-correction", "1", NULL};
+    r = runv(dir, NULL, e);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "\"prior_correction\":1,"), "exit %d: %.300s %s", r.code, r.out, r.err);
+    result_free(&r);
+}
+
 /* SGD at --lr 10 without clipping makes a ReLU RNN's loss NaN: training
  * stops at once naming the epoch and the step; the model and the
  * checkpoint of the last finished epoch stay as they were. */
@@ -385,6 +448,7 @@ const test_case tests_limits[] = {
     {"model_too_large", test_model_too_large},
     {"direction_flags", test_direction_flags},
     {"resume_keeps_architecture", test_resume_keeps_architecture},
+    {"prior_correction", test_prior_correction},
     {"numeric_fault", test_numeric_fault},
     {"long_lines", test_long_lines},
     {"empty_and_unknown_names", test_empty_and_unknown_names},
