@@ -168,10 +168,9 @@ static void set_defaults(train_opts *o, int generate)
 }
 
 /* --unidirectional wins over --bidirectional, wherever each was given. */
-static int resolved(train_opts *o)
+static void resolve_direction(train_opts *o)
 {
     if (o->unidirectional) o->bidirectional = 0;
-    return 0;
 }
 
 /* Whether argv gives flag (as "flag" or "flag=value") before any "--". */
@@ -241,7 +240,10 @@ static int parse_flags(run *r, int argc, char **argv, char **pos, int *npos)
     r->cmd = (arg_command){"train", "recur train [DATA] [-o FILE] [options]", summary, r->specs, 0, 1};
     int rc = args_parse(&r->cmd, argc, argv, pos, npos);
     if (rc) return rc == 1 ? -1 : rc;
-    if (!r->o.resume) return resolved(&r->o);
+    if (!r->o.resume) {
+        resolve_direction(&r->o);
+        return 0;
+    }
     recur_model *ck = NULL;
     recur_error err;
     if (recur_model_load(r->o.resume, &ck, &err) != RECUR_OK) {
@@ -284,7 +286,7 @@ static int parse_flags(run *r, int argc, char **argv, char **pos, int *npos)
                   epochs_done, r->o.epochs);
         return EXIT_RUNTIME;
     }
-    resolved(&r->o);
+    resolve_direction(&r->o);
     return keep_architecture(&r->o, &arch, resume, argc, argv);
 }
 
