@@ -90,6 +90,16 @@ int cli_stored_split(const recur_model *m, const char *model_path, recur_dataset
         rc = EXIT_RUNTIME;
         goto done;
     }
+    static const char *const names[] = {"random", "distinct", "stratified"}; /* recur_split order */
+    int how = -1;
+    for (int k = 0; k < 3; k++)
+        if (strcmp(split, names[k]) == 0) how = k;
+    if (how < 0) {
+        cli_error("%s: %s was trained with --split %s, which this version does not know", context, model_path,
+                  split);
+        rc = EXIT_RUNTIME;
+        goto done;
+    }
     recur_error err;
     if (stored_flag(tok, nt, "--dedupe") && recur_dataset_dedupe(ds, &err)) {
         cli_lib_error(context, &err);
@@ -97,7 +107,7 @@ int cli_stored_split(const recur_model *m, const char *model_path, recur_dataset
         goto done;
     }
     size_t *train = NULL, n_train = 0;
-    if (recur_dataset_split(ds, fv, strcmp(split, "distinct") == 0, sv, &train, &n_train, idx, n, &err)) {
+    if (recur_dataset_split(ds, fv, (recur_split)how, sv, &train, &n_train, idx, n, &err)) {
         cli_lib_error(context, &err);
         rc = EXIT_RUNTIME;
         goto done;

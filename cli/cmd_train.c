@@ -21,7 +21,8 @@ static const char *const cell_choices[] = {"rnn", "rnn_relu", "lstm", "gru", "rn
 const recur_cell train_cell_values[] = {RECUR_CELL_RNN_TANH, RECUR_CELL_RNN_RELU, RECUR_CELL_LSTM,
                                         RECUR_CELL_GRU, RECUR_CELL_RNN_TANH};
 const char *const train_optim_choices[] = {"sgd", "adam", NULL};
-static const char *const split_choices[] = {"random", "distinct", NULL};
+/* In the order of recur_split. */
+static const char *const split_choices[] = {"random", "distinct", "stratified", NULL};
 static const char *const text_choices[] = {"unicode", "ascii", NULL};
 
 static void default_opts(train_opts *o)
@@ -76,7 +77,7 @@ static void make_specs(arg_spec *s, train_opts *o)
         {"--threads", NULL, ARG_INT, &o->threads, 1, 256, 0, 0, NULL, "N", "threads for matrix products", 0},
         {"--test-split", NULL, ARG_FLOAT, &o->test_split, 0, 1, 1, 1, NULL, "F", "share of the lines held out for testing", 0},
         {"--test-dir", NULL, ARG_STRING, &o->test_dir, 0, 0, 0, 0, NULL, "DIR", "held-out data in a folder of their own (instead of --test-split)", 0},
-        {"--split", NULL, ARG_CHOICE, &o->split, 0, 0, 0, 0, split_choices, NULL, "random lines, or distinct spellings (none on both sides)", 0},
+        {"--split", NULL, ARG_CHOICE, &o->split, 0, 0, 0, 0, split_choices, NULL, "random lines, distinct spellings (none on both sides), or random lines in proportion from each label", 0},
         {"--dedupe", NULL, ARG_FLAG, &o->dedupe, 0, 0, 0, 0, NULL, NULL, "drop repeated (name, label) lines first", 0},
         {"--text", NULL, ARG_CHOICE, &o->text, 0, 0, 0, 0, text_choices, NULL, "symbols: every character seen, or the tutorial's ASCII letters", 0},
         {"--svg", NULL, ARG_STRING, &o->svg, 0, 0, 0, 0, NULL, "FILE", "draw the loss and accuracy curves", 0},
@@ -350,7 +351,7 @@ static int prepare_data(run *r, const char *given)
         for (size_t i = 0; i < r->n_test; i++) r->test_y[i] = map[recur_dataset_label(r->test_ds, i)];
         free(map);
     } else {
-        if (recur_dataset_split(r->ds, o->test_split, o->split == 1, o->seed, &r->train_idx, &r->n_train,
+        if (recur_dataset_split(r->ds, o->test_split, (recur_split)o->split, o->seed, &r->train_idx, &r->n_train,
                                 &r->test_idx, &r->n_test, &err)) {
             cli_lib_error("split", &err);
             return EXIT_RUNTIME;
@@ -520,7 +521,9 @@ int cmd_train(int argc, char **argv)
                    r->data_dir, cli_count(b, r->n_test), o->test_dir);
         else
             printf("split   %s, seed %llu: %s training names, %s test names (%.0f%%)\n",
-                   o->split ? "by distinct spelling (none on both sides)" : "random lines",
+                   o->split == RECUR_SPLIT_DISTINCT     ? "by distinct spelling (none on both sides)"
+                   : o->split == RECUR_SPLIT_STRATIFIED ? "random lines, stratified by label"
+                                                        : "random lines",
                    (unsigned long long)o->seed, cli_count(a, r->n_train), cli_count(b, r->n_test),
                    100.0 * (double)r->n_test / (double)(r->n_train + r->n_test));
         const recur_model_config *mc = recur_model_get_config(r->model);

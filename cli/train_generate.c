@@ -43,7 +43,7 @@ void gen_default_opts(train_opts *o)
     o->balance = 1;
     /* No spelling on both sides: "new names" and held-out bits per
      * character then mean names the model has never seen. */
-    o->split = 1;
+    o->split = RECUR_SPLIT_DISTINCT;
 }
 
 int gen_check_opts(const run *r)

@@ -78,11 +78,11 @@ static int is_space_edge(const char *s, size_t len)
     return strchr(ws, s[0]) || strchr(ws, s[len - 1]);
 }
 
-static void check_split(const recur_dataset *ds, int by_distinct, double frac, uint64_t seed)
+static void check_split(const recur_dataset *ds, recur_split how, double frac, uint64_t seed)
 {
     size_t *a = NULL, *b = NULL, na = 0, nb = 0, n = recur_dataset_size(ds);
     recur_error err;
-    REQUIRE(recur_dataset_split(ds, frac, by_distinct, seed, &a, &na, &b, &nb, &err) == RECUR_OK);
+    REQUIRE(recur_dataset_split(ds, frac, how, seed, &a, &na, &b, &nb, &err) == RECUR_OK);
     REQUIRE(na + nb == n);
     if (n >= 2) REQUIRE(na >= 1 && nb >= 1);
     unsigned char *seen = calloc(n ? n : 1, 1);
@@ -97,7 +97,15 @@ static void check_split(const recur_dataset *ds, int by_distinct, double frac, u
         REQUIRE(i == 0 || b[i] > b[i - 1]);
         seen[b[i]] = 2;
     }
-    if (by_distinct) { /* equal texts never straddle the split */
+    if (how == RECUR_SPLIT_STRATIFIED) { /* each label of 2 or more lines on both sides */
+        for (int l = 0; l < recur_dataset_num_labels(ds); l++) {
+            size_t on[3] = {0, 0, 0};
+            for (size_t i = 0; i < n; i++)
+                if (recur_dataset_label(ds, i) == l) on[seen[i]]++;
+            if (recur_dataset_label_size(ds, l) >= 2) REQUIRE(on[1] >= 1 && on[2] >= 1);
+        }
+    }
+    if (how == RECUR_SPLIT_DISTINCT) { /* equal texts never straddle the split */
         for (size_t i = 0; i < n; i++)
             for (size_t j = i + 1; j < n && j < i + 64; j++) {
                 size_t li, lj;
@@ -159,8 +167,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_examples(ds);
     recur_dataset_stats before;
     recur_dataset_stats_get(ds, &before);
-    check_split(ds, 0, 0.2, size);
-    check_split(ds, 1, 0.5, 7);
+    check_split(ds, RECUR_SPLIT_RANDOM, 0.2, size);
+    check_split(ds, RECUR_SPLIT_DISTINCT, 0.5, 7);
+    check_split(ds, RECUR_SPLIT_STRATIFIED, 0.3, size);
     REQUIRE(recur_dataset_dedupe(ds, &err) == RECUR_OK);
     recur_dataset_stats after;
     recur_dataset_stats_get(ds, &after);
@@ -168,7 +177,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     REQUIRE(after.lines == before.lines - before.duplicates);
     REQUIRE(after.distinct == before.distinct && after.ambiguous == before.ambiguous);
     check_examples(ds);
-    check_split(ds, 1, 0.1, 3);
+    check_split(ds, RECUR_SPLIT_DISTINCT, 0.1, 3);
     recur_dataset_free(ds);
     return 0;
 }

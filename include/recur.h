@@ -214,13 +214,18 @@ size_t recur_dataset_line(const recur_dataset *ds, size_t i);
 void recur_dataset_stats_get(const recur_dataset *ds, recur_dataset_stats *st);
 /* Drop repeated (text, label) pairs, keeping the first. */
 recur_status recur_dataset_dedupe(recur_dataset *ds, recur_error *err);
+typedef enum recur_split {
+    RECUR_SPLIT_RANDOM = 0,     /* round(fraction * n) lines at random         */
+    RECUR_SPLIT_DISTINCT = 1,   /* every spelling wholly on one side           */
+    RECUR_SPLIT_STRATIFIED = 2  /* round(fraction * n_label) of each label     */
+} recur_split;
 /*
- * Split example indices into train and test, `test_fraction` in (0, 1).
- * by_distinct: every spelling goes wholly to one side. Deterministic in
- * seed. The caller frees *train and *test with free().
+ * Split example indices into train and test, `test_fraction` in (0, 1);
+ * with 2 or more examples neither side is empty. Deterministic in seed.
+ * The caller frees *train and *test with free().
  */
 recur_status recur_dataset_split(const recur_dataset *ds, double test_fraction,
-                                 int by_distinct, uint64_t seed,
+                                 recur_split how, uint64_t seed,
                                  size_t **train, size_t *n_train,
                                  size_t **test, size_t *n_test,
                                  recur_error *err);

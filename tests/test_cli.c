@@ -355,6 +355,37 @@ static void test_train_small(void)
     result_free(&r);
 }
 
+/* --split stratified: each label gives its share to the test side, and
+ * eval --held-out derives the very same lines from the stored flags. */
+static void test_train_stratified(void)
+{
+    NEED_BIN();
+    const char *dir = new_dir("stratified"), *data = new_dir("stratified-data");
+    char alpha[400] = "", beta[100] = "";
+    for (int i = 0; i < 20; i++) snprintf(alpha + strlen(alpha), sizeof alpha - strlen(alpha), "Ab%c%c\n", 'a' + i % 7, 'a' + i);
+    for (int i = 0; i < 5; i++) snprintf(beta + strlen(beta), sizeof beta - strlen(beta), "Zy%c\n", 'a' + i);
+    put(data, "Alpha.txt", alpha, strlen(alpha));
+    put(data, "Beta.txt", beta, strlen(beta));
+    char args[1200];
+    snprintf(args, sizeof args, "train '%s' -o m.safetensors --split stratified --test-split 0.2 --epochs 1 "
+             "--hidden 8 --embed 4 --threads 1", data);
+    result r = run_in(dir, NULL, args, NULL);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    /* Alpha gives round(4.0) = 4 and Beta round(1.0) = 1. */
+    CHECK_MSG(strstr(r.out, "random lines, stratified by label") && strstr(r.out, "20 training names, 5 test names"),
+              "%s", r.out);
+    result_free(&r);
+    snprintf(args, sizeof args, "eval m.safetensors '%s' --held-out --json", data);
+    r = run_in(dir, NULL, args, NULL);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    CHECK_MSG(strstr(r.out, "\"examples\":5,") != NULL, "%s", r.out);
+    CHECK_MSG(strstr(r.out, "\"support\":4") && strstr(r.out, "\"support\":1"), "%s", r.out);
+    result_free(&r);
+    r = run_in(dir, NULL, "train x --split halves", NULL);
+    CHECK_FAILS(r, 2, "--split: 'halves' is not one of random, distinct, stratified");
+    result_free(&r);
+}
+
 /* Three epochs straight, or two then --resume to three: the same bytes. */
 static void test_resume(void)
 {
@@ -430,6 +461,7 @@ const test_case tests_cli[] = {
     {"data_errors", test_data_errors},
     {"bad_model_files", test_bad_model_files},
     {"train_small", test_train_small},
+    {"train_stratified", test_train_stratified},
     {"resume", test_resume},
     {"interrupt", test_interrupt},
     {NULL, NULL},

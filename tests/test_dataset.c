@@ -326,6 +326,58 @@ static void split_random(void)
     recur_dataset_free(ds);
 }
 
+/* Labels of 1, 2, 3, 74 and 1,000 lines: each gives round(0.15 n) to test,
+ * at least 1 and at most n - 1 from 2 lines up; a single line stays. */
+static void split_stratified(void)
+{
+    const char *d = new_dir("stratified");
+    const int sizes[] = {1, 2, 3, 74, 1000}, expect[] = {0, 1, 1, 11, 150};
+    static char buf[16384];
+    for (int l = 0; l < 5; l++) {
+        size_t k = 0;
+        for (int i = 0; i < sizes[l]; i++) k += (size_t)snprintf(buf + k, sizeof buf - k, "n%d_%d\n", l, i);
+        char name[32];
+        snprintf(name, sizeof name, "S%d.txt", l);
+        put(d, name, buf, k);
+    }
+    recur_dataset *ds = load_ok(d);
+    if (!ds) return;
+    recur_error err = {0};
+    size_t n = recur_dataset_size(ds), *tr, *te, ntr, nte, *tr2, *te2, ntr2, nte2;
+    CHECK_OK(recur_dataset_split(ds, 0.15, RECUR_SPLIT_STRATIFIED, 9, &tr, &ntr, &te, &nte, &err), &err);
+    check_partition(tr, ntr, te, nte, n);
+    int got[5] = {0};
+    for (size_t i = 0; i < nte; i++) got[recur_dataset_label(ds, te[i])]++;
+    for (int l = 0; l < 5; l++) CHECK_MSG(got[l] == expect[l], "label %d: %d test lines", l, got[l]);
+    CHECK_OK(recur_dataset_split(ds, 0.15, RECUR_SPLIT_STRATIFIED, 9, &tr2, &ntr2, &te2, &nte2, &err), &err);
+    CHECK(nte2 == nte && memcmp(te, te2, nte * sizeof *te) == 0);
+    free(tr2);
+    free(te2);
+    CHECK_OK(recur_dataset_split(ds, 0.15, RECUR_SPLIT_STRATIFIED, 10, &tr2, &ntr2, &te2, &nte2, &err), &err);
+    CHECK(nte2 == nte && memcmp(te, te2, nte * sizeof *te) != 0);
+    free(tr2);
+    free(te2);
+    free(tr);
+    free(te);
+    tr = te = (size_t *)1;
+    CHECK(recur_dataset_split(ds, 0.15, (recur_split)3, 9, &tr, &ntr, &te, &nte, &err) == RECUR_ERR_ARG);
+    CHECK(tr == NULL && te == NULL);
+    recur_dataset_free(ds);
+    /* Every label a single line: one of them is held out all the same. */
+    d = new_dir("singletons");
+    put(d, "A.txt", "a\n", 2);
+    put(d, "B.txt", "b\n", 2);
+    put(d, "C.txt", "c\n", 2);
+    ds = load_ok(d);
+    if (!ds) return;
+    CHECK_OK(recur_dataset_split(ds, 0.15, RECUR_SPLIT_STRATIFIED, 1, &tr, &ntr, &te, &nte, &err), &err);
+    CHECK(nte == 1 && ntr == 2);
+    check_partition(tr, ntr, te, nte, 3);
+    free(tr);
+    free(te);
+    recur_dataset_free(ds);
+}
+
 static void split_by_distinct(void)
 {
     recur_dataset *ds = load_ok(repeats_folder());
@@ -417,6 +469,18 @@ static void real_names_data(void)
     CHECK_OK(recur_dataset_split(ds, 0.1, 0, 7, &tr, &ntr, &te, &nte, &err), &err);
     CHECK(nte == 2007 && ntr == 18067);
     CHECK(shared_spellings(ds, tr, ntr, te, nte) > 100);
+    free(tr);
+    free(te);
+    /* Stratified: Portuguese (74 lines) gives 7, Arabic 200, Russian 941. */
+    CHECK_OK(recur_dataset_split(ds, 0.1, RECUR_SPLIT_STRATIFIED, 7, &tr, &ntr, &te, &nte, &err), &err);
+    size_t by_label[18] = {0};
+    for (size_t i = 0; i < nte; i++) by_label[recur_dataset_label(ds, te[i])]++;
+    for (int l = 0; l < recur_dataset_num_labels(ds) && l < 18; l++) {
+        size_t want = (size_t)floor(0.1 * (double)recur_dataset_label_size(ds, l) + 0.5);
+        CHECK_MSG(by_label[l] == want, "%s: %zu of %zu", recur_dataset_label_name(ds, l), by_label[l],
+                  recur_dataset_label_size(ds, l));
+    }
+    CHECK(ntr + nte == 20074);
     free(tr);
     free(te);
 
@@ -587,6 +651,7 @@ const test_case tests_dataset[] = {
     {"dedupe_keeps_first", dedupe_keeps_first},
     {"split_random", split_random},
     {"split_by_distinct", split_by_distinct},
+    {"split_stratified", split_stratified},
     {"real_names_data", real_names_data},
     {"fetch_returns_prepopulated_cache", fetch_returns_prepopulated_cache},
     {"fetch_unreachable_fails_fast", fetch_unreachable_fails_fast},

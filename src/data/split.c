@@ -8,6 +8,11 @@
  *    of first appearance); whole groups go to test while it holds fewer
  *    than the target (so it may overshoot by less than one group), never
  *    the last group.
+ *  - Stratified: each label is shuffled on its own and gives
+ *    test_target(count of the label) of its lines, so that a small label
+ *    is held out in proportion and macro recall does not hinge on a label
+ *    that drew 2 test lines out of 74 (a random split of the names data
+ *    does that). If every label has a single line, one line goes to test.
  * Both lists come back in increasing index order.
  */
 #include <math.h>
@@ -41,6 +46,29 @@ static recur_status mark_random(const recur_dataset *ds, size_t target, recur_rn
     return RECUR_OK;
 }
 
+static recur_status mark_stratified(const recur_dataset *ds, double fraction, recur_rng *rng,
+                                    unsigned char *side, recur_error *err)
+{
+    size_t *idx = malloc((ds->n ? ds->n : 1) * sizeof *idx);
+    if (!idx) return recur_fail(err, RECUR_ERR_NOMEM, "out of memory splitting the data set");
+    size_t marked = 0;
+    /* Examples are ordered by label: each label is one run of them. */
+    for (size_t start = 0; start < ds->n;) {
+        size_t end = start;
+        while (end < ds->n && ds->ex[end].label == ds->ex[start].label) end++;
+        size_t count = end - start;
+        for (size_t i = 0; i < count; i++) idx[i] = start + i;
+        recur_rng_shuffle(rng, idx, count);
+        size_t k = count >= 2 ? test_target(count, fraction) : 0;
+        for (size_t i = 0; i < k; i++) side[idx[i]] = 1;
+        marked += k;
+        start = end;
+    }
+    if (marked == 0 && ds->n >= 2) side[recur_rng_below(rng, ds->n)] = 1;
+    free(idx);
+    return RECUR_OK;
+}
+
 static recur_status mark_distinct(const recur_dataset *ds, size_t target, recur_rng *rng,
                                   unsigned char *side, recur_error *err)
 {
@@ -69,7 +97,7 @@ done:
     return st;
 }
 
-recur_status recur_dataset_split(const recur_dataset *ds, double test_fraction, int by_distinct,
+recur_status recur_dataset_split(const recur_dataset *ds, double test_fraction, recur_split how,
                                  uint64_t seed, size_t **train, size_t *n_train, size_t **test,
                                  size_t *n_test, recur_error *err)
 {
@@ -82,6 +110,8 @@ recur_status recur_dataset_split(const recur_dataset *ds, double test_fraction, 
     if (!(test_fraction > 0.0 && test_fraction < 1.0))
         return recur_fail(err, RECUR_ERR_ARG, "test fraction %g is not between 0 and 1",
                           test_fraction);
+    if (how != RECUR_SPLIT_RANDOM && how != RECUR_SPLIT_DISTINCT && how != RECUR_SPLIT_STRATIFIED)
+        return recur_fail(err, RECUR_ERR_ARG, "recur_dataset_split: unknown split %d", (int)how);
     size_t n = ds->n, target = test_target(n, test_fraction);
     unsigned char *side = calloc(n ? n : 1, 1);
     size_t *a = malloc((n ? n : 1) * sizeof *a), *b = malloc((n ? n : 1) * sizeof *b);
@@ -92,8 +122,9 @@ recur_status recur_dataset_split(const recur_dataset *ds, double test_fraction, 
     }
     recur_rng rng;
     recur_rng_seed(&rng, seed);
-    st = by_distinct ? mark_distinct(ds, target, &rng, side, err)
-                     : mark_random(ds, target, &rng, side, err);
+    st = how == RECUR_SPLIT_DISTINCT     ? mark_distinct(ds, target, &rng, side, err)
+         : how == RECUR_SPLIT_STRATIFIED ? mark_stratified(ds, test_fraction, &rng, side, err)
+                                         : mark_random(ds, target, &rng, side, err);
     if (st != RECUR_OK) goto fail;
     size_t na = 0, nb = 0;
     for (size_t i = 0; i < n; i++) {
