@@ -100,6 +100,21 @@ arg_command *cmd_eval_table(void);
 arg_command *cmd_predict_table(void);
 arg_command *cmd_info_table(void);
 arg_command *cmd_sample_table(void);
+/* Defines `arg_command *fn(void)` for a command whose flag table is built
+ * by `void fill(arg_command *, arg_spec *, opts_type *)` with n_specs
+ * entries: the command, its specs and its options in one malloc'd block. */
+#define CLI_DEFINE_TABLE(fn, fill, opts_type, n_specs)                   \
+    arg_command *fn(void)                                                \
+    {                                                                    \
+        struct {                                                         \
+            arg_command cmd; /* first: the block is freed through it */  \
+            arg_spec specs[n_specs];                                     \
+            opts_type o;                                                 \
+        } *t = malloc(sizeof *t);                                        \
+        if (!t) return NULL;                                             \
+        fill(&t->cmd, t->specs, &t->o);                                  \
+        return &t->cmd;                                                  \
+    }
 
 /* Prior correction (prior.c): *shift [C] = -tau log(training share of each
  * label), from the model's "label_counts"; NULL when tau is 0. Returns 0,

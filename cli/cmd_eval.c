@@ -210,17 +210,7 @@ static void eval_table(arg_command *cmd, arg_spec *s, eval_opts *o)
     *cmd = (arg_command){"eval", "recur eval MODEL DATA [--json] [--svg FILE] [--held-out]", summary, s, 2, 2};
 }
 
-arg_command *cmd_eval_table(void)
-{
-    struct {
-        arg_command cmd; /* first: the block is freed through it */
-        arg_spec specs[EVAL_SPECS];
-        eval_opts o;
-    } *t = malloc(sizeof *t);
-    if (!t) return NULL;
-    eval_table(&t->cmd, t->specs, &t->o);
-    return &t->cmd;
-}
+CLI_DEFINE_TABLE(cmd_eval_table, eval_table, eval_opts, EVAL_SPECS)
 
 int cmd_eval(int argc, char **argv)
 {

@@ -179,17 +179,7 @@ static void pred_table(arg_command *cmd, arg_spec *s, pred_opts *o)
     *cmd = (arg_command){"predict", "recur predict MODEL [NAME...] [--top N] [--json]", summary, s, 1, -1};
 }
 
-arg_command *cmd_predict_table(void)
-{
-    struct {
-        arg_command cmd; /* first: the block is freed through it */
-        arg_spec specs[PRED_SPECS];
-        pred_opts o;
-    } *t = malloc(sizeof *t);
-    if (!t) return NULL;
-    pred_table(&t->cmd, t->specs, &t->o);
-    return &t->cmd;
-}
+CLI_DEFINE_TABLE(cmd_predict_table, pred_table, pred_opts, PRED_SPECS)
 
 int cmd_predict(int argc, char **argv)
 {

@@ -309,17 +309,7 @@ static void cost_table(arg_command *cmd, arg_spec *s, cost_opts *o)
     *cmd = (arg_command){"experiment cost", "recur experiment cost [DATA] [options]", summary, s, 0, 1};
 }
 
-arg_command *cmd_experiment_cost_table(void)
-{
-    struct {
-        arg_command cmd; /* first: the block is freed through it */
-        arg_spec specs[COST_SPECS];
-        cost_opts o;
-    } *t = malloc(sizeof *t);
-    if (!t) return NULL;
-    cost_table(&t->cmd, t->specs, &t->o);
-    return &t->cmd;
-}
+CLI_DEFINE_TABLE(cmd_experiment_cost_table, cost_table, cost_opts, COST_SPECS)
 
 int exp_cost(int argc, char **argv)
 {

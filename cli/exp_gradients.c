@@ -329,17 +329,7 @@ static void grad_table(arg_command *cmd, arg_spec *s, grad_opts *o)
     *cmd = (arg_command){"experiment gradients", "recur experiment gradients [options]", summary, s, 0, 0};
 }
 
-arg_command *cmd_experiment_gradients_table(void)
-{
-    struct {
-        arg_command cmd; /* first: the block is freed through it */
-        arg_spec specs[GRAD_SPECS];
-        grad_opts o;
-    } *t = malloc(sizeof *t);
-    if (!t) return NULL;
-    grad_table(&t->cmd, t->specs, &t->o);
-    return &t->cmd;
-}
+CLI_DEFINE_TABLE(cmd_experiment_gradients_table, grad_table, grad_opts, GRAD_SPECS)
 
 int exp_gradients(int argc, char **argv)
 {

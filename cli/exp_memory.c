@@ -268,17 +268,7 @@ static void mem_table(arg_command *cmd, arg_spec *s, mem_opts *o)
     *cmd = (arg_command){"experiment memory", "recur experiment memory [options]", summary, s, 0, 0};
 }
 
-arg_command *cmd_experiment_memory_table(void)
-{
-    struct {
-        arg_command cmd; /* first: the block is freed through it */
-        arg_spec specs[MEM_SPECS];
-        mem_opts o;
-    } *t = malloc(sizeof *t);
-    if (!t) return NULL;
-    mem_table(&t->cmd, t->specs, &t->o);
-    return &t->cmd;
-}
+CLI_DEFINE_TABLE(cmd_experiment_memory_table, mem_table, mem_opts, MEM_SPECS)
 
 int exp_memory(int argc, char **argv)
 {
