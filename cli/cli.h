@@ -95,6 +95,8 @@ arg_spec *args_find(arg_command *cmd, const char *name);
  * defaults, in one block (free() it; NULL when out of memory), built by the
  * same code as the command's own: fuzz/fuzz_cli.c and tests parse argv
  * exactly as the command does without running it. */
+/* train's --split values, in the order of recur_split. */
+extern const char *const cli_split_choices[];
 arg_command *cmd_train_table(void);
 arg_command *cmd_eval_table(void);
 arg_command *cmd_predict_table(void);

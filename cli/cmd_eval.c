@@ -90,10 +90,9 @@ int cli_stored_split(const recur_model *m, const char *model_path, recur_dataset
         rc = EXIT_RUNTIME;
         goto done;
     }
-    static const char *const names[] = {"random", "distinct", "stratified"}; /* recur_split order */
     int how = -1;
-    for (int k = 0; k < 3; k++)
-        if (strcmp(split, names[k]) == 0) how = k;
+    for (int k = 0; cli_split_choices[k]; k++)
+        if (strcmp(split, cli_split_choices[k]) == 0) how = k;
     if (how < 0) {
         cli_error("%s: %s was trained with --split %s, which this version does not know", context, model_path,
                   split);

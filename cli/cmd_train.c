@@ -21,8 +21,8 @@ static const char *const cell_choices[] = {"rnn", "rnn_relu", "lstm", "gru", "rn
 const recur_cell train_cell_values[] = {RECUR_CELL_RNN_TANH, RECUR_CELL_RNN_RELU, RECUR_CELL_LSTM,
                                         RECUR_CELL_GRU, RECUR_CELL_RNN_TANH};
 const char *const train_optim_choices[] = {"sgd", "adam", NULL};
-/* In the order of recur_split. */
-static const char *const split_choices[] = {"random", "distinct", "stratified", NULL};
+/* In the order of recur_split (eval --held-out reads them back). */
+const char *const cli_split_choices[] = {"random", "distinct", "stratified", NULL};
 static const char *const text_choices[] = {"unicode", "ascii", NULL};
 
 static void default_opts(train_opts *o)
@@ -77,7 +77,7 @@ static void make_specs(arg_spec *s, train_opts *o)
         {"--threads", NULL, ARG_INT, &o->threads, 1, 256, 0, 0, NULL, "N", "threads for matrix products", 0},
         {"--test-split", NULL, ARG_FLOAT, &o->test_split, 0, 1, 1, 1, NULL, "F", "share of the lines held out for testing", 0},
         {"--test-dir", NULL, ARG_STRING, &o->test_dir, 0, 0, 0, 0, NULL, "DIR", "held-out data in a folder of their own (instead of --test-split)", 0},
-        {"--split", NULL, ARG_CHOICE, &o->split, 0, 0, 0, 0, split_choices, NULL, "random lines, distinct spellings (none on both sides), or random lines in proportion from each label", 0},
+        {"--split", NULL, ARG_CHOICE, &o->split, 0, 0, 0, 0, cli_split_choices, NULL, "random lines, distinct spellings (none on both sides), or random lines in proportion from each label", 0},
         {"--dedupe", NULL, ARG_FLAG, &o->dedupe, 0, 0, 0, 0, NULL, NULL, "drop repeated (name, label) lines first", 0},
         {"--text", NULL, ARG_CHOICE, &o->text, 0, 0, 0, 0, text_choices, NULL, "symbols: every character seen, or the tutorial's ASCII letters", 0},
         {"--svg", NULL, ARG_STRING, &o->svg, 0, 0, 0, 0, NULL, "FILE", "draw the loss and accuracy curves", 0},
