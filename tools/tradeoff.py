@@ -204,6 +204,10 @@ def main():
         sys.exit('tradeoff: no data folder (give --data DIR or set RECUR_DATA)')
     if a.splits < 1 or a.models < 1:
         sys.exit('tradeoff: --splits and --models must be at least 1')
+    if not (0 < a.test_share < 1):
+        sys.exit('tradeoff: --test-share must be between 0 and 1')
+    if not os.access(a.recur, os.X_OK):
+        sys.exit('tradeoff: %s is not an executable recur (run make, or give --recur PATH)' % a.recur)
     lines = read_lines(a.data)
     labels = sorted({lab for _, lab in lines})
     index = {lab: i for i, lab in enumerate(labels)}
@@ -247,4 +251,7 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except subprocess.CalledProcessError as e:
+        sys.exit('tradeoff: %s exited with %d' % (' '.join(e.cmd[:2]), e.returncode))
