@@ -257,6 +257,26 @@ void cli_metrics_class(const cli_metrics *m, int c, double *precision, double *r
 void cli_print_class_table(FILE *f, const cli_metrics *m, const char *const *labels);
 void cli_print_confusion(FILE *f, const cli_metrics *m, const char *const *labels, int color);
 
+/* What each prior correction would give (prior.c): metrics of the same
+ * log-probabilities under tau = 0, 0.25, 0.5, 0.75 and 1, so that `eval`
+ * shows the trade-off between accuracy and macro recall in one pass. */
+enum { CLI_SWEEP = 5 };
+typedef struct cli_prior_sweep {
+    int on;   /* the model holds label counts                          */
+    int C, cap;
+    float *shift[CLI_SWEEP], *tmp;
+    cli_metrics met[CLI_SWEEP];
+} cli_prior_sweep;
+
+/* 0 (s->on = 0 when the model has no label counts) or EXIT_RUNTIME. */
+int cli_prior_sweep_init(cli_prior_sweep *s, const recur_model *m, const char *model_path, int max_rows);
+/* Raw log-probabilities [n][C] (before any correction) and true labels. */
+void cli_prior_sweep_add(cli_prior_sweep *s, const float *lp, const int *labels, int n);
+void cli_prior_sweep_print(FILE *f, const cli_prior_sweep *s);
+/* ,"prior_sweep":[{"tau":..,"accuracy":..,"macro_recall":..},...] */
+void cli_prior_sweep_json(FILE *f, const cli_prior_sweep *s);
+void cli_prior_sweep_free(cli_prior_sweep *s);
+
 /* ------------------------------------------------------------------------ */
 /* SVG (svg.c)                                                               */
 /* ------------------------------------------------------------------------ */

@@ -123,7 +123,7 @@ done:
 }
 
 static void print_json(const char *model_path, const char *data_dir, const cli_metrics *m,
-                       const char *const *labels, double tau)
+                       const char *const *labels, double tau, const cli_prior_sweep *sweep)
 {
     FILE *f = stdout;
     const int C = m->C;
@@ -134,6 +134,7 @@ static void print_json(const char *model_path, const char *data_dir, const cli_m
     fprintf(f, ",\"prior_correction\":%g", tau);
     fprintf(f, ",\"examples\":%zu,\"correct\":%zu,\"accuracy\":%.6f,\"macro_recall\":%.6f,\"loss\":%.6f",
             m->n, m->correct, cli_metrics_accuracy(m), cli_metrics_macro_recall(m), cli_metrics_loss(m));
+    cli_prior_sweep_json(f, sweep);
     double sp = 0, sf = 0;
     int k = 0;
     for (int c = 0; c < C; c++) {
@@ -235,6 +236,7 @@ int cmd_eval(int argc, char **argv)
     const char **texts = NULL;
     size_t *lens = NULL;
     cli_metrics met = {0};
+    cli_prior_sweep sweep = {0};
     const char **labels = NULL;
     rc = EXIT_RUNTIME;
     if (recur_model_load(model_path, &m, &err)) {
@@ -275,6 +277,7 @@ int cmd_eval(int argc, char **argv)
         cli_lib_error(NULL, &err);
         goto done;
     }
+    if (cli_prior_sweep_init(&sweep, m, model_path, EB)) goto done;
     lp = malloc((size_t)EB * C * sizeof *lp);
     y = malloc(EB * sizeof *y);
     texts = malloc(EB * sizeof *texts);
@@ -293,6 +296,7 @@ int cmd_eval(int argc, char **argv)
                       err.message);
             goto done;
         }
+        cli_prior_sweep_add(&sweep, lp, y, k);
         cli_prior_apply(shift, lp, k, C);
         cli_metrics_add(&met, lp, y, k);
     }
@@ -310,7 +314,7 @@ int cmd_eval(int argc, char **argv)
         cli_buf_free(&b);
     }
     if (o.json) {
-        print_json(model_path, data_dir, &met, labels, o.tau);
+        print_json(model_path, data_dir, &met, labels, o.tau, &sweep);
     } else {
         char a[32], b[32];
         const recur_model_config *mc = recur_model_get_config(m);
@@ -333,6 +337,10 @@ int cmd_eval(int argc, char **argv)
         }
         cli_print_confusion(stdout, &met, labels, color);
         print_confused(stdout, &met, labels);
+        if (sweep.on) {
+            printf("\nwhat --prior-correction TAU trades (more recall for small labels, less accuracy):\n");
+            cli_prior_sweep_print(stdout, &sweep);
+        }
     }
     if (fflush(stdout) != 0) {
         cli_error("cannot write the report");
@@ -347,6 +355,7 @@ done:
     recur_model_free(m);
     recur_dataset_free(ds);
     cli_metrics_free(&met);
+    cli_prior_sweep_free(&sweep);
     free(idx);
     free(map);
     free(labels);

@@ -68,3 +68,68 @@ void cli_prior_apply(const float *shift, float *lp, int n, int C)
         for (int c = 0; c < C; c++) row[c] -= lse;
     }
 }
+
+static const double sweep_tau[CLI_SWEEP] = {0, 0.25, 0.5, 0.75, 1};
+
+int cli_prior_sweep_init(cli_prior_sweep *s, const recur_model *m, const char *model_path, int max_rows)
+{
+    memset(s, 0, sizeof *s);
+    if (!recur_model_get_meta(m, "label_counts")) return 0;
+    s->C = recur_model_num_labels(m);
+    s->cap = max_rows;
+    for (int k = 0; k < CLI_SWEEP; k++) {
+        if (cli_prior_shift(m, model_path, sweep_tau[k], &s->shift[k])) goto fail;
+        if (cli_metrics_init(&s->met[k], s->C)) goto nomem;
+    }
+    s->tmp = malloc((size_t)max_rows * s->C * sizeof *s->tmp);
+    if (!s->tmp) goto nomem;
+    s->on = 1;
+    return 0;
+nomem:
+    cli_error("out of memory");
+fail:
+    cli_prior_sweep_free(s);
+    return EXIT_RUNTIME;
+}
+
+void cli_prior_sweep_add(cli_prior_sweep *s, const float *lp, const int *labels, int n)
+{
+    if (!s->on) return;
+    for (int k = 0; k < CLI_SWEEP; k++) {
+        memcpy(s->tmp, lp, (size_t)n * s->C * sizeof *lp);
+        cli_prior_apply(s->shift[k], s->tmp, n, s->C);
+        cli_metrics_add(&s->met[k], s->tmp, labels, n);
+    }
+}
+
+void cli_prior_sweep_print(FILE *f, const cli_prior_sweep *s)
+{
+    if (!s->on) return;
+    fprintf(f, "--prior-correction");
+    for (int k = 0; k < CLI_SWEEP; k++) fprintf(f, " %7g", sweep_tau[k]);
+    fprintf(f, "\naccuracy          ");
+    for (int k = 0; k < CLI_SWEEP; k++) fprintf(f, " %6.1f%%", 100 * cli_metrics_accuracy(&s->met[k]));
+    fprintf(f, "\nmacro recall      ");
+    for (int k = 0; k < CLI_SWEEP; k++) fprintf(f, " %6.1f%%", 100 * cli_metrics_macro_recall(&s->met[k]));
+    fputc('\n', f);
+}
+
+void cli_prior_sweep_json(FILE *f, const cli_prior_sweep *s)
+{
+    if (!s->on) return;
+    fputs(",\"prior_sweep\":[", f);
+    for (int k = 0; k < CLI_SWEEP; k++)
+        fprintf(f, "%s{\"tau\":%g,\"accuracy\":%.6f,\"macro_recall\":%.6f}", k ? "," : "", sweep_tau[k],
+                cli_metrics_accuracy(&s->met[k]), cli_metrics_macro_recall(&s->met[k]));
+    fputc(']', f);
+}
+
+void cli_prior_sweep_free(cli_prior_sweep *s)
+{
+    for (int k = 0; k < CLI_SWEEP; k++) {
+        free(s->shift[k]);
+        cli_metrics_free(&s->met[k]);
+    }
+    free(s->tmp);
+    memset(s, 0, sizeof *s);
+}

@@ -248,6 +248,28 @@ static void test_prior_correction(void)
     const char *e[] = {"eval", "m.safetensors", lop, "--json", "--prior-correction", "1", NULL};
     r = runv(dir, NULL, e);
     CHECK_MSG(r.code == 0 && strstr(r.out, "\"prior_correction\":1,"), "exit %d: %.300s %s", r.code, r.out, r.err);
+    const char *p1 = strstr(r.out, "\"accuracy\":"), *q1 = strstr(r.out, "\"macro_recall\":");
+    double acc1 = p1 ? strtod(p1 + 11, NULL) : -1, rec1 = q1 ? strtod(q1 + 15, NULL) : -1;
+    result_free(&r);
+    /* Without a correction, eval shows what each tau would give: its tau 0
+     * row is the plain figures and its tau 1 row those of the run above. */
+    const char *e0[] = {"eval", "m.safetensors", lop, "--json", NULL};
+    r = runv(dir, NULL, e0);
+    const char *p0 = strstr(r.out, "\"accuracy\":"), *s0 = strstr(r.out, "{\"tau\":0,\"accuracy\":"),
+               *s1 = strstr(r.out, "{\"tau\":1,\"accuracy\":");
+    CHECK_MSG(r.code == 0 && p0 && s0 && s1, "exit %d: %.400s", r.code, r.out);
+    if (p0 && s0 && s1) {
+        CHECK(strtod(p0 + 11, NULL) == strtod(s0 + 20, NULL));
+        const char *q = strstr(s1, "\"macro_recall\":");
+        CHECK_MSG(strtod(s1 + 20, NULL) == acc1 && q && strtod(q + 15, NULL) == rec1, "tau 1: %.120s vs %g %g", s1,
+                  acc1, rec1);
+    }
+    result_free(&r);
+    const char *e2[] = {"eval", "m.safetensors", lop, NULL};
+    r = runv(dir, NULL, e2);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "what --prior-correction TAU trades") &&
+                  strstr(r.out, "--prior-correction       0    0.25     0.5    0.75       1"),
+              "exit %d: %.2000s", r.code, r.out);
     result_free(&r);
 }
 
