@@ -97,4 +97,16 @@ uint32_t st_crc32(const void *data, size_t n, uint32_t crc);
 const char *st_dtype_name(st_dtype dtype);
 size_t st_dtype_size(st_dtype dtype);
 
+/* Shared by the reader and the writer. */
+/* Offset of the first invalid byte, or n when s[0..n) is valid UTF-8 (no
+ * overlong forms, no surrogates, nothing above U+10FFFF). */
+size_t st_utf8_check(const unsigned char *s, size_t n);
+/* A name quoted for an error message into buf (cap >= 16; ST_QCAP is
+ * enough): control bytes, quotes, backslashes and invalid UTF-8 shown as
+ * \xNN; long names cut with "...". Returns buf. */
+#define ST_QCAP 100
+const char *st_quoted(char *buf, size_t cap, const char *s);
+/* RECUR_ERR_NOMEM with "<what>: out of memory". */
+recur_status st_oom(recur_error *err, const char *what);
+
 #endif
