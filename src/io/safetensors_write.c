@@ -353,10 +353,7 @@ recur_status st_write(const char *path, const st_out *tensors, int n,
     if (fd < 0) {
         st = recur_fail(err, RECUR_ERR_IO, "%s: cannot create %s: %s", path, tmp,
                         strerror(errno));
-        free(tmp);
-        free(nbytes);
-        free(hdr.p);
-        return st;
+        goto out;
     }
     FILE *fp = fdopen(fd, "wb");
     const char *step = "write";
@@ -394,10 +391,7 @@ recur_status st_write(const char *path, const st_out *tensors, int n,
         unlink(tmp);
         st = recur_fail(err, RECUR_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp,
                         strerror(e));
-        free(tmp);
-        free(nbytes);
-        free(hdr.p);
-        return st;
+        goto out;
     }
     free(tmp);
     free(nbytes);
@@ -409,6 +403,7 @@ io_fail:
     unlink(tmp);
     st = recur_fail(err, RECUR_ERR_IO, "%s: cannot %s %s: %s", path, step, tmp,
                     strerror(e ? e : EIO));
+out:
     free(tmp);
     free(nbytes);
     free(hdr.p);
