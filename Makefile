@@ -22,6 +22,11 @@ CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/%.o)
 
+# The library exports only what recur.h marks RECUR_API (tests/symbols.sh).
+$(LIB_OBJ): CFLAGS += -fvisibility=hidden -DRECUR_BUILD
+# The one definition of the version: recur.h's RECUR_VERSION.
+VERSION   := $(shell sed -n 's/^\#define RECUR_VERSION "\(.*\)"/\1/p' include/recur.h)
+
 # The optimisers' element-wise loops vectorise only at -O3 with GCC 12.
 $(BUILD)/src/optim/%.o: CFLAGS += -O3
 # Hand-written kernels: compiled for their instruction set, chosen at run time.
@@ -39,12 +44,12 @@ $(BUILD)/librecur.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/librecur.so: $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,librecur.so.0 $(CFLAGS) $^ -o $@ $(LIBS)
+$(BUILD)/librecur.so: $(LIB_OBJ) src/librecur.map
+	$(CC) -shared -Wl,-soname,librecur.so.0 -Wl,--version-script=src/librecur.map $(CFLAGS) $(LIB_OBJ) -o $@ $(LIBS)
 
-$(BUILD)/recur.pc: Makefile
+$(BUILD)/recur.pc: Makefile include/recur.h
 	@mkdir -p $(BUILD)
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: recur\nDescription: recurrent neural networks in C\nVersion: 0.1.0\nRequires.private: %s\nLibs: -L$${libdir} -lrecur\nLibs.private: -lm -lpthread\nCflags: -I$${includedir}\n' '$(PREFIX)' '$(PKGS)' > $@
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: recur\nDescription: recurrent neural networks in C\nVersion: %s\nLicense: MIT\nRequires.private: %s\nLibs: -L$${libdir} -lrecur\nLibs.private: -lm -lpthread\nCflags: -I$${includedir}\n' '$(PREFIX)' '$(VERSION)' '$(PKGS)' > $@
 
 $(BUILD)/recur: $(CLI_OBJ) $(BUILD)/librecur.a
 	$(CC) $(CFLAGS) $(CLI_OBJ) $(BUILD)/librecur.a -o $@ $(LIBS)
@@ -60,8 +65,9 @@ $(BUILD)/bench/bench: $(BENCH_OBJ) $(BUILD)/librecur.a
 RECUR_DATA ?= $(if $(wildcard ../shared/data/names/*.txt),$(abspath ../shared/data/names))
 export RECUR_DATA
 export RECUR_BIN := $(abspath $(BUILD)/recur)
+export RECUR_SO  := $(abspath $(BUILD)/librecur.so)
 
-test: $(BUILD)/run_tests $(BUILD)/recur
+test: $(BUILD)/run_tests $(BUILD)/recur $(BUILD)/librecur.so
 	./$(BUILD)/run_tests $(T)
 
 # The same tests under AddressSanitizer + UndefinedBehaviorSanitizer.

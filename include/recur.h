@@ -26,7 +26,23 @@
 extern "C" {
 #endif
 
-#define RECUR_VERSION "0.1.0"
+/* The one place the version is defined: the Makefile reads it for recur.pc,
+ * the CLI prints it, recur_version() returns it at run time. */
+#define RECUR_VERSION "0.2.0"
+#define RECUR_VERSION_MAJOR 0
+#define RECUR_VERSION_MINOR 2
+
+/* Only the functions marked RECUR_API are exported from librecur.so; the
+ * library is built with -fvisibility=hidden. */
+#if defined(RECUR_BUILD) && defined(__GNUC__)
+#define RECUR_API __attribute__((visibility("default")))
+#else
+#define RECUR_API
+#endif
+
+/* The version of the library actually loaded (may differ from the header's
+ * RECUR_VERSION when a program runs against another librecur.so). */
+RECUR_API const char *recur_version(void);
 
 /* ------------------------------------------------------------------------ */
 /* Status and errors                                                         */
@@ -52,7 +68,7 @@ typedef struct recur_error {
 } recur_error;
 
 /* Short constant name of a status ("invalid argument", ...). */
-const char *recur_status_string(recur_status status);
+RECUR_API const char *recur_status_string(recur_status status);
 
 /* ------------------------------------------------------------------------ */
 /* Cells                                                                     */
@@ -66,10 +82,10 @@ typedef enum recur_cell {
 } recur_cell;
 
 /* Gates per cell (1, 1, 4, 3): the row count of W_ih is gates * hidden. */
-int recur_cell_gates(recur_cell cell);
+RECUR_API int recur_cell_gates(recur_cell cell);
 /* "rnn_tanh", "rnn_relu", "lstm", "gru"; parse returns -1 when unknown. */
-const char *recur_cell_name(recur_cell cell);
-int recur_cell_parse(const char *name);
+RECUR_API const char *recur_cell_name(recur_cell cell);
+RECUR_API int recur_cell_parse(const char *name);
 
 /* ------------------------------------------------------------------------ */
 /* Dense recurrent stack: PyTorch's nn.RNN / nn.LSTM / nn.GRU               */
@@ -97,12 +113,12 @@ typedef struct recur_param {
     float *grad;
 } recur_param;
 
-recur_status recur_rnn_create(const recur_rnn_config *cfg, recur_rnn **out,
+RECUR_API recur_status recur_rnn_create(const recur_rnn_config *cfg, recur_rnn **out,
                               recur_error *err);
-void recur_rnn_free(recur_rnn *rnn);
-int recur_rnn_param_count(const recur_rnn *rnn);
-recur_param recur_rnn_param(const recur_rnn *rnn, int i);
-void recur_rnn_zero_grad(recur_rnn *rnn);
+RECUR_API void recur_rnn_free(recur_rnn *rnn);
+RECUR_API int recur_rnn_param_count(const recur_rnn *rnn);
+RECUR_API recur_param recur_rnn_param(const recur_rnn *rnn, int i);
+RECUR_API void recur_rnn_zero_grad(recur_rnn *rnn);
 
 /*
  * Forward over a padded, time-major batch, as PyTorch with batch_first=False
@@ -115,7 +131,7 @@ void recur_rnn_zero_grad(recur_rnn *rnn);
  * With train != 0 the activations are kept in the handle for one
  * recur_rnn_backward and dropout is applied; with train == 0 nothing is kept.
  */
-recur_status recur_rnn_forward(recur_rnn *rnn, int T, int B, const float *x,
+RECUR_API recur_status recur_rnn_forward(recur_rnn *rnn, int T, int B, const float *x,
                                const int32_t *lengths, const float *h0,
                                const float *c0, float *y, float *hn, float *cn,
                                int train, recur_error *err);
@@ -124,7 +140,7 @@ recur_status recur_rnn_forward(recur_rnn *rnn, int T, int B, const float *x,
  * [T][B][D*H], dhn, dcn may be NULL (zero). Parameter gradients are added
  * to the grads; dx [T][B][I], dh0, dc0 are written when not NULL.
  */
-recur_status recur_rnn_backward(recur_rnn *rnn, const float *dy,
+RECUR_API recur_status recur_rnn_backward(recur_rnn *rnn, const float *dy,
                                 const float *dhn, const float *dcn, float *dx,
                                 float *dh0, float *dc0, recur_error *err);
 
@@ -134,7 +150,7 @@ recur_status recur_rnn_backward(recur_rnn *rnn, const float *dy,
  * gradient reaching h_t, from the output at t and from later steps (earlier
  * steps for the reverse direction): the quantity that vanishes or not.
  */
-recur_status recur_rnn_state_grads(const recur_rnn *rnn, float *dh,
+RECUR_API recur_status recur_rnn_state_grads(const recur_rnn *rnn, float *dh,
                                    recur_error *err);
 
 /* ------------------------------------------------------------------------ */
@@ -154,29 +170,29 @@ enum { RECUR_TOKEN_UNKNOWN = 0, RECUR_TOKEN_BOUNDARY = 1 };
 
 typedef struct recur_vocab recur_vocab;
 
-recur_status recur_vocab_create(recur_text_mode mode, recur_vocab **out,
+RECUR_API recur_status recur_vocab_create(recur_text_mode mode, recur_vocab **out,
                                 recur_error *err);
 /* Rebuild a vocabulary of n ids: symbols[i] is the symbol of id i as
  * recur_vocab_symbol gives it, for i in 2..n-1 (entries 0, 1 are ignored). */
-recur_status recur_vocab_from_symbols(recur_text_mode mode,
+RECUR_API recur_status recur_vocab_from_symbols(recur_text_mode mode,
                                       const char *const *symbols, int n,
                                       recur_vocab **out, recur_error *err);
-void recur_vocab_free(recur_vocab *v);
-recur_status recur_vocab_clone(const recur_vocab *v, recur_vocab **out,
+RECUR_API void recur_vocab_free(recur_vocab *v);
+RECUR_API recur_status recur_vocab_clone(const recur_vocab *v, recur_vocab **out,
                                recur_error *err);
 /* Unicode mode: adds every symbol of the normalised text. ASCII: no-op. */
-recur_status recur_vocab_add(recur_vocab *v, const char *utf8, size_t len,
+RECUR_API recur_status recur_vocab_add(recur_vocab *v, const char *utf8, size_t len,
                              recur_error *err);
-int recur_vocab_size(const recur_vocab *v);
-recur_text_mode recur_vocab_mode(const recur_vocab *v);
+RECUR_API int recur_vocab_size(const recur_vocab *v);
+RECUR_API recur_text_mode recur_vocab_mode(const recur_vocab *v);
 /* UTF-8 of symbol `id` (NUL-terminated); "" for the two reserved ids. */
-const char *recur_vocab_symbol(const recur_vocab *v, int id);
+RECUR_API const char *recur_vocab_symbol(const recur_vocab *v, int id);
 /*
  * Normalise and map text to ids (no boundary tokens added). Writes at most
  * `cap` ids and sets *n to the number the text needs; RECUR_ERR_ARG when
  * n > cap, RECUR_ERR_DATA for invalid UTF-8.
  */
-recur_status recur_vocab_encode(const recur_vocab *v, const char *utf8,
+RECUR_API recur_status recur_vocab_encode(const recur_vocab *v, const char *utf8,
                                 size_t len, int32_t *ids, size_t cap,
                                 size_t *n, recur_error *err);
 
@@ -199,21 +215,21 @@ typedef struct recur_dataset_stats {
 #define RECUR_MAX_TEXT_BYTES 1024
 
 /* Labels are the file names without ".txt", sorted bytewise. */
-recur_status recur_dataset_load(const char *dir, recur_dataset **out,
+RECUR_API recur_status recur_dataset_load(const char *dir, recur_dataset **out,
                                 recur_error *err);
-void recur_dataset_free(recur_dataset *ds);
-size_t recur_dataset_size(const recur_dataset *ds);
-int recur_dataset_num_labels(const recur_dataset *ds);
-const char *recur_dataset_label_name(const recur_dataset *ds, int label);
-size_t recur_dataset_label_size(const recur_dataset *ds, int label);
+RECUR_API void recur_dataset_free(recur_dataset *ds);
+RECUR_API size_t recur_dataset_size(const recur_dataset *ds);
+RECUR_API int recur_dataset_num_labels(const recur_dataset *ds);
+RECUR_API const char *recur_dataset_label_name(const recur_dataset *ds, int label);
+RECUR_API size_t recur_dataset_label_size(const recur_dataset *ds, int label);
 /* Text (trimmed, NUL-terminated, valid UTF-8) and label of example i. */
-const char *recur_dataset_text(const recur_dataset *ds, size_t i, size_t *len);
-int recur_dataset_label(const recur_dataset *ds, size_t i);
+RECUR_API const char *recur_dataset_text(const recur_dataset *ds, size_t i, size_t *len);
+RECUR_API int recur_dataset_label(const recur_dataset *ds, size_t i);
 /* 1-based line number of example i in its file. */
-size_t recur_dataset_line(const recur_dataset *ds, size_t i);
-void recur_dataset_stats_get(const recur_dataset *ds, recur_dataset_stats *st);
+RECUR_API size_t recur_dataset_line(const recur_dataset *ds, size_t i);
+RECUR_API void recur_dataset_stats_get(const recur_dataset *ds, recur_dataset_stats *st);
 /* Drop repeated (text, label) pairs, keeping the first. */
-recur_status recur_dataset_dedupe(recur_dataset *ds, recur_error *err);
+RECUR_API recur_status recur_dataset_dedupe(recur_dataset *ds, recur_error *err);
 typedef enum recur_split {
     RECUR_SPLIT_RANDOM = 0,     /* round(fraction * n) lines at random         */
     RECUR_SPLIT_DISTINCT = 1,   /* every spelling wholly on one side           */
@@ -224,7 +240,7 @@ typedef enum recur_split {
  * with 2 or more examples neither side is empty. Deterministic in seed.
  * The caller frees *train and *test with free().
  */
-recur_status recur_dataset_split(const recur_dataset *ds, double test_fraction,
+RECUR_API recur_status recur_dataset_split(const recur_dataset *ds, double test_fraction,
                                  recur_split how, uint64_t seed,
                                  size_t **train, size_t *n_train,
                                  size_t **test, size_t *n_test,
@@ -234,7 +250,7 @@ recur_status recur_dataset_split(const recur_dataset *ds, double test_fraction,
  * needed) and unpack it; writes the names folder's path into path_out.
  * Returns at once with the path when it is already there.
  */
-recur_status recur_fetch_names(const char *cache_dir, char *path_out,
+RECUR_API recur_status recur_fetch_names(const char *cache_dir, char *path_out,
                                size_t cap, recur_error *err);
 
 /* ------------------------------------------------------------------------ */
@@ -261,34 +277,34 @@ typedef struct recur_model_config {
 typedef struct recur_model recur_model;
 
 /* Sensible defaults: classify, LSTM, hidden 128, 1 layer, embed 64. */
-void recur_model_config_default(recur_model_config *cfg);
+RECUR_API void recur_model_config_default(recur_model_config *cfg);
 /* The model copies the vocabulary and the label names. */
-recur_status recur_model_create(const recur_model_config *cfg,
+RECUR_API recur_status recur_model_create(const recur_model_config *cfg,
                                 const recur_vocab *vocab,
                                 const char *const *labels, int num_labels,
                                 recur_model **out, recur_error *err);
-void recur_model_free(recur_model *m);
-const recur_model_config *recur_model_get_config(const recur_model *m);
-const recur_vocab *recur_model_vocab(const recur_model *m);
-int recur_model_num_labels(const recur_model *m);
-const char *recur_model_label_name(const recur_model *m, int label);
+RECUR_API void recur_model_free(recur_model *m);
+RECUR_API const recur_model_config *recur_model_get_config(const recur_model *m);
+RECUR_API const recur_vocab *recur_model_vocab(const recur_model *m);
+RECUR_API int recur_model_num_labels(const recur_model *m);
+RECUR_API const char *recur_model_label_name(const recur_model *m, int label);
 /* -1 when no label has that name. */
-int recur_model_label_find(const recur_model *m, const char *name);
+RECUR_API int recur_model_label_find(const recur_model *m, const char *name);
 /* Named parameters with full state-dict names ("rnn.weight_ih_l0", ...). */
-int recur_model_param_count(const recur_model *m);
-recur_param recur_model_param(const recur_model *m, int i);
-size_t recur_model_num_weights(const recur_model *m);
+RECUR_API int recur_model_param_count(const recur_model *m);
+RECUR_API recur_param recur_model_param(const recur_model *m, int i);
+RECUR_API size_t recur_model_num_weights(const recur_model *m);
 /* Free-form string metadata saved with the model ("user." keys in the
  * file). set copies both strings; get returns NULL when absent. */
-recur_status recur_model_set_meta(recur_model *m, const char *key,
+RECUR_API recur_status recur_model_set_meta(recur_model *m, const char *key,
                                   const char *value, recur_error *err);
-const char *recur_model_get_meta(const recur_model *m, const char *key);
+RECUR_API const char *recur_model_get_meta(const recur_model *m, const char *key);
 
 /* Model files: safetensors with PyTorch names; see docs/FORMAT.md.
  * Saving writes a temporary file, fsyncs it and renames it into place. */
-recur_status recur_model_save(const recur_model *m, const char *path,
+RECUR_API recur_status recur_model_save(const recur_model *m, const char *path,
                               recur_error *err);
-recur_status recur_model_load(const char *path, recur_model **out,
+RECUR_API recur_status recur_model_load(const char *path, recur_model **out,
                               recur_error *err);
 
 /* ------------------------------------------------------------------------ */
@@ -298,18 +314,18 @@ recur_status recur_model_load(const char *path, recur_model **out,
 typedef struct recur_runner recur_runner;
 
 /* max_batch: most texts per recur_runner_classify call. */
-recur_status recur_runner_create(const recur_model *m, int max_batch,
+RECUR_API recur_status recur_runner_create(const recur_model *m, int max_batch,
                                  recur_runner **out, recur_error *err);
-void recur_runner_free(recur_runner *r);
+RECUR_API void recur_runner_free(recur_runner *r);
 /*
  * Classify n <= max_batch texts: logprobs [n][num_labels] receives the
  * log-softmax of each. lens may be NULL (NUL-terminated texts).
  */
-recur_status recur_runner_classify(recur_runner *r, const char *const *texts,
+RECUR_API recur_status recur_runner_classify(recur_runner *r, const char *const *texts,
                                    const size_t *lens, int n, float *logprobs,
                                    recur_error *err);
 /* Same on token ids: tokens concatenated, offsets [n+1]. */
-recur_status recur_runner_classify_ids(recur_runner *r, const int32_t *tokens,
+RECUR_API recur_status recur_runner_classify_ids(recur_runner *r, const int32_t *tokens,
                                        const int32_t *offsets, int n,
                                        float *logprobs, recur_error *err);
 /*
@@ -318,8 +334,8 @@ recur_status recur_runner_classify_ids(recur_runner *r, const int32_t *tokens,
  * time; logprobs receives the head's log-softmax after that token: the next
  * symbol's distribution (generate) or the label's so far (classify).
  */
-recur_status recur_runner_reset(recur_runner *r, int label, recur_error *err);
-recur_status recur_runner_step(recur_runner *r, int32_t token, float *logprobs,
+RECUR_API recur_status recur_runner_reset(recur_runner *r, int label, recur_error *err);
+RECUR_API recur_status recur_runner_step(recur_runner *r, int32_t token, float *logprobs,
                                recur_error *err);
 
 /* ------------------------------------------------------------------------ */
@@ -347,7 +363,7 @@ typedef struct recur_train_config {
  * summed, so results match one thread's up to rounding and are bit for bit
  * reproducible for a given thread count) and asks OpenBLAS (whose setting
  * is process-wide) for one thread, so that the two never compete. */
-void recur_train_config_default(recur_train_config *cfg);
+RECUR_API void recur_train_config_default(recur_train_config *cfg);
 
 /*
  * A batch of sequences of token ids: sequence i is
@@ -365,32 +381,32 @@ typedef struct recur_batch {
 
 typedef struct recur_trainer recur_trainer;
 
-recur_status recur_trainer_create(recur_model *m, const recur_train_config *cfg,
+RECUR_API recur_status recur_trainer_create(recur_model *m, const recur_train_config *cfg,
                                   recur_trainer **out, recur_error *err);
-void recur_trainer_free(recur_trainer *t);
+RECUR_API void recur_trainer_free(recur_trainer *t);
 /* Forward, backward, clip, update. *loss: the batch's loss (the mean per
  * sequence for classify, per predicted symbol for generate; the sum with
  * sum_loss), whose gradient is the one applied. */
-recur_status recur_trainer_step(recur_trainer *t, const recur_batch *b,
+RECUR_API recur_status recur_trainer_step(recur_trainer *t, const recur_batch *b,
                                 float *loss, recur_error *err);
 /* Forward and backward only: gradients of the loss are left in the model's
  * grads (zeroed first); no update. */
-recur_status recur_trainer_grad(recur_trainer *t, const recur_batch *b,
+RECUR_API recur_status recur_trainer_grad(recur_trainer *t, const recur_batch *b,
                                 float *loss, recur_error *err);
 /* Loss summed over the batch and the number of terms it sums (sequences or
  * predicted symbols), without training. correct may be NULL (classify: how
  * many argmax predictions equal the label). */
-recur_status recur_trainer_eval(recur_trainer *t, const recur_batch *b,
+RECUR_API recur_status recur_trainer_eval(recur_trainer *t, const recur_batch *b,
                                 double *loss_sum, size_t *terms,
                                 size_t *correct, recur_error *err);
 /* Learning rate for the following steps (schedules). */
-void recur_trainer_set_lr(recur_trainer *t, float lr);
-uint64_t recur_trainer_steps(const recur_trainer *t);
+RECUR_API void recur_trainer_set_lr(recur_trainer *t, float lr);
+RECUR_API uint64_t recur_trainer_steps(const recur_trainer *t);
 /* Checkpoints: the model plus the optimiser's state and step count, so that
  * training resumes bit for bit. */
-recur_status recur_trainer_save(const recur_trainer *t, const char *path,
+RECUR_API recur_status recur_trainer_save(const recur_trainer *t, const char *path,
                                 recur_error *err);
-recur_status recur_trainer_load(recur_trainer *t, const char *path,
+RECUR_API recur_status recur_trainer_load(recur_trainer *t, const char *path,
                                 recur_error *err);
 
 /* ------------------------------------------------------------------------ */
@@ -400,8 +416,8 @@ recur_status recur_trainer_load(recur_trainer *t, const char *path,
 /* Threads of OpenBLAS's own pool (process-wide, OpenBLAS's setting), for
  * the products recur leaves to it. Trainers and stacks have their own
  * `threads`; see recur_train_config. */
-void recur_set_threads(int n);
-int recur_get_threads(void);
+RECUR_API void recur_set_threads(int n);
+RECUR_API int recur_get_threads(void);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,8 @@
-/* Core utilities: RNG determinism and range, status strings. */
+/* Core utilities: RNG determinism and range, status strings, the version
+ * and what librecur.so exports. */
+#define _DEFAULT_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/rng.h"
@@ -36,7 +40,74 @@ static void status_strings_are_distinct(void)
     CHECK(strcmp(recur_status_string(RECUR_ERR_FORMAT), recur_status_string(RECUR_ERR_DATA)) != 0);
 }
 
+static void version_is_the_header_s(void)
+{
+    CHECK(strcmp(recur_version(), RECUR_VERSION) == 0);
+}
+
+/* The shared library exports exactly the functions recur.h marks RECUR_API:
+ * nothing without the recur_ prefix (internal names such as pool_create
+ * would collide in a user's program), and every public function present. */
+static void shared_library_exports_only_the_api(void)
+{
+    const char *so = getenv("RECUR_SO");
+    if (!so || !*so) {
+        test_skip("RECUR_SO not set (make test sets it)");
+        return;
+    }
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "nm -D --defined-only '%s' | awk '{print $3}'", so);
+    FILE *p = popen(cmd, "r");
+    CHECK(p != NULL);
+    if (!p) return;
+    static char exported[16384];
+    size_t used = 0;
+    int n = 0;
+    char sym[256];
+    while (fgets(sym, sizeof sym, p)) {
+        sym[strcspn(sym, "\n")] = 0;
+        if (!*sym) continue;
+        CHECK_MSG(strncmp(sym, "recur_", 6) == 0, "librecur.so exports %s", sym);
+        size_t k = strlen(sym);
+        if (used + k + 2 < sizeof exported) {
+            exported[used++] = ' ';
+            memcpy(exported + used, sym, k);
+            used += k;
+            exported[used] = 0;
+        }
+        n++;
+    }
+    CHECK(pclose(p) == 0);
+    CHECK(n > 50);
+    /* Every RECUR_API declaration of the header is among them. */
+    FILE *h = fopen("include/recur.h", "r");
+    CHECK(h != NULL);
+    if (!h) return;
+    char line[512];
+    int declared = 0;
+    while (fgets(line, sizeof line, h)) {
+        if (strncmp(line, "RECUR_API ", 10) != 0) continue;
+        char *paren = strchr(line, '(');
+        if (!paren) continue;
+        char *start = paren;
+        while (start > line && (start[-1] == '_' || (start[-1] >= 'a' && start[-1] <= 'z') ||
+                                (start[-1] >= '0' && start[-1] <= '9')))
+            start--;
+        char name[128];
+        snprintf(name, sizeof name, " %.*s", (int)(paren - start), start);
+        size_t k = strlen(name);
+        const char *hit = strstr(exported, name);
+        while (hit && hit[k] != ' ' && hit[k] != 0) hit = strstr(hit + 1, name);
+        CHECK_MSG(hit != NULL, "recur.h declares%s but librecur.so does not export it", name);
+        declared++;
+    }
+    fclose(h);
+    CHECK(declared > 50);
+}
+
 const test_case tests_core[] = {
+    {"version_is_the_header_s", version_is_the_header_s},
+    {"shared_library_exports_only_the_api", shared_library_exports_only_the_api},
     {"rng_is_deterministic_and_in_range", rng_is_deterministic_and_in_range},
     {"rng_below_covers_range", rng_below_covers_range},
     {"status_strings_are_distinct", status_strings_are_distinct},

@@ -36,3 +36,5 @@ const char *recur_status_string(recur_status status)
     }
     return "unknown status";
 }
+
+const char *recur_version(void) { return RECUR_VERSION; }
