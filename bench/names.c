@@ -159,8 +159,7 @@ static int train_call(void *ctx, double *units, double *flops, recur_error *err)
     c->next = (c->next + 1) % c->nb;
     const names_data *nd = c->nd;
     int first = k * TRAIN_BATCH;
-    recur_batch b = {TRAIN_BATCH, nd->ids + nd->off[first], c->offs + (size_t)k * (TRAIN_BATCH + 1),
-                     nd->label + first};
+    recur_batch b = {.n = TRAIN_BATCH, .tokens = nd->ids + nd->off[first], .offsets = c->offs + (size_t)k * (TRAIN_BATCH + 1), .labels = nd->label + first};
     float loss;
     if (recur_trainer_step(c->t, &b, &loss, err)) return -1;
     double tokens = nd->off[first + TRAIN_BATCH] - nd->off[first];

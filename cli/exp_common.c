@@ -192,7 +192,7 @@ recur_status exp_task_train(recur_model *m, const exp_train_spec *s, exp_progres
             goto done;
         }
         exp_task_batch(&r, s->symbols, s->T, s->batch, tok, off, lab);
-        recur_batch b = {s->batch, tok, off, lab};
+        recur_batch b = {.n = s->batch, .tokens = tok, .offsets = off, .labels = lab};
         float loss;
         if ((st = recur_trainer_step(t, &b, &loss, err))) goto done;
         if (step >= WINDOW) wsum -= window[step % WINDOW];
@@ -239,7 +239,7 @@ recur_status exp_task_test(recur_model *m, int symbols, int T, int n, uint64_t s
     for (int done = 0; done < n && !st; done += CHUNK) {
         int k = n - done < CHUNK ? n - done : CHUNK;
         exp_task_batch(&r, symbols, T, k, tok, off, lab);
-        recur_batch b = {k, tok, off, lab};
+        recur_batch b = {.n = k, .tokens = tok, .offsets = off, .labels = lab};
         double ls;
         size_t terms, c;
         st = recur_trainer_eval(t, &b, &ls, &terms, &c, err);

@@ -85,7 +85,7 @@ static recur_batch fill(const cli_encoded *e, const int32_t *y, const size_t *id
         off[k + 1] = off[k] + (int32_t)len;
         lab[k] = y[it];
     }
-    return (recur_batch){n, tok, off, lab};
+    return (recur_batch){.n = n, .tokens = tok, .offsets = off, .labels = lab};
 }
 
 /* Held-out accuracy of the model's current weights. Through a runner made

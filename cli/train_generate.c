@@ -99,7 +99,7 @@ int gen_loss(recur_trainer *t, const cli_encoded *e, const int *labels, int batc
             lab[k] = labels[it];
             k++;
         }
-        recur_batch b = {k, tok, off, lab};
+        recur_batch b = {.n = k, .tokens = tok, .offsets = off, .labels = lab};
         double ls;
         size_t nt;
         if (recur_trainer_eval(t, &b, &ls, &nt, NULL, err)) {

@@ -252,7 +252,7 @@ static int fill_batch(run *r, size_t start, size_t count, recur_batch *b, cli_rn
         for (int32_t j = 0; j < r->boff[count]; j++)
             if (cli_rng_next(rng) < thr) r->btok[j] = RECUR_TOKEN_UNKNOWN;
     }
-    *b = (recur_batch){(int)count, r->btok, r->boff, r->blab};
+    *b = (recur_batch){.n = (int)count, .tokens = r->btok, .offsets = r->boff, .labels = r->blab};
     return 0;
 }
 

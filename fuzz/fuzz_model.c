@@ -150,7 +150,7 @@ static void resume(recur_model *m)
     if (s == RECUR_OK) {
         int V = recur_vocab_size(recur_model_vocab(m)), C = recur_model_num_labels(m);
         int32_t tokens[4] = {2 % V, 3 % V, 0, 1}, offsets[3] = {0, 1, 4}, labels[2] = {0, C - 1};
-        recur_batch b = {2, tokens, offsets, labels};
+        recur_batch b = {.n = 2, .tokens = tokens, .offsets = offsets, .labels = labels};
         float loss = 0;
         s = recur_trainer_step(t, &b, &loss, &err);
         REQUIRE(s == RECUR_OK || s == RECUR_ERR_NUMERIC);

@@ -211,7 +211,7 @@ static void models(void)
             recur_trainer *t = NULL;
             if (recur_trainer_create(m, &tc, &t, &err)) die("trainer", &err);
             int32_t tokens[5] = {2, 3, 4, 5, 6}, offsets[3] = {0, 2, 5}, labels[2] = {0, 2};
-            recur_batch bt = {2, tokens, offsets, labels};
+            recur_batch bt = {.n = 2, .tokens = tokens, .offsets = offsets, .labels = labels};
             float loss;
             for (int s = 0; s < 3; s++)
                 if (recur_trainer_step(t, &bt, &loss, &err)) die("step", &err);

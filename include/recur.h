@@ -366,9 +366,18 @@ typedef struct recur_train_config {
 RECUR_API void recur_train_config_default(recur_train_config *cfg);
 
 /*
- * A batch of sequences of token ids: sequence i is
- * tokens[offsets[i] .. offsets[i+1]), each of length >= 1, any order.
- * labels [n]: the class (classify) or the conditioning label (generate).
+ * A batch of sequences: sequence i is steps offsets[i] .. offsets[i+1]-1,
+ * each of length >= 1, any order. It is also how a whole data set in
+ * memory is described to the training driver and the metrics (one "batch"
+ * of all sequences, from which index lists pick), so every field is
+ * indexed by sequence or by step, never by position in a batch.
+ *   tokens      [steps] token ids (token-input models), or NULL
+ *   labels      [n] the class (classify) or the conditioning label
+ *               (generate), or NULL for tasks without one
+ *   features    [steps][input_size] dense input (feature models), or NULL
+ *   step_labels [steps] one class per step (tagging), or NULL
+ *   targets     real targets (regression): [n][outputs] when the head reads
+ *               the final state, [steps][outputs] when it reads every step
  * For generation the model reads BOUNDARY, s_0..s_{n-1} and is trained to
  * predict s_0..s_{n-1}, BOUNDARY.
  */
@@ -377,6 +386,9 @@ typedef struct recur_batch {
     const int32_t *tokens;
     const int32_t *offsets;
     const int32_t *labels;
+    const float *features;
+    const int32_t *step_labels;
+    const float *targets;
 } recur_batch;
 
 typedef struct recur_trainer recur_trainer;

@@ -98,7 +98,7 @@ static void make_batch(toy_batch *tb, recur_rng *r)
         tb->offsets[i + 1] = tb->offsets[i] + len;
         tb->labels[i] = cls;
     }
-    tb->b = (recur_batch){BATCH, tb->tokens, tb->offsets, tb->labels};
+    tb->b = (recur_batch){.n = BATCH, .tokens = tb->tokens, .offsets = tb->offsets, .labels = tb->labels};
 }
 
 static float train_steps(recur_trainer *t, int steps, uint64_t seed)
@@ -337,7 +337,7 @@ static void generator_learns_and_steps(void)
     recur_trainer *t = NULL;
     CHECK_OK(recur_trainer_create(m, &tc, &t, &err), &err);
     int32_t tokens[6] = {2, 3, 4, 7, 6, 5}, offsets[3] = {0, 3, 6}, labels[2] = {0, 1};
-    recur_batch b = {2, tokens, offsets, labels};
+    recur_batch b = {.n = 2, .tokens = tokens, .offsets = offsets, .labels = labels};
     float loss = 0;
     for (int s = 0; s < 200; s++) CHECK_OK(recur_trainer_step(t, &b, &loss, &err), &err);
     CHECK_MSG(loss < 0.05f, "loss %.3f", (double)loss);
@@ -433,7 +433,7 @@ static void model_gradients_match_finite_differences(void)
         recur_trainer *t = NULL;
         CHECK_OK(recur_trainer_create(m, &tc, &t, &err), &err);
         int32_t tokens[7] = {2, 5, 3, 7, 4, 4, 6}, offsets[4] = {0, 3, 4, 7}, labels[3] = {1, 0, 2};
-        recur_batch b = {3, tokens, offsets, labels};
+        recur_batch b = {.n = 3, .tokens = tokens, .offsets = offsets, .labels = labels};
         float loss;
         CHECK_OK(recur_trainer_grad(t, &b, &loss, &err), &err);
         int bad = 0, checked = 0;

@@ -172,7 +172,7 @@ static void model_parity(const char *name)
     const st_tensor *tt = st_find(f, "input.tokens"), *to = st_find(f, "input.offsets");
     const st_tensor *tl = st_find(f, "input.labels");
     int n = (int)(to->nbytes / 4) - 1;
-    recur_batch b = {n, (const int32_t *)tt->data, (const int32_t *)to->data, (const int32_t *)tl->data};
+    recur_batch b = {.n = n, .tokens = (const int32_t *)tt->data, .offsets = (const int32_t *)to->data, .labels = (const int32_t *)tl->data};
     recur_train_config tc;
     recur_train_config_default(&tc);
     recur_trainer *tr = NULL;

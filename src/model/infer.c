@@ -100,7 +100,7 @@ recur_status recur_runner_classify_ids(recur_runner *r, const int32_t *tokens,
     for (int s = 0, k; s < n; s += k) {
         for (k = 1; s + k < n && (int64_t)offsets[s + k + 1] - offsets[s] <= GROUP_SYMBOLS; k++) {}
         for (int j = 0; j <= k; j++) r->group[j] = offsets[s + j] - offsets[s];
-        recur_batch b = {k, tokens + offsets[s], r->group, NULL};
+        recur_batch b = {.n = k, .tokens = tokens + offsets[s], .offsets = r->group, .labels = NULL};
         RECUR_TRY(pass_prepare(&r->ps, m, &b, err));
         pass_forward(&r->ps, m, NULL);
         /* Back to the caller's order. */

@@ -183,7 +183,7 @@ static recur_status grad_data_parallel(recur_trainer *t, const recur_batch *b, s
             r->cap = hi - lo + 1;
         }
         for (int i = lo; i <= hi; i++) r->offsets[i - lo] = b->offsets[i] - b->offsets[lo];
-        r->b = (recur_batch){hi - lo, b->tokens + b->offsets[lo], r->offsets, b->labels ? b->labels + lo : NULL};
+        r->b = (recur_batch){.n = hi - lo, .tokens = b->tokens + b->offsets[lo], .offsets = r->offsets, .labels = b->labels ? b->labels + lo : NULL};
         r->view = *m;
         r->view.g = k == 0 ? m->g : r->g;
         r->view.st.g = r->view.g + (m->st.g - m->g);
