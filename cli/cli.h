@@ -346,5 +346,7 @@ void progress_clear(cli_progress *p);
  * that cli_interrupted reads; a second signal kills the process as usual. */
 void cli_catch_interrupts(void);
 int cli_interrupted(void);
+/* The flag itself, for the library's `stop` (recur_fit, recur_evaluate). */
+const volatile sig_atomic_t *cli_interrupt_flag(void);
 
 #endif

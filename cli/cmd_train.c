@@ -126,25 +126,12 @@ static void run_free(run *r)
 {
     recur_dataset_free(r->ds);
     recur_dataset_free(r->test_ds);
+    recur_data_free(r->data);
     free(r->train_idx);
     free(r->test_idx);
-    free(r->train_y);
-    free(r->test_y);
-    cli_encoded_free(&r->train);
-    cli_encoded_free(&r->test);
-    recur_trainer_free(r->trainer);
     recur_model_free(r->model);
-    cli_metrics_free(&r->met);
-    history_free(&r->hist);
     free(r->stored_args);
     free(r->stored_data);
-    free(r->order);
-    free(r->by_class);
-    free(r->class_start);
-    free(r->batches);
-    free(r->btok);
-    free(r->boff);
-    free(r->blab);
 }
 
 static int file_exists(const char *p)
@@ -330,7 +317,6 @@ static int prepare_data(run *r, const char *given)
         cli_error("%s: a classifier needs at least 2 labels (files), found 1", r->data_dir);
         return EXIT_RUNTIME;
     }
-    int C = recur_dataset_num_labels(r->ds);
     if (r->test_ds) {
         int *map = malloc((size_t)recur_dataset_num_labels(r->test_ds) * sizeof *map);
         if (!map) return EXIT_RUNTIME;
@@ -339,37 +325,26 @@ static int prepare_data(run *r, const char *given)
             free(map);
             return rc;
         }
+        free(map);
+        /* Both folders are encoded into one set, the test folder's after. */
         r->n_train = recur_dataset_size(r->ds);
         r->n_test = recur_dataset_size(r->test_ds);
         r->train_idx = malloc((r->n_train ? r->n_train : 1) * sizeof *r->train_idx);
-        r->test_y = malloc((r->n_test ? r->n_test : 1) * sizeof *r->test_y);
-        if (!r->train_idx || !r->test_y) {
-            free(map);
-            return EXIT_RUNTIME;
-        }
+        r->test_idx = malloc((r->n_test ? r->n_test : 1) * sizeof *r->test_idx);
+        if (!r->train_idx || !r->test_idx) return EXIT_RUNTIME;
         for (size_t i = 0; i < r->n_train; i++) r->train_idx[i] = i;
-        for (size_t i = 0; i < r->n_test; i++) r->test_y[i] = map[recur_dataset_label(r->test_ds, i)];
-        free(map);
+        for (size_t i = 0; i < r->n_test; i++) r->test_idx[i] = r->n_train + i;
     } else {
         if (recur_dataset_split(r->ds, o->test_split, (recur_split)o->split, o->seed, &r->train_idx, &r->n_train,
                                 &r->test_idx, &r->n_test, &err)) {
             cli_lib_error("split", &err);
             return EXIT_RUNTIME;
         }
-        r->test_y = malloc((r->n_test ? r->n_test : 1) * sizeof *r->test_y);
-        if (!r->test_y) return EXIT_RUNTIME;
-        for (size_t i = 0; i < r->n_test; i++) r->test_y[i] = recur_dataset_label(r->ds, r->test_idx[i]);
     }
     if (r->n_train == 0 || r->n_test == 0) {
         cli_error("%s: too few names to hold some out for testing (%zu)", r->data_dir, recur_dataset_size(r->ds));
         return EXIT_RUNTIME;
     }
-    r->train_y = malloc(r->n_train * sizeof *r->train_y);
-    if (!r->train_y || cli_metrics_init(&r->met, C)) {
-        cli_error("out of memory");
-        return EXIT_RUNTIME;
-    }
-    for (size_t i = 0; i < r->n_train; i++) r->train_y[i] = recur_dataset_label(r->ds, r->train_idx[i]);
     return 0;
 }
 
@@ -426,55 +401,46 @@ static int prepare_model(run *r)
         cli_lib_error(o->resume ? "--resume" : "model", &err);
         return EXIT_RUNTIME;
     }
-    recur_train_config tc;
-    recur_train_config_default(&tc);
-    tc.optim = o->optim == 1 ? RECUR_OPTIM_ADAM : RECUR_OPTIM_SGD;
-    tc.lr = (float)o->lr;
-    tc.momentum = (float)o->momentum;
-    tc.weight_decay = (float)o->weight_decay;
-    tc.clip = (float)o->clip;
-    tc.max_batch = o->batch;
-    tc.threads = o->threads;
-    tc.seed = o->seed ^ 0x5851f42d4c957f2dULL;
-    if ((st = recur_trainer_create(r->model, &tc, &r->trainer, &err))) {
-        cli_lib_error("trainer", &err);
-        return EXIT_RUNTIME;
-    }
-    r->lr = tc.lr;
-    r->best_score = o->generate ? -INFINITY : -1;
-    r->best_loss_seen = INFINITY;
-    if (o->resume) {
-        if ((st = recur_trainer_load(r->trainer, o->resume, &err))) {
-            cli_lib_error("--resume", &err);
-            return EXIT_RUNTIME;
-        }
-        const char *v;
-        r->epochs_done = (v = recur_model_get_meta(r->model, "epochs_done")) ? atoi(v) : 0;
-        r->best_epoch = (v = recur_model_get_meta(r->model, "best_epoch")) ? atoi(v) : 0;
-        r->bad_epochs = (v = recur_model_get_meta(r->model, "bad_epochs")) ? atoi(v) : 0;
-        if (o->generate && (v = recur_model_get_meta(r->model, "best_bits_per_char")))
-            r->best_score = -strtod(v, NULL) * log(2);
-        if (!o->generate && (v = recur_model_get_meta(r->model, "best_accuracy"))) r->best_score = strtod(v, NULL);
-        if ((v = recur_model_get_meta(r->model, "best_test_loss"))) r->best_loss_seen = strtod(v, NULL);
-        if ((v = recur_model_get_meta(r->model, "lr"))) r->lr = strtof(v, NULL);
-        if (!(r->lr > 0)) r->lr = tc.lr;
-        /* A learning rate given on this command line wins over the stored one. */
-        if (args_find(&r->cmd, "--lr")->seen) r->lr = tc.lr;
-        recur_trainer_set_lr(r->trainer, r->lr);
-        if (history_parse(&r->hist, recur_model_get_meta(r->model, "history")) || r->hist.n != r->epochs_done) {
-            cli_error("--resume: %s has a damaged training history", o->resume);
-            return EXIT_RUNTIME;
-        }
-        if (r->epochs_done >= o->epochs) {
-            cli_error("--resume: %s has already trained %d of %d epochs; give --epochs N to train more",
-                      o->resume, r->epochs_done, o->epochs);
-            return EXIT_RUNTIME;
-        }
-        /* The best model so far is in -o only if it is there. */
-        r->best_saved = file_exists(o->out);
-        if (!r->best_saved) r->best_score = o->generate ? -INFINITY : -1;
-    }
     return 0;
+}
+
+/* The encoded sequences: the training folder's (labels as the model's,
+ * which are its own), then --test-dir's with labels matched by name. */
+static int encode_data(run *r)
+{
+    recur_error err;
+    const recur_vocab *v = recur_model_vocab(r->model);
+    int C = recur_model_num_labels(r->model);
+    const char **labels = malloc((size_t)C * sizeof *labels);
+    if (!labels) return EXIT_RUNTIME;
+    for (int l = 0; l < C; l++) labels[l] = recur_model_label_name(r->model, l);
+    recur_status st = recur_data_encode(r->ds, v, NULL, 0, &r->data, &err);
+    if (st) cli_error("%s/%s", r->data_dir, err.message);
+    else if (r->test_ds && (st = recur_data_append(r->data, r->test_ds, v, labels, C, &err)))
+        cli_error("%s/%s", r->o.test_dir, err.message);
+    free(labels);
+    return st ? EXIT_RUNTIME : 0;
+}
+
+/* A resumed run's line: what its checkpoint holds. */
+static void print_resume(const run *r)
+{
+    const train_opts *o = &r->o;
+    const char *v;
+    int done = (v = recur_model_get_meta(r->model, "epochs_done")) ? atoi(v) : 0;
+    int best = (v = recur_model_get_meta(r->model, "best_epoch")) ? atoi(v) : 0;
+    /* The best model so far counts only if -o holds it. */
+    int saved = file_exists(o->out);
+    if (o->generate) {
+        v = recur_model_get_meta(r->model, "best_bits_per_char");
+        printf("resume  %s: %d epochs done, best %.3f bits/char (epoch %d)\n", o->resume, done,
+               saved && v ? strtod(v, NULL) : 0.0, best);
+    } else {
+        v = recur_model_get_meta(r->model, "best_accuracy");
+        double a = saved && v ? strtod(v, NULL) : 0;
+        printf("resume  %s: %d epochs done, best accuracy %.1f%% (epoch %d)\n", o->resume, done,
+               100 * (a > 0 ? a : 0), best);
+    }
 }
 
 int cmd_train(int argc, char **argv)
@@ -510,10 +476,7 @@ int cmd_train(int argc, char **argv)
     if ((rc = prepare_data(r, npos ? pos[0] : r->stored_data))) goto done;
     if ((rc = prepare_model(r))) goto done;
     const recur_vocab *v = recur_model_vocab(r->model);
-    if ((rc = cli_encode(v, r->ds, r->train_idx, r->n_train, &r->train, r->data_dir))) goto done;
-    if (r->test_ds) rc = cli_encode(v, r->test_ds, NULL, r->n_test, &r->test, o->test_dir);
-    else rc = cli_encode(v, r->ds, r->test_idx, r->n_test, &r->test, r->data_dir);
-    if (rc) goto done;
+    if ((rc = encode_data(r))) goto done;
     if (!o->quiet) {
         char a[32], b[32], c[32];
         if (r->test_ds)
@@ -538,6 +501,9 @@ int cmd_train(int argc, char **argv)
                mc->layers > 1 ? "s" : "", mc->bidirectional ? ", bidirectional" : "", c, lab,
                recur_vocab_size(v), recur_vocab_mode(v) == RECUR_TEXT_ASCII ? "ascii" : "unicode",
                cli_count(a, recur_model_num_weights(r->model)));
+        /* A resumed run goes on at the checkpoint's rate unless --lr is given. */
+        const char *lv = o->resume ? recur_model_get_meta(r->model, "lr") : NULL;
+        double lr = lv && !args_find(&r->cmd, "--lr")->seen && strtod(lv, NULL) > 0 ? strtod(lv, NULL) : o->lr;
         char extra[160] = "";
         int at = 0;
         if (o->dropout > 0) at += snprintf(extra + at, sizeof extra - at, ", dropout %g", o->dropout);
@@ -545,14 +511,9 @@ int cmd_train(int argc, char **argv)
             at += snprintf(extra + at, sizeof extra - at, ", token dropout %g", o->token_dropout);
         if (o->balance > 0) snprintf(extra + at, sizeof extra - at, ", balance %g", o->balance);
         printf("train   %s, lr %g, batch %d, clip %g%s, %d epochs, %d thread%s%s\n", train_optim_choices[o->optim],
-               r->lr, o->batch, o->clip, extra, o->epochs, o->threads, o->threads > 1 ? "s" : "",
+               (double)(float)lr, o->batch, o->clip, extra, o->epochs, o->threads, o->threads > 1 ? "s" : "",
                o->resume ? ", resumed" : "");
-        if (o->resume && o->generate)
-            printf("resume  %s: %d epochs done, best %.3f bits/char (epoch %d)\n", o->resume, r->epochs_done,
-                   isfinite(r->best_score) ? -r->best_score / log(2) : 0.0, r->best_epoch);
-        else if (o->resume)
-            printf("resume  %s: %d epochs done, best accuracy %.1f%% (epoch %d)\n", o->resume, r->epochs_done,
-                   100 * (r->best_score > 0 ? r->best_score : 0), r->best_epoch);
+        if (o->resume) print_resume(r);
         fflush(stdout);
     }
     if (o->generate && (rc = gen_baseline(r))) goto done;

@@ -127,26 +127,16 @@ done:
     return rc;
 }
 
-int gen_evaluate(run *r, double *loss)
-{
-    recur_error err;
-    double sum;
-    size_t terms;
-    if (gen_loss(r->trainer, &r->test, r->test_y, r->o.batch, &sum, &terms, NULL, NULL, &err)) {
-        cli_lib_error("evaluation", &err);
-        return EXIT_RUNTIME;
-    }
-    *loss = sum / (double)(terms ? terms : 1);
-    return 0;
-}
-
 int gen_baseline(run *r)
 {
     int V = recur_vocab_size(recur_model_vocab(r->model)), C = recur_model_num_labels(r->model);
     cli_trigram *t = trigram_create(V, C);
+    const recur_batch *d = recur_data_batch(r->data);
     int bad = !t;
-    for (size_t i = 0; !bad && i < r->train.n; i++)
-        bad = trigram_add(t, r->train.tok + r->train.off[i], r->train.off[i + 1] - r->train.off[i], r->train_y[i]);
+    for (size_t i = 0; !bad && i < r->n_train; i++) {
+        size_t it = r->train_idx[i];
+        bad = trigram_add(t, d->tokens + d->offsets[it], (size_t)(d->offsets[it + 1] - d->offsets[it]), d->labels[it]);
+    }
     if (bad) {
         trigram_free(t);
         cli_error("out of memory counting trigrams");
@@ -154,10 +144,10 @@ int gen_baseline(run *r)
     }
     double own = 0, pooled = 0;
     size_t terms = 0;
-    for (size_t i = 0; i < r->test.n; i++) {
-        const int32_t *tok = r->test.tok + r->test.off[i];
-        size_t n = r->test.off[i + 1] - r->test.off[i];
-        own += trigram_bits(t, tok, n, r->test_y[i]);
+    for (size_t i = 0; i < r->n_test; i++) {
+        size_t it = r->test_idx[i], n = (size_t)(d->offsets[it + 1] - d->offsets[it]);
+        const int32_t *tok = d->tokens + d->offsets[it];
+        own += trigram_bits(t, tok, n, d->labels[it]);
         pooled += trigram_bits(t, tok, n, -1);
         terms += n + 1;
     }

@@ -248,3 +248,5 @@ void cli_catch_interrupts(void)
 }
 
 int cli_interrupted(void) { return interrupted != 0; }
+
+const volatile sig_atomic_t *cli_interrupt_flag(void) { return &interrupted; }

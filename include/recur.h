@@ -19,6 +19,7 @@
 #ifndef RECUR_H
 #define RECUR_H
 
+#include <signal.h> /* sig_atomic_t */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -420,6 +421,190 @@ RECUR_API recur_status recur_trainer_save(const recur_trainer *t, const char *pa
                                 recur_error *err);
 RECUR_API recur_status recur_trainer_load(recur_trainer *t, const char *path,
                                 recur_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Encoded data: a data set in memory as one recur_batch                     */
+/* ------------------------------------------------------------------------ */
+
+/* An owning, encoded data set: the texts of one or more recur_datasets as
+ * token ids with their labels, described by one recur_batch of all the
+ * sequences (recur_data_batch) from which the driver and the metrics pick
+ * with index lists. */
+typedef struct recur_data recur_data;
+
+/*
+ * Encode every text of ds with vocabulary v (a text with no symbol left
+ * after normalisation becomes one UNKNOWN id). labels/num_labels: the label
+ * names to number by (a model's; a label of ds not among them is
+ * RECUR_ERR_DATA), or NULL to keep ds's own numbering. _append adds ds
+ * after the sequences already held: its first is recur_data_size before.
+ */
+RECUR_API recur_status recur_data_encode(const recur_dataset *ds, const recur_vocab *v,
+                                         const char *const *labels, int num_labels,
+                                         recur_data **out, recur_error *err);
+RECUR_API recur_status recur_data_append(recur_data *d, const recur_dataset *ds,
+                                         const recur_vocab *v, const char *const *labels,
+                                         int num_labels, recur_error *err);
+RECUR_API void recur_data_free(recur_data *d);
+RECUR_API size_t recur_data_size(const recur_data *d);
+/* The view of all sequences; valid until the next append or the free. */
+RECUR_API const recur_batch *recur_data_batch(const recur_data *d);
+
+/* ------------------------------------------------------------------------ */
+/* Metrics                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Scores of a model over a set of sequences. Classifiers fill everything;
+ * generators only loss_sum and terms (confusion is NULL). */
+typedef struct recur_metrics {
+    int num_labels;    /* C                                                  */
+    size_t n;          /* sequences                                          */
+    size_t correct;    /* classify: argmax == label                          */
+    double loss_sum;   /* summed -log p of every loss term                   */
+    size_t terms;      /* loss terms: sequences (classify), predicted
+                        * symbols (generate: each character and the end)    */
+    size_t *confusion; /* [C][C]: rows true, columns predicted; or NULL      */
+} recur_metrics;
+
+/* num_labels > 0 gives a confusion matrix, 0 none. Free with _free. */
+RECUR_API recur_status recur_metrics_init(recur_metrics *m, int num_labels, recur_error *err);
+RECUR_API void recur_metrics_reset(recur_metrics *m);
+RECUR_API void recur_metrics_free(recur_metrics *m);
+/* Add n classified sequences: logprobs [n][C] and their true labels. */
+RECUR_API void recur_metrics_add(recur_metrics *m, const float *logprobs, const int32_t *labels,
+                                 int n);
+RECUR_API double recur_metrics_accuracy(const recur_metrics *m);
+/* Mean over the labels with support > 0 of their recall. */
+RECUR_API double recur_metrics_macro_recall(const recur_metrics *m);
+/* loss_sum / terms (0 with no terms). */
+RECUR_API double recur_metrics_loss(const recur_metrics *m);
+RECUR_API size_t recur_metrics_support(const recur_metrics *m, int label);
+/* Precision, recall, F1 of one label (0 where undefined); any may be NULL. */
+RECUR_API void recur_metrics_class(const recur_metrics *m, int label, double *precision,
+                                   double *recall, double *f1);
+
+/*
+ * Score model m on the sequences idx[0..n) of data (all of them when idx is
+ * NULL), `batch` at a time (0: 256), into *out (initialised here; free it):
+ * classifiers through a runner (accuracy, confusion, mean loss per
+ * sequence), generators through a forward pass without optimiser state
+ * (summed -log p and its number of terms). When `stop` is not NULL and
+ * becomes nonzero the call returns RECUR_ERR_INTERRUPTED before the next
+ * batch. It runs on the caller's thread.
+ */
+RECUR_API recur_status recur_evaluate(const recur_model *m, const recur_batch *data,
+                                      const size_t *idx, size_t n, int batch,
+                                      const volatile sig_atomic_t *stop, recur_metrics *out,
+                                      recur_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Training driver: epochs, order, schedule, selection, checkpoints          */
+/* ------------------------------------------------------------------------ */
+
+typedef enum recur_fit_select {
+    RECUR_FIT_SELECT_AUTO = 0,     /* accuracy for classifiers, loss otherwise */
+    RECUR_FIT_SELECT_ACCURACY = 1, /* highest validation accuracy              */
+    RECUR_FIT_SELECT_LOSS = 2      /* lowest validation loss                   */
+} recur_fit_select;
+
+/* Progress after each optimiser step. */
+typedef struct recur_fit_step {
+    int epoch, epochs;     /* 1-based epoch of this run, and the last one    */
+    uint64_t step;         /* optimiser steps so far (counting a resumed run) */
+    size_t done, total;    /* sequences of this epoch trained, and in all    */
+    double seconds;        /* training time of this epoch so far            */
+    double loss;           /* mean training loss of the epoch so far         */
+} recur_fit_step;
+
+/* What one epoch gave. Pointers are borrowed: valid during the callback. */
+typedef struct recur_fit_epoch {
+    int epoch, epochs;
+    double train_loss;         /* mean per loss term over the epoch          */
+    double train_seconds;      /* training time (evaluation not counted)     */
+    size_t sequences;          /* sequences trained                          */
+    const recur_metrics *valid; /* the validation set's scores               */
+    double valid_loss;         /* recur_metrics_loss(valid)                  */
+    double valid_accuracy, valid_macro_recall; /* NaN for generators        */
+    int improved;              /* the best so far: model_path gets it        */
+    int lr_halved;             /* the plateau schedule halved the rate       */
+    float lr;                  /* the learning rate from the next epoch on   */
+    int best_epoch;            /* after this epoch                           */
+    double best_score;         /* accuracy, or minus the loss                */
+    /* The curves of every epoch so far (a resumed run's included), [n]. */
+    int history_n;
+    const double *history_train_loss, *history_valid_loss;
+    const double *history_accuracy, *history_macro_recall; /* NaN: generators */
+} recur_fit_epoch;
+
+/* Return 0 to go on, nonzero to stop after this epoch (its files are
+ * written first); the driver then returns RECUR_OK. */
+typedef int (*recur_fit_epoch_fn)(const recur_fit_epoch *e, void *user);
+typedef void (*recur_fit_step_fn)(const recur_fit_step *s, void *user);
+
+typedef struct recur_fit_config {
+    recur_train_config train; /* optimiser, lr, clip, threads, dropout seed;
+                               * max_batch is raised to batch            */
+    int epochs;          /* train until this many epochs are done          */
+    int batch;           /* sequences per optimiser step                   */
+    int bucket;          /* sort chunks of `bucket` batches by length (less
+                          * padding), then shuffle the batches; 0 = off    */
+    double balance;      /* draw label l in proportion to count(l)^(1-F):
+                          * 0 = as in the data, 1 = every label alike      */
+    double token_dropout; /* each training token becomes UNKNOWN with p   */
+    int patience;        /* halve lr after N epochs without a better
+                          * validation loss; 0 = never                    */
+    recur_fit_select select;
+    int eval_batch;      /* sequences per evaluation batch (0: 256)        */
+    uint64_t seed;       /* the order and the token dropout of each epoch  */
+    const char *model_path;      /* the best model, saved (atomically) each
+                                  * time it improves; NULL: not saved      */
+    const char *checkpoint_path; /* weights, optimiser and fit state after
+                                  * every epoch; NULL: none               */
+    const char *resume;          /* a checkpoint to continue from, or NULL */
+    int resume_lr;       /* with resume: 1 = train.lr replaces the stored rate */
+    /* String metadata set on the model before every save (pairs key,
+     * value; n_meta pairs): what the caller wants recorded. */
+    const char *const *meta;
+    int n_meta;
+    /* Checked between batches of training and of evaluation: set it (from a
+     * signal handler) to stop within one batch. */
+    const volatile sig_atomic_t *stop;
+    recur_fit_step_fn on_step;   /* may be NULL */
+    recur_fit_epoch_fn on_epoch; /* may be NULL; called before the saves */
+    void *user;
+} recur_fit_config;
+
+/* 10 epochs, batch 64, bucket 50, patience 2, select AUTO, seed 1, Adam
+ * lr 1e-3 (recur_train_config_default), nothing saved. */
+RECUR_API void recur_fit_config_default(recur_fit_config *cfg);
+
+typedef struct recur_fit_result {
+    int epochs_done;      /* counting those of a resumed checkpoint         */
+    int best_epoch;       /* 0: none                                        */
+    double best_score;    /* accuracy, or minus the loss                    */
+    double best_loss, best_accuracy, best_macro_recall; /* at best_epoch    */
+    int best_saved;       /* model_path holds the best model               */
+    /* Interrupted before any epoch finished: the current weights were
+     * scored and saved to model_path (with epoch 0) when this is 1. */
+    int saved_current;
+    double current_score;
+} recur_fit_result;
+
+/*
+ * Train m on the sequences train[0..n_train) of data, selecting on and
+ * scheduling by valid[0..n_valid) (n_valid >= 1); the model is left with
+ * the weights of the last epoch (the best are in model_path). Each epoch:
+ * a seeded shuffle (or the balanced draw), length buckets, one optimiser
+ * step per batch, then the validation scores, the schedule, the callback,
+ * the best model and the checkpoint. Fit state lives in the model's
+ * metadata (docs/FORMAT.md), so resuming from any epoch's checkpoint
+ * continues bit for bit. RECUR_ERR_INTERRUPTED when *cfg->stop was set
+ * (res says what is saved); res may be NULL.
+ */
+RECUR_API recur_status recur_fit(recur_model *m, const recur_fit_config *cfg,
+                                 const recur_batch *data, const size_t *train, size_t n_train,
+                                 const size_t *valid, size_t n_valid, recur_fit_result *res,
+                                 recur_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Threads                                                                   */
