@@ -70,6 +70,12 @@ export RECUR_SO  := $(abspath $(BUILD)/librecur.so)
 test: $(BUILD)/run_tests $(BUILD)/recur $(BUILD)/librecur.so
 	./$(BUILD)/run_tests $(T)
 
+# The Python package (python/recur) under each python3 found, and an offline
+# `pip install ./python`: tests/python/run.sh (optional: skips without python3).
+.PHONY: test-python
+test-python: $(BUILD)/librecur.so
+	tests/python/run.sh
+
 # The same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 check:
 	$(MAKE) BUILD=build-san OPT=-O1 EXTRA="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \

@@ -71,6 +71,27 @@ typedef struct recur_error {
 /* Short constant name of a status ("invalid argument", ...). */
 RECUR_API const char *recur_status_string(recur_status status);
 
+/*
+ * Layout check for bindings that restate the public structs by hand
+ * (Python's ctypes): call once at load time with the version the binding
+ * was written for and sizes[i] = its size of struct i (recur_abi_struct
+ * order; n may be less than RECUR_ABI_COUNT). RECUR_OK, or
+ * RECUR_ERR_UNSUPPORTED with one line in message (cap bytes, NUL-
+ * terminated) naming the version or the first struct that differs.
+ */
+typedef enum recur_abi_struct {
+    RECUR_ABI_ERROR = 0,     /* recur_error         */
+    RECUR_ABI_RNN_CONFIG,    /* recur_rnn_config    */
+    RECUR_ABI_PARAM,         /* recur_param         */
+    RECUR_ABI_DATASET_STATS, /* recur_dataset_stats */
+    RECUR_ABI_MODEL_CONFIG,  /* recur_model_config  */
+    RECUR_ABI_TRAIN_CONFIG,  /* recur_train_config  */
+    RECUR_ABI_BATCH,         /* recur_batch         */
+    RECUR_ABI_COUNT          /* new structs go just above, never between */
+} recur_abi_struct;
+RECUR_API recur_status recur_abi_check(int major, int minor, const size_t *sizes,
+                                       int n, char *message, size_t cap);
+
 /* ------------------------------------------------------------------------ */
 /* Cells                                                                     */
 /* ------------------------------------------------------------------------ */

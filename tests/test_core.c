@@ -45,6 +45,44 @@ static void version_is_the_header_s(void)
     CHECK(strcmp(recur_version(), RECUR_VERSION) == 0);
 }
 
+/* The layout check accepts the header's own sizes and names the first
+ * struct or the version that differs, in one line. */
+static void abi_check_names_what_differs(void)
+{
+    size_t sizes[RECUR_ABI_COUNT] = {
+        [RECUR_ABI_ERROR] = sizeof(recur_error),
+        [RECUR_ABI_RNN_CONFIG] = sizeof(recur_rnn_config),
+        [RECUR_ABI_PARAM] = sizeof(recur_param),
+        [RECUR_ABI_DATASET_STATS] = sizeof(recur_dataset_stats),
+        [RECUR_ABI_MODEL_CONFIG] = sizeof(recur_model_config),
+        [RECUR_ABI_TRAIN_CONFIG] = sizeof(recur_train_config),
+        [RECUR_ABI_BATCH] = sizeof(recur_batch),
+    };
+    char msg[256];
+    CHECK(recur_abi_check(RECUR_VERSION_MAJOR, RECUR_VERSION_MINOR, sizes, RECUR_ABI_COUNT, msg,
+                          sizeof msg) == RECUR_OK);
+    CHECK(msg[0] == 0);
+    /* A binding that checks fewer structs (written before later ones). */
+    CHECK(recur_abi_check(RECUR_VERSION_MAJOR, RECUR_VERSION_MINOR, sizes, 2, msg, sizeof msg) ==
+          RECUR_OK);
+    sizes[RECUR_ABI_MODEL_CONFIG] += 8;
+    CHECK(recur_abi_check(RECUR_VERSION_MAJOR, RECUR_VERSION_MINOR, sizes, RECUR_ABI_COUNT, msg,
+                          sizeof msg) == RECUR_ERR_UNSUPPORTED);
+    CHECK_MSG(strstr(msg, "recur_model_config is") != NULL && !strchr(msg, '\n'), "%s", msg);
+    sizes[RECUR_ABI_MODEL_CONFIG] -= 8;
+    CHECK(recur_abi_check(RECUR_VERSION_MAJOR, RECUR_VERSION_MINOR + 1, sizes, RECUR_ABI_COUNT,
+                          msg, sizeof msg) == RECUR_ERR_UNSUPPORTED);
+    CHECK_MSG(strstr(msg, RECUR_VERSION) != NULL, "%s", msg);
+    CHECK(recur_abi_check(RECUR_VERSION_MAJOR, RECUR_VERSION_MINOR, sizes, RECUR_ABI_COUNT + 1,
+                          msg, sizeof msg) == RECUR_ERR_UNSUPPORTED);
+    CHECK(recur_abi_check(RECUR_VERSION_MAJOR, RECUR_VERSION_MINOR, NULL, 3, msg, sizeof msg) ==
+          RECUR_ERR_ARG);
+    /* A tiny buffer is truncated, still NUL-terminated; NULL is allowed. */
+    CHECK(recur_abi_check(RECUR_VERSION_MAJOR + 1, 0, sizes, 1, msg, 4) == RECUR_ERR_UNSUPPORTED);
+    CHECK(strlen(msg) == 3);
+    CHECK(recur_abi_check(RECUR_VERSION_MAJOR + 1, 0, sizes, 1, NULL, 0) == RECUR_ERR_UNSUPPORTED);
+}
+
 /* The shared library exports exactly the functions recur.h marks RECUR_API:
  * nothing without the recur_ prefix (internal names such as pool_create
  * would collide in a user's program), and every public function present. */
@@ -107,6 +145,7 @@ static void shared_library_exports_only_the_api(void)
 
 const test_case tests_core[] = {
     {"version_is_the_header_s", version_is_the_header_s},
+    {"abi_check_names_what_differs", abi_check_names_what_differs},
     {"shared_library_exports_only_the_api", shared_library_exports_only_the_api},
     {"rng_is_deterministic_and_in_range", rng_is_deterministic_and_in_range},
     {"rng_below_covers_range", rng_below_covers_range},
