@@ -282,6 +282,50 @@ static void state_gradients_are_reported(void)
     recur_rnn_free(rnn);
 }
 
+/* y, dx and dh are zero past each end, also at the steps no sequence
+ * reaches (every length shorter than T): the buffers are poisoned with NaN
+ * first, as a caller reusing them would hold the previous call's values. */
+static void padding_past_longest_is_zero(void)
+{
+    enum { TT = 4, BB = 3, XI = 2 };
+    static const int32_t len[BB] = {1, 2, 1}; /* max 2 < TT */
+    for (int c = 0; c < 4; c++)
+        for (int bi = 0; bi < 2; bi++) {
+            recur_error err;
+            recur_rnn *rnn = NULL;
+            recur_rnn_config cfg = {(recur_cell)c, XI, HID, 2, bi, 0.0f, 7, 1};
+            CHECK_OK(recur_rnn_create(&cfg, &rnn, &err), &err);
+            if (!rnn) continue;
+            int DH = (bi + 1) * HID;
+            recur_rng r;
+            recur_rng_seed(&r, 21);
+            float x[TT * BB * XI], y[TT * BB * 2 * HID], dy[TT * BB * 2 * HID];
+            float dx[TT * BB * XI], dh[TT * BB * 2 * HID];
+            fill(&r, x, sizeof x / sizeof *x, 1.0f);
+            fill(&r, dy, sizeof dy / sizeof *dy, 1.0f);
+            for (size_t i = 0; i < sizeof y / sizeof *y; i++) y[i] = dh[i] = NAN;
+            for (size_t i = 0; i < sizeof dx / sizeof *dx; i++) dx[i] = NAN;
+            CHECK_OK(recur_rnn_forward(rnn, TT, BB, x, len, NULL, NULL, y, NULL, NULL, 1, &err), &err);
+            CHECK_OK(recur_rnn_backward(rnn, dy, NULL, NULL, dx, NULL, NULL, &err), &err);
+            CHECK_OK(recur_rnn_state_grads(rnn, dh, &err), &err);
+            int bad_y = 0, bad_dh = 0, bad_dx = 0, nan_in = 0;
+            for (int t = 0; t < TT; t++)
+                for (int b = 0; b < BB; b++) {
+                    for (int j = 0; j < DH; j++) {
+                        float vy = y[(t * BB + b) * DH + j], vh = dh[(t * BB + b) * DH + j];
+                        if (t >= len[b]) bad_y += vy != 0.0f, bad_dh += vh != 0.0f;
+                        else nan_in += isnan(vy) || isnan(vh);
+                    }
+                    for (int j = 0; j < XI; j++)
+                        if (t >= len[b]) bad_dx += dx[(t * BB + b) * XI + j] != 0.0f;
+                }
+            CHECK_MSG(bad_y == 0 && bad_dh == 0 && bad_dx == 0 && nan_in == 0,
+                      "%s bi=%d: %d y, %d dh, %d dx values past the end not zero, %d NaN inside",
+                      recur_cell_name((recur_cell)c), bi, bad_y, bad_dh, bad_dx, nan_in);
+            recur_rnn_free(rnn);
+        }
+}
+
 static void bad_arguments_are_refused(void)
 {
     recur_error err;
@@ -317,6 +361,7 @@ const test_case tests_gradcheck[] = {
     {"dropout_gradient_is_exact", dropout_gradient_is_exact},
     {"batch_of_one_matches_batch", batch_of_one_matches_batch},
     {"state_gradients_are_reported", state_gradients_are_reported},
+    {"padding_past_longest_is_zero", padding_past_longest_is_zero},
     {"bad_arguments_are_refused", bad_arguments_are_refused},
     {NULL, NULL},
 };

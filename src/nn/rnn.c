@@ -117,9 +117,12 @@ static void pack_rows(const pack *p, const float *padded, int C, float *packed)
                    padded + ((size_t)t * p->B + p->order[j]) * C, (size_t)C * sizeof(float));
 }
 
-static void unpack_rows(const pack *p, const float *packed, int C, float *padded)
+/* padded is [T][B][C] for the caller's T, which may exceed the longest
+ * length p->T: every row past a sequence's end, including the steps no
+ * sequence reaches, is written with zeros. */
+static void unpack_rows(const pack *p, int T, const float *packed, int C, float *padded)
 {
-    memset(padded, 0, (size_t)p->T * p->B * C * sizeof(float));
+    memset(padded, 0, (size_t)T * p->B * C * sizeof(float));
     for (int t = 0; t < p->T; t++)
         for (int j = 0; j < p->bs[t]; j++)
             memcpy(padded + ((size_t)t * p->B + p->order[j]) * C,
@@ -187,7 +190,7 @@ recur_status recur_rnn_forward(recur_rnn *r, int T, int B, const float *x,
     if (h0) states_to_sorted(p, LD, H, h0, sh0 = r->state);
     if (c0 && st->cell == RECUR_CELL_LSTM) states_to_sorted(p, LD, H, c0, sc0 = r->state + S);
     stack_forward(st, r->ws, p, r->px, sh0, sc0, shn, scn, train, &r->rng);
-    if (y) unpack_rows(p, stack_ws_output(r->ws), DH, y);
+    if (y) unpack_rows(p, T, stack_ws_output(r->ws), DH, y);
     if (hn) states_from_sorted(p, LD, H, shn, hn);
     if (cn && st->cell == RECUR_CELL_LSTM) states_from_sorted(p, LD, H, scn, cn);
     r->have_tape = train != 0;
@@ -237,6 +240,6 @@ recur_status recur_rnn_backward(recur_rnn *r, const float *dy, const float *dhn,
 recur_status recur_rnn_state_grads(const recur_rnn *r, float *dh, recur_error *err)
 {
     if (!r->have_grads) return recur_fail(err, RECUR_ERR_ARG, "state gradients need a backward first");
-    unpack_rows(&r->pk, stack_ws_state_grads(r->ws), r->st.D * r->st.H, dh);
+    unpack_rows(&r->pk, r->T, stack_ws_state_grads(r->ws), r->st.D * r->st.H, dh);
     return RECUR_OK;
 }
