@@ -182,8 +182,9 @@ RECUR_API recur_status recur_rnn_state_grads(const recur_rnn *rnn, float *dh,
 typedef enum recur_text_mode {
     /* NFC-normalised Unicode; symbols are the code points seen in training. */
     RECUR_TEXT_UNICODE = 0,
-    /* The PyTorch tutorial's: NFD, combining marks dropped, a-zA-Z and
-     * " .,;'" kept, anything else the unknown symbol.                       */
+    /* The PyTorch tutorial's: NFD, nonspacing marks (category Mn) dropped,
+     * a-zA-Z and " .,;'" kept, anything else (spacing and enclosing marks
+     * included) the unknown symbol.                                          */
     RECUR_TEXT_ASCII = 1
 } recur_text_mode;
 

@@ -81,6 +81,29 @@ static void ascii_mode_unknown_symbols(void)
     recur_vocab_free(v);
 }
 
+/* Only nonspacing marks (Mn) go after NFD, as in the tutorial and
+ * docs/FORMAT.md 2.3: a spacing mark (Mc) or an enclosing one (Me) is a
+ * character of its own, hence unknown. */
+static void ascii_mode_drops_only_nonspacing_marks(void)
+{
+    recur_vocab *v = make(RECUR_TEXT_ASCII);
+    if (!v) return;
+    recur_error err = {0};
+    int32_t ids[64];
+    size_t n = 0;
+    /* KA, the vowel sign AA (Mc), RA: three unknown symbols. */
+    CHECK_OK(enc(v, "\xe0\xa4\x95\xe0\xa4\xbe\xe0\xa4\xb0", ids, &n, &err), &err);
+    CHECK_MSG(n == 3 && ids[0] == 0 && ids[1] == 0 && ids[2] == 0, "n = %zu", n);
+    /* a + COMBINING ENCLOSING CIRCLE (Me) + e + COMBINING ACUTE (Mn). */
+    CHECK_OK(enc(v, "a\xe2\x83\x9d" "e\xcc\x81", ids, &n, &err), &err);
+    CHECK_MSG(n == 3 && ids[0] == aid('a') && ids[1] == 0 && ids[2] == aid('e'), "n = %zu", n);
+    /* U+1F82 (3 bytes) decomposes into alpha and three Mn marks: one symbol,
+     * also when the caller's buffer holds fewer ids than the decomposition. */
+    CHECK_OK(recur_vocab_encode(v, "\xe1\xbe\x82", 3, ids, 1, &n, &err), &err);
+    CHECK(n == 1 && ids[0] == 0);
+    recur_vocab_free(v);
+}
+
 static void unicode_mode_nfc(void)
 {
     recur_vocab *v = make(RECUR_TEXT_UNICODE);
@@ -345,6 +368,7 @@ const test_case tests_text[] = {
     {"ascii_vocab_is_the_tutorials", ascii_vocab_is_the_tutorials},
     {"ascii_mode_strips_accents", ascii_mode_strips_accents},
     {"ascii_mode_unknown_symbols", ascii_mode_unknown_symbols},
+    {"ascii_mode_drops_only_nonspacing_marks", ascii_mode_drops_only_nonspacing_marks},
     {"unicode_mode_nfc", unicode_mode_nfc},
     {"unicode_vocab_order_of_first_appearance", unicode_vocab_order_of_first_appearance},
     {"invalid_utf8_rejected_with_offset", invalid_utf8_rejected_with_offset},

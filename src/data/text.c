@@ -87,8 +87,10 @@ void recur_text_trim(const char **s, size_t *len)
 ptrdiff_t recur_text_normalize(recur_text_mode mode, const char *s, size_t len,
                                int32_t *buf, size_t cap)
 {
+    /* ASCII mode is NFD alone: the marks are dropped below, Mn only, as the
+     * tutorial does (utf8proc's STRIPMARK would drop Mc and Me too). */
     utf8proc_option_t opt = mode == RECUR_TEXT_ASCII
-                                ? (utf8proc_option_t)(UTF8PROC_DECOMPOSE | UTF8PROC_STRIPMARK)
+                                ? (utf8proc_option_t)UTF8PROC_DECOMPOSE
                                 : (utf8proc_option_t)(UTF8PROC_STABLE | UTF8PROC_COMPOSE);
     if (len > (size_t)PTRDIFF_MAX / 8) return -1;
     if (len == 0) return 0;
@@ -105,6 +107,11 @@ ptrdiff_t recur_text_normalize(recur_text_mode mode, const char *s, size_t len,
     if (mode == RECUR_TEXT_UNICODE) {
         n = utf8proc_normalize_utf32(buf, n, opt);
         if (n < 0) return -1;
+    } else {
+        utf8proc_ssize_t k = 0;
+        for (utf8proc_ssize_t i = 0; i < n; i++)
+            if (utf8proc_category(buf[i]) != UTF8PROC_CATEGORY_MN) buf[k++] = buf[i];
+        n = k;
     }
     return (ptrdiff_t)n;
 }

@@ -24,10 +24,12 @@ void recur_text_trim(const char **s, size_t *len);
 
 /*
  * Normalise valid UTF-8 into code points as `mode` says (Unicode: NFC;
- * ASCII: NFD with marks stripped). Writes at most `cap` code points into buf
- * (buf may be NULL when cap is 0) and returns how many the text needs; when
- * that is more than cap, buf holds nothing useful: call again with a buffer
- * of at least the returned size. Returns -1 on a utf8proc failure (invalid
+ * ASCII: NFD, then the nonspacing marks, category Mn, dropped; spacing and
+ * enclosing marks stay, as in the tutorial). Writes at most `cap` code
+ * points into buf (buf may be NULL when cap is 0) and returns how many the
+ * text needs; when that is more than cap, buf holds nothing useful: call
+ * again with a buffer of at least the returned size (in ASCII mode the
+ * second call may return fewer: the first counts the marks too). Returns -1 on a utf8proc failure (invalid
  * UTF-8, or a text too long for it).
  */
 ptrdiff_t recur_text_normalize(recur_text_mode mode, const char *s, size_t len,
