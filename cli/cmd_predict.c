@@ -142,19 +142,6 @@ static void print_block(FILE *f, const block *b, const recur_model *m, const pre
     }
 }
 
-/* Trim ASCII white space (and the \r of CRLF). */
-static void trim(const char **s, size_t *len)
-{
-    const char *p = *s;
-    size_t n = *len;
-    while (n && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == '\v' || *p == '\f')) p++, n--;
-    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r' || p[n - 1] == '\n' ||
-                 p[n - 1] == '\v' || p[n - 1] == '\f'))
-        n--;
-    *s = p;
-    *len = n;
-}
-
 static const char summary[] =
     "Print the --top most likely labels of each NAME with their log-probabilities, in\n"
     "the PyTorch tutorial's format:\n"
@@ -242,7 +229,7 @@ int cmd_predict(int argc, char **argv)
         for (int i = 1; i < npos; i++) {
             const char *s = pos[i];
             size_t len = strlen(s);
-            trim(&s, &len);
+            recur_text_trim(&s, &len); /* the loader's rule: Unicode white space */
             if (len == 0) {
                 cli_error("name %d is empty", i);
                 goto done;
@@ -287,7 +274,7 @@ int cmd_predict(int argc, char **argv)
                 lineno++;
                 const char *s = line;
                 size_t len = (size_t)k;
-                trim(&s, &len);
+                recur_text_trim(&s, &len); /* the loader's rule: Unicode white space */
                 if (len == 0) continue;
                 if (len > RECUR_MAX_TEXT_BYTES) {
                     cli_error("stdin:%zu: line of %zu bytes is longer than the limit of %d bytes", lineno, len,

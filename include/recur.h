@@ -211,6 +211,14 @@ RECUR_API recur_text_mode recur_vocab_mode(const recur_vocab *v);
 /* UTF-8 of symbol `id` (NUL-terminated); "" for the two reserved ids. */
 RECUR_API const char *recur_vocab_symbol(const recur_vocab *v, int id);
 /*
+ * The one white-space rule of every path (data files, predict, the runner):
+ * moves *s forward and shortens *len past white space at both ends, where
+ * white space is Unicode's: ASCII \t \n \v \f \r and space, U+0085 and the
+ * separators (categories Zs, Zl, Zp: U+00A0, U+2003, U+3000, ...). Any
+ * bytes are accepted: trimming stops at an invalid UTF-8 sequence.
+ */
+RECUR_API void recur_text_trim(const char **s, size_t *len);
+/*
  * Normalise and map text to ids (no boundary tokens added). Writes at most
  * `cap` ids and sets *n to the number the text needs; RECUR_ERR_ARG when
  * n > cap, RECUR_ERR_DATA for invalid UTF-8.
@@ -342,7 +350,8 @@ RECUR_API recur_status recur_runner_create(const recur_model *m, int max_batch,
 RECUR_API void recur_runner_free(recur_runner *r);
 /*
  * Classify n <= max_batch texts: logprobs [n][num_labels] receives the
- * log-softmax of each. lens may be NULL (NUL-terminated texts).
+ * log-softmax of each. lens may be NULL (NUL-terminated texts). Each text is
+ * trimmed first (recur_text_trim), as the data loader trims its lines.
  */
 RECUR_API recur_status recur_runner_classify(recur_runner *r, const char *const *texts,
                                    const size_t *lens, int n, float *logprobs,

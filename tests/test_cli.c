@@ -209,6 +209,54 @@ static void test_bad_model_files(void)
     result_free(&r);
 }
 
+/* predict, the runner and the loader trim alike: Unicode white space
+ * (U+00A0, U+2003, U+3000, ...) at the ends of a name is not part of it. */
+static void test_predict_trims_like_the_loader(void)
+{
+    NEED_BIN();
+    const char *dir = new_dir("trim");
+    recur_error err;
+    recur_vocab *v = NULL;
+    recur_model *m = NULL;
+    recur_runner *rn = NULL;
+    const char *syms[] = {"", "", "D", "o", "v", "e", "s", "k", "y"};
+    const char *labels[] = {"Alpha", "Beta", "Gamma"};
+    recur_model_config cfg;
+    recur_model_config_default(&cfg);
+    cfg.hidden = 8;
+    cfg.embed = 4;
+    char path[700];
+    snprintf(path, sizeof path, "%s/m.safetensors", dir);
+    CHECK_OK(recur_vocab_from_symbols(RECUR_TEXT_UNICODE, syms, 9, &v, &err), &err);
+    if (v) CHECK_OK(recur_model_create(&cfg, v, labels, 3, &m, &err), &err);
+    if (m) CHECK_OK(recur_model_save(m, path, &err), &err);
+    if (m) CHECK_OK(recur_runner_create(m, 2, &rn, &err), &err);
+    if (rn) {
+        const char *texts[] = {"Dovesky", "\xc2\xa0" "Dovesky\xe3\x80\x80"};
+        float lp[6];
+        CHECK_OK(recur_runner_classify(rn, texts, NULL, 2, lp, &err), &err);
+        CHECK(memcmp(lp, lp + 3, 3 * sizeof *lp) == 0);
+    }
+    recur_runner_free(rn);
+    recur_model_free(m);
+    recur_vocab_free(v);
+    const char *lines = "Dovesky\n\xc2\xa0" "Dovesky\xe2\x80\x83\r\n";
+    put(dir, "in.txt", lines, strlen(lines));
+    char in[700];
+    snprintf(in, sizeof in, "%s/in.txt", dir);
+    result r = run_in(dir, NULL, "predict m.safetensors --json", in);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    const char *second = strchr(r.out, '\n');
+    CHECK_MSG(second && strncmp(r.out, "{\"name\":\"Dovesky\"", 17) == 0 &&
+                  strncmp(r.out, second + 1, (size_t)(second - r.out)) == 0,
+              "%s", r.out);
+    const char *words[] = {"predict", "m.safetensors", "--json", "\xe3\x80\x80" "Dovesky\xc2\xa0", NULL};
+    result r2 = runv(dir, NULL, words);
+    CHECK_MSG(r2.code == 0 && second && strncmp(r2.out, r.out, (size_t)(second - r.out) + 1) == 0, "%s", r2.out);
+    result_free(&r2);
+    result_free(&r);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Training on the names data                                                */
 /* ------------------------------------------------------------------------ */
@@ -460,6 +508,7 @@ const test_case tests_cli[] = {
     {"bad_flags", test_bad_flags},
     {"data_errors", test_data_errors},
     {"bad_model_files", test_bad_model_files},
+    {"predict_trims_like_the_loader", test_predict_trims_like_the_loader},
     {"train_small", test_train_small},
     {"train_stratified", test_train_stratified},
     {"resume", test_resume},

@@ -104,6 +104,27 @@ static void ascii_mode_drops_only_nonspacing_marks(void)
     recur_vocab_free(v);
 }
 
+/* The one trimming rule (recur_text_trim): Unicode white space at both
+ * ends, nothing inside, and any bytes accepted. */
+static void trim_is_unicode_white_space(void)
+{
+    struct { const char *in, *out; } cases[] = {
+        {"\xc2\xa0 Dora\xe3\x80\x80\r\n", "Dora"},          /* NBSP, ideographic space */
+        {"\xe2\x80\x83" "Eve Marie\xe2\x80\xa8\xc2\x85", "Eve Marie"}, /* em space, U+2028, U+0085 */
+        {"\t\v\f \xe2\x80\x89", ""},                          /* white space only */
+        {"\xe2\x80\x8b" "Zed\xef\xbb\xbf", "\xe2\x80\x8b" "Zed\xef\xbb\xbf"}, /* ZWSP, BOM: Cf, kept */
+        {" \xff\xc2\xa0", "\xff"},                              /* stops at invalid bytes */
+        {"\xc2", "\xc2"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *s = cases[i].in;
+        size_t len = strlen(s);
+        recur_text_trim(&s, &len);
+        CHECK_MSG(len == strlen(cases[i].out) && memcmp(s, cases[i].out, len) == 0, "case %zu: %zu bytes", i, len);
+    }
+}
+
 static void unicode_mode_nfc(void)
 {
     recur_vocab *v = make(RECUR_TEXT_UNICODE);
@@ -369,6 +390,7 @@ const test_case tests_text[] = {
     {"ascii_mode_strips_accents", ascii_mode_strips_accents},
     {"ascii_mode_unknown_symbols", ascii_mode_unknown_symbols},
     {"ascii_mode_drops_only_nonspacing_marks", ascii_mode_drops_only_nonspacing_marks},
+    {"trim_is_unicode_white_space", trim_is_unicode_white_space},
     {"unicode_mode_nfc", unicode_mode_nfc},
     {"unicode_vocab_order_of_first_appearance", unicode_vocab_order_of_first_appearance},
     {"invalid_utf8_rejected_with_offset", invalid_utf8_rejected_with_offset},

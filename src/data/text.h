@@ -19,8 +19,7 @@ size_t recur_utf8_invalid_at(const char *s, size_t len);
  * separators (categories Zs, Zl, Zp, e.g. U+00A0, U+3000). */
 int recur_text_is_space(int32_t cp);
 
-/* Trim white space from both ends of valid UTF-8 text, in place. */
-void recur_text_trim(const char **s, size_t *len);
+/* recur_text_trim (recur.h) trims what this calls white space. */
 
 /*
  * Normalise valid UTF-8 into code points as `mode` says (Unicode: NFC;

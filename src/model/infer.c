@@ -119,7 +119,9 @@ recur_status recur_runner_classify(recur_runner *r, const char *const *texts,
         return recur_fail(err, RECUR_ERR_ARG, "%d texts for a runner of max_batch %d", n, r->max_batch);
     r->offsets[0] = 0;
     for (int i = 0; i < n; i++) {
-        size_t len = lens ? lens[i] : strlen(texts[i]);
+        const char *text = texts[i];
+        size_t len = lens ? lens[i] : strlen(text);
+        recur_text_trim(&text, &len); /* as the loader trims training lines */
         size_t used = (size_t)r->offsets[i], need = 0;
         /* A text never needs more ids than bytes (NFC can only shorten
          * what decomposition lengthens, and we reserve len + 8). */
@@ -131,7 +133,7 @@ recur_status recur_runner_classify(recur_runner *r, const char *const *texts,
             r->ids = q;
             r->ids_cap = cap;
         }
-        recur_status s = recur_vocab_encode(r->m->vocab, texts[i], len, r->ids + used,
+        recur_status s = recur_vocab_encode(r->m->vocab, text, len, r->ids + used,
                                             r->ids_cap - used, &need, err);
         if (s == RECUR_ERR_ARG && need > r->ids_cap - used) {
             size_t cap = used + need + 8;
@@ -139,7 +141,7 @@ recur_status recur_runner_classify(recur_runner *r, const char *const *texts,
             if (!q) return recur_fail(err, RECUR_ERR_NOMEM, "out of memory");
             r->ids = q;
             r->ids_cap = cap;
-            s = recur_vocab_encode(r->m->vocab, texts[i], len, r->ids + used, r->ids_cap - used, &need, err);
+            s = recur_vocab_encode(r->m->vocab, text, len, r->ids + used, r->ids_cap - used, &need, err);
         }
         if (s) return s;
         if (need == 0) return recur_fail(err, RECUR_ERR_ARG, "text %d is empty", i);
