@@ -567,7 +567,10 @@ static void direction_backward_share(void *arg, int tid, int nt)
     direction_backward_rows(job, job->bounds[tid], job->bounds[tid + 1]);
 }
 
-/* Column sums of A [n][cols] added to acc, split over threads by column. */
+/* Column sums of A [n][cols] added to acc, split over threads by column.
+ * Summed in double, a chunk of columns at a time, and rounded once: a bias
+ * gradient sums thousands of rows (every step of every sequence), and row by
+ * row in float its error grew with the rows (20x float32 PyTorch's). */
 typedef struct colsum_job {
     float *acc;
     const float *A;
@@ -579,9 +582,16 @@ static void colsum_share(void *arg, int tid, int nt)
     const colsum_job *c = arg;
     int c0, c1;
     pool_split(c->cols, tid, nt, &c0, &c1);
-    for (int r = 0; r < c->n; r++) {
-        const float *row = c->A + (size_t)r * c->cols;
-        for (int j = c0; j < c1; j++) c->acc[j] += row[j];
+    enum { CHUNK = 256 };
+    double sum[CHUNK];
+    for (int j0 = c0; j0 < c1; j0 += CHUNK) {
+        int w = c1 - j0 < CHUNK ? c1 - j0 : CHUNK;
+        for (int j = 0; j < w; j++) sum[j] = 0.0;
+        for (int r = 0; r < c->n; r++) {
+            const float *row = c->A + (size_t)r * c->cols + j0;
+            for (int j = 0; j < w; j++) sum[j] += row[j];
+        }
+        for (int j = 0; j < w; j++) c->acc[j0 + j] = (float)((double)c->acc[j0 + j] + sum[j]);
     }
 }
 
