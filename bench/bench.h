@@ -27,6 +27,8 @@ typedef struct bench_opts {
     int n_threads;
     int cells[4];        /* recur_cell values */
     int n_cells;
+    int dtypes[3];       /* recur_dtype values of the latency and bulk rows */
+    int n_dtypes;
     int hidden[4];       /* names rows */
     int n_hidden;
     int khidden[4];      /* kernel rows */
@@ -107,6 +109,12 @@ typedef struct row {
     double target_peak; /* fraction of the SGEMM peak, 0 = none              */
     /* Parameters the PyTorch side needs. */
     int cell, hidden, steps, fwdbwd, p99;
+    /* Latency and bulk rows: the weights' recur_dtype (PyTorch runs
+     * quantize_dynamic: qint8 for int8, float16 for bf16), and for a
+     * reduced one its ratio to the fp32 row (> 1: faster), whose target
+     * is `target` (the PyTorch ratio then has none). */
+    int dtype;
+    double vs_fp32;
 } row;
 
 typedef struct rows {

@@ -424,6 +424,10 @@ static void latency_row(const bench_opts *o, const names_data *nd, rows *r, row 
     recur_set_threads(w->threads);
     recur_error err = {0};
     recur_model *m = make_model(nd, w->cell, w->hidden, o->seed, &err);
+    if (m && w->dtype && recur_model_quantize(m, (recur_dtype)w->dtype, &err)) {
+        recur_model_free(m);
+        m = NULL;
+    }
     recur_runner *run = NULL;
     if (m && recur_runner_create(m, 1, &run, &err)) run = NULL;
     float *logp = malloc((size_t)nd->num_labels * sizeof *logp);
@@ -457,6 +461,10 @@ static void bulk_row(const bench_opts *o, const names_data *nd, row *w)
     recur_set_threads(1);
     recur_error err = {0};
     recur_model *m = make_model(nd, w->cell, w->hidden, o->seed, &err);
+    if (m && w->dtype && recur_model_quantize(m, (recur_dtype)w->dtype, &err)) {
+        recur_model_free(m);
+        m = NULL;
+    }
     int n = w->threads < MAX_WORKERS ? w->threads : MAX_WORKERS;
     static bulk_group g;
     measured ms;

@@ -63,6 +63,7 @@ static cJSON *spec_json(const bench_opts *o, const names_data *nd, int have_name
         cJSON_AddNumberToObject(x, "threads", w->threads);
         cJSON_AddNumberToObject(x, "steps", w->steps);
         cJSON_AddNumberToObject(x, "fwdbwd", w->fwdbwd);
+        cJSON_AddStringToObject(x, "dtype", recur_dtype_name((recur_dtype)w->dtype));
         cJSON_AddItemToArray(jobs, x);
     }
     return j;

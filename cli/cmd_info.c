@@ -120,6 +120,9 @@ int cmd_info(int argc, char **argv)
     }
     fputc('\n', f);
     fprintf(f, "%-12s%s\n", "weights", cli_count(a, recur_model_num_weights(m)));
+    if (recur_model_dtype(m) != RECUR_DTYPE_F32)
+        fprintf(f, "%-12s%s: the recurrent and head weight matrices (recur quantize); inference only\n", "quantized",
+                recur_dtype_name(recur_model_dtype(m)));
     for (int i = 0; i < recur_model_param_count(m); i++) {
         recur_param p = recur_model_param(m, i);
         fprintf(f, "%-12s%-28s", i ? "" : "tensors", p.name);

@@ -15,6 +15,7 @@ static const struct {
     {"info", cmd_info, "what a model file holds"},
     {"experiment", cmd_experiment, "see three claims about RNN, LSTM and GRU happen (memory, gradients, cost)"},
     {"sample", cmd_sample, "names drawn from a generation model (train --generate)"},
+    {"quantize", cmd_quantize, "int8 or bf16 weights for faster inference"},
 };
 
 static void usage(FILE *f)

@@ -227,6 +227,48 @@ static void models(void)
     }
 }
 
+/* Quantized models (int8 and bf16, docs/FORMAT.md 2.7) and damaged copies
+ * of the int8 one: the runner's reduced-precision paths and the loader's
+ * checks of scales and dtypes. */
+static void quantized(void)
+{
+    recur_error err;
+    for (int k = 0; k < 2; k++) {
+        recur_model *m = k ? model(RECUR_TASK_GENERATE, RECUR_CELL_GRU, 4, 2, 0, 0, 0, RECUR_TEXT_UNICODE, 0)
+                           : model(RECUR_TASK_CLASSIFY, RECUR_CELL_LSTM, 5, 2, 1, 3, 0, RECUR_TEXT_UNICODE, 0);
+        if (recur_model_quantize(m, k ? RECUR_DTYPE_BF16 : RECUR_DTYPE_INT8, &err)) die("quantize", &err);
+        size_t n;
+        unsigned char *b = saved(m, NULL, &n);
+        both(k ? "generate_gru_bf16.safetensors" : "classify_lstm_int8.safetensors", b, n);
+        if (k == 0) {
+            unsigned char *d = malloc(n);
+            struct { const char *file, *from, *to; } edits[] = {
+                {"damaged_quantized.safetensors", "\"quantized\":\"int8\"", "\"quantized\":\"int4\""},
+                {"damaged_quantized_dtype.safetensors", "\"I8\"", "\"U8\""},
+                {"damaged_scale_name.safetensors", ".scale\"", ".scalf\""},
+            };
+            for (size_t e = 0; e < sizeof edits / sizeof *edits; e++) {
+                memcpy(d, b, n);
+                if (!edit(d, n, edits[e].from, edits[e].to)) {
+                    fprintf(stderr, "gen_seeds: %s: no %s\n", edits[e].file, edits[e].from);
+                    exit(1);
+                }
+                put("model", edits[e].file, d, n);
+            }
+            /* No checksum, and the last scale (out.weight's, last in the
+             * data) NaN. */
+            memcpy(d, b, n);
+            if (edit(d, n, "\"recur.crc32\"", "\"recur.nocrc\"")) {
+                memset(d + n - 4, 0xff, 4);
+                put("model", "nocrc_nan_scale.safetensors", d, n);
+            }
+            free(d);
+        }
+        free(b);
+        recur_model_free(m);
+    }
+}
+
 /* A container from a hand-written header (padded to 8 bytes) and data. */
 static void raw(const char *name, const char *header, const void *data, size_t dn)
 {
@@ -301,7 +343,7 @@ static void containers(void)
     raw("bad_dup_name.safetensors",
         "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
         "\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}", u8, 2);
-    raw("bad_dtype.safetensors", "{\"a\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[0,2]}}", u8, 2);
+    raw("bad_dtype.safetensors", "{\"a\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,2]}}", u8, 2);
     raw("bad_meta_value.safetensors", "{\"__metadata__\":{\"k\":1}}", NULL, 0);
     raw("bad_crc.safetensors",
         "{\"__metadata__\":{\"recur.crc32\":\"00000000\"},\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}",
@@ -354,6 +396,7 @@ int main(void)
     mkdir("fuzz/corpus/safetensors", 0777);
     mkdir("fuzz/corpus/dataset", 0777);
     models();
+    quantized();
     containers();
     datasets();
     return 0;

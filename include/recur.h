@@ -338,6 +338,31 @@ RECUR_API recur_status recur_model_save(const recur_model *m, const char *path,
 RECUR_API recur_status recur_model_load(const char *path, recur_model **out,
                               recur_error *err);
 
+/*
+ * Reduced-precision weights for inference (training stays fp32). Quantizing
+ * rounds the recurrent stack's input and recurrent weights and the head's
+ * weight matrix to int8 (one symmetric scale per output row) or bfloat16,
+ * and keeps the rounded values as the model's weights, so every inference
+ * path computes with them; runners then run the recurrent products and the
+ * head on the reduced weights (int8: each input row quantised to 8 bits with its own
+ * scale per step; bf16: inputs rounded to bf16), 2 to 4x fewer bytes per
+ * step. Embeddings and biases stay fp32. recur_model_save writes the I8 or
+ * BF16 tensors with their scales (docs/FORMAT.md) and recur_model_load
+ * reads them back. Training a quantized model fails (RECUR_ERR_UNSUPPORTED).
+ * RECUR_ERR_UNSUPPORTED too for an already quantized model, or a layer input
+ * wider than 8192.
+ */
+typedef enum recur_dtype {
+    RECUR_DTYPE_F32 = 0,
+    RECUR_DTYPE_INT8 = 1,
+    RECUR_DTYPE_BF16 = 2
+} recur_dtype;
+RECUR_API recur_status recur_model_quantize(recur_model *m, recur_dtype dtype, recur_error *err);
+RECUR_API recur_dtype recur_model_dtype(const recur_model *m);
+/* "f32", "int8", "bf16"; parse returns -1 when unknown. */
+RECUR_API const char *recur_dtype_name(recur_dtype dtype);
+RECUR_API int recur_dtype_parse(const char *name);
+
 /* ------------------------------------------------------------------------ */
 /* Inference: one runner per thread, any number of runners per model         */
 /* ------------------------------------------------------------------------ */

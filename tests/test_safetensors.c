@@ -701,8 +701,8 @@ static void rejects_extra_keys(void)
 
 static void rejects_unknown_dtype(void)
 {
-    EXPECT_BAD("{\"w\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]}}", zeros, 4,
-               "tensor \"w\": unsupported dtype \"BF16\"");
+    EXPECT_BAD("{\"w\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,4]}}", zeros, 4,
+               "tensor \"w\": unsupported dtype \"F16\"");
     EXPECT_BAD("{\"w\":{\"dtype\":\"f32\",\"shape\":[2],\"data_offsets\":[0,8]}}", zeros, 8,
                "unsupported dtype \"f32\"");
     EXPECT_BAD("{\"w\":{\"dtype\":4,\"shape\":[2],\"data_offsets\":[0,8]}}", zeros, 8,

@@ -12,4 +12,12 @@ int cpu_level_supported(void);
 int cpu_level(void);
 const char *cpu_level_name(int level);
 
+/* Instruction-set extensions beyond a level, for the quantized kernels
+ * (nn/quant*.c): bits of what this CPU has. They never change what a level
+ * means; a kernel table of level L uses an extension only if L can run it
+ * (AVX-512 VNNI and BF16 at avx512, AVX-VNNI at avx2 and above), so
+ * RECUR_KERNELS=avx2 or generic still caps every path. */
+enum { CPU_VNNI512 = 1, CPU_AVXVNNI = 2, CPU_BF16_512 = 4 };
+int cpu_features(void);
+
 #endif

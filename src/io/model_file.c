@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "io/safetensors.h"
 #include "model/model.h"
+#include "model/quant_model.h"
 #include "model/trainer.h"
 
 #define FORMAT_NAME "recur-model"
@@ -103,6 +104,7 @@ static int model_meta(const recur_model *m, kv_list *l)
     bad |= kv_add(l, "text_mode", recur_vocab_mode(m->vocab) == RECUR_TEXT_ASCII ? "ascii" : "unicode", 0, 0);
     bad |= kv_add(l, "vocab", json_strings(m->V, vocab_sym, m->vocab, 2), 0, 1);
     bad |= kv_add(l, "labels", json_strings(m->num_labels, model_label, m, 0), 0, 1);
+    if (m->q) bad |= kv_add(l, "quantized", recur_dtype_name(recur_model_dtype(m)), 0, 0);
     for (int i = 0; !bad && i < m->n_meta; i++) {
         size_t n = strlen(USER_PREFIX) + strlen(m->meta[2 * i]) + 1;
         char *k = malloc(n);
@@ -128,9 +130,14 @@ static recur_status write_file(const recur_model *m, const recur_trainer *tr, co
                                recur_error *err)
 {
     int n_state = tr ? (tr->state_b ? 2 : 1) : 0;
-    int n = m->n_tensors * (1 + n_state);
+    int n_model = m->n_tensors * (1 + n_state), n = n_model + qmodel_extra_count(m);
     st_out *outs = calloc((size_t)n, sizeof *outs);
     char (*names)[80] = calloc((size_t)n, sizeof *names);
+    if (tr && m->q) {
+        free(outs);
+        free(names);
+        return recur_fail(err, RECUR_ERR_UNSUPPORTED, "a quantized model has no checkpoint: training needs fp32 weights");
+    }
     kv_list meta = {0};
     char rng[80], step[24];
     recur_status s = RECUR_OK;
@@ -140,6 +147,7 @@ static recur_status write_file(const recur_model *m, const recur_trainer *tr, co
     }
     for (int i = 0; i < m->n_tensors; i++)
         tensor_out(&outs[i], m->tensors[i].name, &m->tensors[i], m->w + m->tensors[i].offset);
+    if (m->q) qmodel_outputs(m, outs, outs + n_model, names + n_model);
     if (tr) {
         const char *state_names[2];
         const float *state[2] = {tr->state_a, tr->state_b};
@@ -294,7 +302,8 @@ static recur_status model_from_file(const st_file *f, int allow_optim, recur_mod
          * tensors must hold about that many values first. */
         size_t need = model_param_count(&c, recur_vocab_size(vocab), n_labels), have = 0;
         for (int i = 0; i < st_count(f); i++)
-            if (st_get(f, i)->dtype == ST_F32) have += st_get(f, i)->nbytes / sizeof(float);
+            if (st_get(f, i)->dtype == ST_F32 || st_get(f, i)->dtype == ST_I8 || st_get(f, i)->dtype == ST_BF16)
+                have += st_get(f, i)->nbytes / st_dtype_size(st_get(f, i)->dtype);
         /* A small deficit is left to the by-name checks below, which say
          * which tensor is missing; a large one is refused here. */
         if (need > have + 4096)
@@ -305,8 +314,10 @@ static recur_status model_from_file(const st_file *f, int allow_optim, recur_mod
         s = recur_model_create(&c, vocab, labels, n_labels, &m, err);
         if (s == RECUR_ERR_ARG) s = recur_fail(err, RECUR_ERR_FORMAT, "%s: %s", what, err ? err->message : "");
     }
-    /* Every model tensor with its exact shape; nothing else but optim.*. */
-    for (int i = 0; !s && i < m->n_tensors; i++) {
+    /* Every model tensor with its exact shape; nothing else but optim.*
+     * (and a quantized file's scales). */
+    if (!s && st_meta(f, "quantized")) s = qmodel_read(f, m, err);
+    for (int i = 0; !s && !m->q && i < m->n_tensors; i++) {
         const model_tensor *t = &m->tensors[i];
         int64_t shape[2] = {t->shape[0], t->shape[1]};
         const st_tensor *x;
@@ -315,7 +326,8 @@ static recur_status model_from_file(const st_file *f, int allow_optim, recur_mod
     }
     for (int i = 0; !s && i < st_count(f); i++) {
         const char *name = st_get(f, i)->name;
-        if (allow_optim && strncmp(name, "optim.", 6) == 0) continue;
+        if (allow_optim && !m->q && strncmp(name, "optim.", 6) == 0) continue;
+        if (qmodel_extra_tensor(m, name)) continue;
         int known = 0;
         for (int k = 0; k < m->n_tensors && !known; k++) known = strcmp(m->tensors[k].name, name) == 0;
         if (!known) s = recur_fail(err, RECUR_ERR_FORMAT, "%s: unknown tensor \"%s\" for this model", what, name);

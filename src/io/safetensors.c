@@ -20,17 +20,17 @@
 /* Small helpers                                                             */
 /* ------------------------------------------------------------------------ */
 
-static const char *const dtype_names[] = {"F32", "F64", "I32", "I64", "U8"};
-static const size_t dtype_sizes[] = {4, 8, 4, 8, 1};
+static const char *const dtype_names[] = {"F32", "F64", "I32", "I64", "U8", "I8", "BF16"};
+static const size_t dtype_sizes[] = {4, 8, 4, 8, 1, 1, 2};
 
 const char *st_dtype_name(st_dtype dtype)
 {
-    return (unsigned)dtype < 5 ? dtype_names[dtype] : "?";
+    return (unsigned)dtype < ST_NDTYPES ? dtype_names[dtype] : "?";
 }
 
 size_t st_dtype_size(st_dtype dtype)
 {
-    return (unsigned)dtype < 5 ? dtype_sizes[dtype] : 0;
+    return (unsigned)dtype < ST_NDTYPES ? dtype_sizes[dtype] : 0;
 }
 
 static const uint32_t crc_table[256] = {

@@ -15,8 +15,10 @@
 
 #include "recur.h"
 
-/* safetensors "F32", "F64", "I32", "I64", "U8"; other dtypes are rejected. */
-typedef enum st_dtype { ST_F32, ST_F64, ST_I32, ST_I64, ST_U8 } st_dtype;
+/* safetensors "F32", "F64", "I32", "I64", "U8", "I8", "BF16" (the last two
+ * for quantized models); other dtypes are rejected. */
+typedef enum st_dtype { ST_F32, ST_F64, ST_I32, ST_I64, ST_U8, ST_I8, ST_BF16 } st_dtype;
+#define ST_NDTYPES 7
 #define ST_MAX_DIMS 8
 /* Largest accepted header (JSON) in bytes, as the reference implementation. */
 #define ST_MAX_HEADER 100000000u

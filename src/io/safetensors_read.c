@@ -25,7 +25,7 @@
 /* The st_dtype of a header's "dtype" string, or -1. */
 static int dtype_parse(const char *s)
 {
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < ST_NDTYPES; i++)
         if (strcmp(s, st_dtype_name((st_dtype)i)) == 0) return i;
     return -1;
 }
@@ -332,7 +332,7 @@ static recur_status parse_entry(const cJSON *e, const char *what, const char *qn
     if (dt < 0) {
         char qd[ST_QCAP];
         return recur_fail(err, RECUR_ERR_FORMAT,
-                          "%s: tensor %s: unsupported dtype %s (supported: F32, F64, I32, I64, U8)",
+                          "%s: tensor %s: unsupported dtype %s (supported: F32, F64, I32, I64, U8, I8, BF16)",
                           what, qn, st_quoted(qd, sizeof qd, dtype->valuestring));
     }
     t->dtype = (st_dtype)dt;

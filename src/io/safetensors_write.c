@@ -145,7 +145,7 @@ static recur_status check_outputs(const char *path, const st_out *tensors, int n
         if (strcmp(t->name, "__metadata__") == 0)
             return recur_fail(err, RECUR_ERR_ARG,
                               "%s: \"__metadata__\" is reserved, not a tensor name", path);
-        if ((unsigned)t->dtype >= 5)
+        if ((unsigned)t->dtype >= ST_NDTYPES)
             return recur_fail(err, RECUR_ERR_ARG, "%s: tensor %s: invalid dtype %d", path,
                               qn, (int)t->dtype);
         if (t->ndim < 0 || t->ndim > ST_MAX_DIMS)

@@ -12,10 +12,12 @@
 #include "nn/cell.h"
 #include "nn/gemm.h"
 #include "nn/linear.h"
+#include "model/quant_model.h"
 
 struct recur_runner {
     const recur_model *m;
     const kernels *kn;
+    const qkernels *qk; /* for a quantized model's step products */
     int max_batch;
     pass ps;
     int32_t *ids, *offsets; /* encoded texts                        */
@@ -39,6 +41,7 @@ recur_status recur_runner_create(const recur_model *m, int max_batch, recur_runn
     if (!r) return recur_fail(err, RECUR_ERR_NOMEM, "out of memory");
     r->m = m;
     r->kn = kernels_get();
+    r->qk = qkernels_get();
     r->max_batch = max_batch;
     recur_status s = pass_init(&r->ps, m, 0, err);
     if (s) {
@@ -184,13 +187,15 @@ recur_status recur_runner_step(recur_runner *r, int32_t token, float *logprobs, 
             }
         } else {
             stack_input_bias(st, l, 0, r->xg);
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, GH, H, 1.0f, stack_w_ih(st, l, 0, 0), H,
-                        r->h + (size_t)(l - 1) * H, 1, 1.0f, r->xg, 1);
+            if (st->q) quant_gemm(r->qk, 1, r->h + (size_t)(l - 1) * H, H, &st->q->wih[l], r->xg, GH, 1);
+            else cblas_sgemv(CblasRowMajor, CblasNoTrans, GH, H, 1.0f, stack_w_ih(st, l, 0, 0), H,
+                             r->h + (size_t)(l - 1) * H, 1, 1.0f, r->xg, 1);
         }
         /* h W_hh^T: added to the pre-activations, except the GRU's n rows. */
         int GA = gru ? 2 * H : GH;
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, GA, H, 1.0f, stack_w_hh(st, l, 0, 0), H, h, 1, 1.0f,
-                    r->xg, 1);
+        if (st->q) quant_gemm(r->qk, 1, h, H, &st->q->whh[l], r->xg, GH, 1);
+        else cblas_sgemv(CblasRowMajor, CblasNoTrans, GA, H, 1.0f, stack_w_hh(st, l, 0, 0), H, h, 1, 1.0f,
+                         r->xg, 1);
         switch (st->cell) {
         case RECUR_CELL_RNN_TANH:
         case RECUR_CELL_RNN_RELU:
@@ -198,14 +203,17 @@ recur_status recur_runner_step(recur_runner *r, int32_t token, float *logprobs, 
             break;
         case RECUR_CELL_LSTM: lstm_cell_forward(r->kn, 1, H, r->xg, c, NULL, h, NULL, 0); break;
         case RECUR_CELL_GRU:
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, H, H, 1.0f, stack_w_hh(st, l, 0, 0) + (size_t)GA * H, H, h,
-                        1, 0.0f, r->hg, 1);
+            if (st->q) quant_gemm(r->qk, 1, h, H, &st->q->whhn[l], r->hg, H, 0);
+            else cblas_sgemv(CblasRowMajor, CblasNoTrans, H, H, 1.0f, stack_w_hh(st, l, 0, 0) + (size_t)GA * H,
+                             H, h, 1, 0.0f, r->hg, 1);
             gru_cell_forward(r->kn, 1, H, r->xg, r->hg, stack_b_hh(st, l, 0, 0) + 2 * H, h, NULL, NULL, 0);
             break;
         }
     }
     if (logprobs) {
-        linear_forward(1, H, m->C, r->h + (size_t)(st->L - 1) * H, H, m->out_w, m->out_b, logprobs);
+        const float *top = r->h + (size_t)(st->L - 1) * H;
+        if (m->q) qmodel_head(m, r->qk, 1, top, H, logprobs);
+        else linear_forward(1, H, m->C, top, H, m->out_w, m->out_b, logprobs);
         log_softmax_rows(logprobs, 1, m->C);
     }
     return RECUR_OK;

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "model/quant_model.h"
 #include "nn/gemm.h"
 
 #define MAX_EMBED 65536
@@ -186,6 +187,7 @@ void recur_model_free(recur_model *m)
     free(m->tensors);
     free(m->w);
     free(m->g);
+    qmodel_free(m->q);
     free(m);
 }
 

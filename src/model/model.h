@@ -33,6 +33,7 @@ struct recur_model {
     int n_tensors;
     char **meta; /* key, value pairs */
     int n_meta;
+    struct qmodel *q; /* reduced-precision weights (model/quant_model.h) or NULL */
 };
 
 /* Gradient counterpart of a pointer into m->w. */

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/pool.h"
+#include "model/quant_model.h"
 #include "nn/linear.h"
 
 recur_status pass_init(pass *ps, const recur_model *m, int train, recur_error *err)
@@ -251,7 +252,8 @@ double pass_forward(pass *ps, const recur_model *m, recur_rng *rng)
     } else {
         X = stack_ws_output(ps->ws);
     }
-    linear_forward(ps->rows, DH, m->C, X, DH, m->out_w, m->out_b, ps->logp);
+    if (m->q && !ps->train) qmodel_head(m, stack_ws_qkernels(ps->ws), ps->rows, X, DH, ps->logp); /* reduced weights */
+    else linear_forward(ps->rows, DH, m->C, X, DH, m->out_w, m->out_b, ps->logp);
     log_softmax_rows(ps->logp, ps->rows, m->C);
     return nll_sum(ps->logp, ps->rows, m->C, ps->target);
 }

@@ -209,6 +209,10 @@ static recur_status compute_grad(recur_trainer *t, const recur_batch *b, float *
                                  recur_error *err)
 {
     recur_model *m = t->m;
+    if (m->q)
+        return recur_fail(err, RECUR_ERR_UNSUPPORTED,
+                          "the model is quantized (%s): training needs fp32 weights; train the fp32 model and quantize it again",
+                          recur_dtype_name(recur_model_dtype(m)));
     if (b && b->n > t->cfg.max_batch)
         return recur_fail(err, RECUR_ERR_ARG, "batch of %d exceeds max_batch %d", b->n, t->cfg.max_batch);
     size_t steps;

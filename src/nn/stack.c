@@ -10,6 +10,7 @@
 #include "nn/cell.h"
 #include "nn/gemm.h"
 #include "nn/kernels.h"
+#include "nn/quant.h"
 
 /* Largest sizes accepted: keeps every index product far inside int range. */
 #define MAX_SIZE (1 << 16)
@@ -132,6 +133,7 @@ typedef struct dir_ws {
 
 struct stack_ws {
     const kernels *kn; /* chosen for this CPU when the workspace is made */
+    const qkernels *qk; /* the same for reduced-precision weights (st->q) */
     pool *pool;        /* threads (not owned); NULL runs on the caller   */
     int N, B, train;
     int weights_fixed, packed_valid; /* see stack_ws_fix_weights         */
@@ -257,6 +259,7 @@ recur_status stack_ws_create(const stack *st, int N, int B, int train,
     if (!ws) return recur_fail(err, RECUR_ERR_NOMEM, "out of memory");
     ws->train = train != 0;
     ws->kn = kernels_get();
+    ws->qk = qkernels_get();
     recur_status s = ws_alloc(st, ws, N, B, err);
     if (!s && ensure_scratch(ws, 1)) {
         ws_release(ws);
@@ -300,6 +303,7 @@ void stack_ws_free(stack_ws *ws)
 float *stack_ws_xg0(stack_ws *ws, int d) { return ws->dir[d].A; }
 const float *stack_ws_dxg0(const stack_ws *ws, int d) { return ws->dir[d].dA; }
 const float *stack_ws_output(const stack_ws *ws) { return ws->Y[ws->L - 1]; }
+const qkernels *stack_ws_qkernels(const stack_ws *ws) { return ws->qk; }
 const float *stack_ws_state_grads(const stack_ws *ws) { return ws->dHt; }
 
 /* ------------------------------------------------------------------------ */
@@ -379,6 +383,7 @@ static void direction_forward_rows(const dir_job *job, int j0, int j1)
     const int gru = st->cell == RECUR_CELL_GRU, GA = gru ? 2 * H : GH;
     dir_ws *w = &ws->dir[l * st->D + d];
     const kernels *kn = ws->kn;
+    const qstack *q = train ? NULL : st->q;
     const float *b_hn = stack_b_hh(st, l, d, 0) + 2 * H;
     float *S = ws->S + (size_t)j0 * H, *Cs = ws->Cs + (size_t)j0 * H, *HG = ws->HG + (size_t)j0 * H;
     float *Y = ws->Y[l];
@@ -392,7 +397,8 @@ static void direction_forward_rows(const dir_job *job, int j0, int j1)
         float *a = w->A + row * GH, *y = Y + row * DH + (size_t)d * H;
         if (train) memcpy(w->Hp + row * H, S, (size_t)b * H * sizeof(float));
         /* The recurrent product lands on the input projections directly. */
-        kn->gemm_packed(b, GA, H, S, H, w->WhhT, a, GH, 1);
+        if (q) quant_gemm(ws->qk, b, S, H, &q->whh[l * st->D + d], a, GH, 1);
+        else kn->gemm_packed(b, GA, H, S, H, w->WhhT, a, GH, 1);
         switch (st->cell) {
         case RECUR_CELL_RNN_TANH:
         case RECUR_CELL_RNN_RELU:
@@ -403,7 +409,8 @@ static void direction_forward_rows(const dir_job *job, int j0, int j1)
             lstm_cell_forward(kn, b, H, a, Cs, train ? w->C + row * H : NULL, S, y, DH);
             break;
         case RECUR_CELL_GRU:
-            kn->gemm_packed(b, H, H, S, H, w->WhhTn, HG, H, 0);
+            if (q) quant_gemm(ws->qk, b, S, H, &q->whhn[l * st->D + d], HG, H, 0);
+            else kn->gemm_packed(b, H, H, S, H, w->WhhTn, HG, H, 0);
             gru_cell_forward(kn, b, H, a, HG, b_hn, S, train ? w->HNL + row * H : NULL, y, DH);
             break;
         }
@@ -423,7 +430,7 @@ static void direction_forward_share(void *arg, int tid, int nt)
 static void direction_forward(const stack *st, stack_ws *ws, const pack *p, int l, int d,
                               const float *h0, const float *c0, float *hn, float *cn, int train)
 {
-    if (!ws->weights_fixed || !ws->packed_valid) pack_step_weights(st, ws, l, d);
+    if (!(st->q && !train) && (!ws->weights_fixed || !ws->packed_valid)) pack_step_weights(st, ws, l, d);
     dir_job job = {st, ws, p, l, d, train, h0, c0, NULL, NULL, NULL, hn, cn, NULL, NULL, {0}};
     int nt = shares(ws, p);
     split_sequences(p, nt, job.bounds);
@@ -464,6 +471,28 @@ void stack_gemm(stack_ws *ws, int ta, int tb, int M, int N, int K, const float *
     else gemm_share(&g, 0, 1);
 }
 
+/* The input projections of a layer >= 1 through its reduced-precision
+ * W_ih, split over threads by rows as stack_gemm. */
+typedef struct qgemm_job {
+    const stack_ws *ws;
+    int M;
+    const float *A;
+    int lda;
+    const qmat *W;
+    float *C;
+    int ldc;
+} qgemm_job;
+
+static void qgemm_share(void *arg, int tid, int nt)
+{
+    const qgemm_job *g = arg;
+    int m0, m1;
+    pool_split(g->M, tid, nt, &m0, &m1);
+    if (m1 > m0)
+        quant_gemm(g->ws->qk, m1 - m0, g->A + (size_t)m0 * g->lda, g->lda, g->W, g->C + (size_t)m0 * g->ldc,
+                   g->ldc, 0);
+}
+
 void stack_forward(const stack *st, stack_ws *ws, const pack *p, const float *x,
                    const float *h0, const float *c0, float *hn, float *cn,
                    int train, recur_rng *rng)
@@ -484,7 +513,13 @@ void stack_forward(const stack *st, stack_ws *ws, const pack *p, const float *x,
         }
         for (int d = 0; d < st->D; d++) {
             dir_ws *w = &ws->dir[l * st->D + d];
-            if (X) {
+            if (X && l > 0 && st->q && !train) {
+                qgemm_job g = {ws, N, X, I, &st->q->wih[l * st->D + d], w->A, GH};
+                if (pool_threads(ws->pool) > 1 && N >= 64) pool_run(ws->pool, qgemm_share, &g);
+                else qgemm_share(&g, 0, 1);
+                stack_input_bias(st, l, d, ws->bias);
+                add_bias_rows(w->A, N, GH, ws->bias);
+            } else if (X) {
                 stack_gemm(ws, 0, 1, N, GH, I, X, I, stack_w_ih(st, l, d, 0), I, 0, w->A, GH);
                 stack_input_bias(st, l, d, ws->bias);
                 add_bias_rows(w->A, N, GH, ws->bias);

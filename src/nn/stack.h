@@ -20,6 +20,9 @@ typedef struct stack {
     int I, H, L, D, G;
     float dropout;
     float *w, *g; /* parameters and gradients (not owned) */
+    /* Reduced-precision copies of the weights for inference (nn/quant.h),
+     * or NULL: forwards with train == 0 then run on them (not owned). */
+    const struct qstack *q;
 } stack;
 
 /* Check sizes and fill st (w, g left NULL). */
@@ -69,6 +72,8 @@ float *stack_ws_xg0(stack_ws *ws, int d);
 const float *stack_ws_dxg0(const stack_ws *ws, int d);
 /* After a backward: dLoss/dh_t of the last layer, packed [N][D*H]. */
 const float *stack_ws_state_grads(const stack_ws *ws);
+/* The reduced-precision kernels chosen with the workspace (nn/quant.h). */
+const struct qkernels *stack_ws_qkernels(const stack_ws *ws);
 /* Output of the last layer after a forward: packed [N][D*H]. */
 const float *stack_ws_output(const stack_ws *ws);
 

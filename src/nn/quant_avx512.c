@@ -1,0 +1,196 @@
+/*
+ * AVX-512 kernels of quantized products (see quant.h): int8 through VNNI's
+ * vpdpbusd (64 multiply-adds an instruction), bf16 through vdpbf16ps (32).
+ * Only called when cpu_features() reports the extension; the functions
+ * carry it as a target attribute so that the rest of the build does not.
+ *
+ * A tile is MR rows of x (quantised into a buffer on the stack) times NP
+ * panels of 16 outputs: MR * NP accumulators stay in registers while the
+ * panels stream once through K. A batch of one is a matrix-vector product
+ * whose speed is the bytes of W, which is why int8 is 4x fewer than fp32.
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "nn/quant.h"
+
+#define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+#define BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#define INLINE static inline __attribute__((always_inline))
+
+/* ------------------------------------------------------------------------ */
+/* int8                                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* quant_row_u8 with vectors: the same rounding (the current mode, nearest
+ * even by default, as lrintf), so the same bytes. */
+INLINE VNNI float row_u8(const float *a, int K, int Kp, uint8_t *out)
+{
+    const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    __m512 vmax = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 16 <= K; k += 16) vmax = _mm512_max_ps(vmax, _mm512_and_ps(_mm512_loadu_ps(a + k), absmask));
+    float amax = _mm512_reduce_max_ps(vmax);
+    for (; k < K; k++) {
+        float v = a[k] < 0 ? -a[k] : a[k];
+        amax = v > amax ? v : amax;
+    }
+    float inv = amax > 0.0f && amax <= 3.0e38f ? 127.0f / amax : 0.0f;
+    const __m512 vinv = _mm512_set1_ps(inv);
+    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127), off = _mm512_set1_epi32(128);
+    for (k = 0; k < K; k += 16) {
+        __mmask16 mk = K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1);
+        __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, a + k), vinv));
+        q = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, lo), hi), off);
+        _mm_mask_storeu_epi8(out + k, mk, _mm512_cvtepi32_epi8(q));
+    }
+    for (k = K; k < Kp; k++) out[k] = 128;
+    return inv > 0.0f ? amax / 127.0f : 0.0f;
+}
+
+INLINE VNNI void i8_tile(const int MR, const int NP, const uint8_t *ua, int Kp, const qmat *W, int p0,
+                         const float *sa, float *C, int ldc, int accumulate)
+{
+    const size_t ps = (size_t)QUANT_NR * Kp;
+    const int8_t *P = (const int8_t *)W->data + (size_t)p0 * ps;
+    __m512i acc[4][8];
+#pragma GCC unroll 4
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 8
+        for (int j = 0; j < NP; j++) acc[i][j] = _mm512_setzero_si512();
+    for (int k = 0; k < Kp; k += 4) {
+        __m512i w[8];
+#pragma GCC unroll 8
+        for (int j = 0; j < NP; j++) w[j] = _mm512_load_si512((const void *)(P + j * ps + (size_t)k * QUANT_NR));
+#pragma GCC unroll 4
+        for (int i = 0; i < MR; i++) {
+            int32_t a4;
+            memcpy(&a4, ua + (size_t)i * Kp + k, sizeof a4);
+            __m512i a = _mm512_set1_epi32(a4);
+#pragma GCC unroll 8
+            for (int j = 0; j < NP; j++) acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], a, w[j]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < NP; j++) {
+        int n = (p0 + j) * QUANT_NR, cols = W->N - n;
+        __mmask16 mk = cols >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cols) - 1);
+        __m512i comp = _mm512_loadu_si512((const void *)(W->comp + n));
+        __m512 sc = _mm512_loadu_ps(W->scale + n);
+#pragma GCC unroll 4
+        for (int i = 0; i < MR; i++) {
+            float *c = C + (size_t)i * ldc + n;
+            __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[i][j], comp));
+            v = _mm512_mul_ps(v, _mm512_mul_ps(sc, _mm512_set1_ps(sa[i])));
+            if (accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, c), v);
+            _mm512_mask_storeu_ps(c, mk, v);
+        }
+    }
+}
+
+/* One or two rows (a step of a single sequence, the common latency case):
+ * eight panels at once, so that eight independent chains of vpdpbusd hide
+ * its latency; more rows: four panels, as the rows give the chains. */
+#define I8_ROWS(MR)                                                                     \
+    do {                                                                                \
+        int p = 0;                                                                      \
+        if (MR <= 2)                                                                    \
+            for (; p + 8 <= W->panels; p += 8) i8_tile(MR, 8, ua, Kp, W, p, sa, c, ldc, accumulate); \
+        for (; p + 4 <= W->panels; p += 4) i8_tile(MR, 4, ua, Kp, W, p, sa, c, ldc, accumulate); \
+        for (; p < W->panels; p++) i8_tile(MR, 1, ua, Kp, W, p, sa, c, ldc, accumulate);          \
+    } while (0)
+
+VNNI void quant_int8_gemm_vnni512(int M, const float *A, int lda, const qmat *W, float *C, int ldc,
+                                  int accumulate)
+{
+    _Alignas(64) uint8_t ua[4 * QUANT_MAX_K];
+    float sa[4];
+    const int Kp = W->Kp;
+    for (int i = 0; i < M; i += 4) {
+        int mr = M - i < 4 ? M - i : 4;
+        for (int r = 0; r < mr; r++) sa[r] = row_u8(A + (size_t)(i + r) * lda, W->K, Kp, ua + (size_t)r * Kp);
+        float *c = C + (size_t)i * ldc;
+        switch (mr) {
+        case 4: I8_ROWS(4); break;
+        case 3: I8_ROWS(3); break;
+        case 2: I8_ROWS(2); break;
+        default: I8_ROWS(1); break;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* bf16                                                                      */
+/* ------------------------------------------------------------------------ */
+
+INLINE BF16 void row_bf16(const float *a, int K, int Kp, uint16_t *out)
+{
+    for (int k = 0; k < K; k += 16) {
+        __mmask16 mk = K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1);
+        __m256bh b = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mk, a + k));
+        _mm256_mask_storeu_epi16(out + k, mk, (__m256i)b);
+    }
+    for (int k = K; k < Kp; k++) out[k] = 0;
+}
+
+INLINE BF16 void bf_tile(const int MR, const int NP, const uint16_t *ub, int Kp, const qmat *W, int p0,
+                         float *C, int ldc, int accumulate)
+{
+    const size_t ps = (size_t)QUANT_NR * Kp;
+    const uint16_t *P = (const uint16_t *)W->data + (size_t)p0 * ps;
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NP; j++) acc[i][j] = _mm512_setzero_ps();
+    for (int k = 0; k < Kp; k += 2) {
+        __m512i w[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < NP; j++) w[j] = _mm512_load_si512((const void *)(P + j * ps + (size_t)k * QUANT_NR));
+#pragma GCC unroll 4
+        for (int i = 0; i < MR; i++) {
+            int32_t a2;
+            memcpy(&a2, ub + (size_t)i * Kp + k, sizeof a2);
+            __m512i a = _mm512_set1_epi32(a2);
+#pragma GCC unroll 4
+            for (int j = 0; j < NP; j++) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], (__m512bh)a, (__m512bh)w[j]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < NP; j++) {
+        int n = (p0 + j) * QUANT_NR, cols = W->N - n;
+        __mmask16 mk = cols >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cols) - 1);
+#pragma GCC unroll 4
+        for (int i = 0; i < MR; i++) {
+            float *c = C + (size_t)i * ldc + n;
+            __m512 v = acc[i][j];
+            if (accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, c), v);
+            _mm512_mask_storeu_ps(c, mk, v);
+        }
+    }
+}
+
+#define BF_ROWS(MR)                                                                      \
+    do {                                                                                 \
+        int p = 0;                                                                       \
+        for (; p + 4 <= W->panels; p += 4) bf_tile(MR, 4, ub, Kp, W, p, c, ldc, accumulate); \
+        for (; p < W->panels; p++) bf_tile(MR, 1, ub, Kp, W, p, c, ldc, accumulate);          \
+    } while (0)
+
+BF16 void quant_bf16_gemm_bf16_512(int M, const float *A, int lda, const qmat *W, float *C, int ldc,
+                                   int accumulate)
+{
+    _Alignas(64) uint16_t ub[4 * QUANT_MAX_K];
+    const int Kp = W->Kp;
+    for (int i = 0; i < M; i += 4) {
+        int mr = M - i < 4 ? M - i : 4;
+        for (int r = 0; r < mr; r++) row_bf16(A + (size_t)(i + r) * lda, W->K, Kp, ub + (size_t)r * Kp);
+        float *c = C + (size_t)i * ldc;
+        switch (mr) {
+        case 4: BF_ROWS(4); break;
+        case 3: BF_ROWS(3); break;
+        case 2: BF_ROWS(2); break;
+        default: BF_ROWS(1); break;
+        }
+    }
+}
