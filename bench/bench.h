@@ -110,7 +110,7 @@ typedef struct row {
     /* Parameters the PyTorch side needs. */
     int cell, hidden, steps, fwdbwd, p99;
     /* Latency and bulk rows: the weights' recur_dtype (PyTorch runs
-     * quantize_dynamic: qint8 for int8, float16 for bf16), and for a
+     * quantize_dynamic qint8 for int8, the module in bfloat16 for bf16), and for a
      * reduced one its ratio to the fp32 row (> 1: faster), whose target
      * is `target` (the PyTorch ratio then has none). */
     int dtype;
