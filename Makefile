@@ -16,6 +16,9 @@ LIB_SRC   := $(sort $(wildcard src/*/*.c))
 CLI_SRC   := $(sort $(wildcard cli/*.c))
 TEST_SRC  := $(sort $(wildcard tests/*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
+# examples/*.c: one program each, built by `all` against librecur.a alone.
+EX_SRC    := $(sort $(wildcard examples/*.c))
+EX_BIN    := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -34,7 +37,7 @@ $(BUILD)/%_avx2.o:   CFLAGS += -mavx2 -mfma
 $(BUILD)/%_avx512.o: CFLAGS += -mavx512f -mavx512dq -mavx2 -mfma
 
 .PHONY: all test check bench clean install deps demo
-all: $(BUILD)/librecur.a $(BUILD)/librecur.so $(BUILD)/recur.pc $(BUILD)/recur
+all: $(BUILD)/librecur.a $(BUILD)/librecur.so $(BUILD)/recur.pc $(BUILD)/recur $(EX_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -54,6 +57,10 @@ $(BUILD)/recur.pc: Makefile include/recur.h
 $(BUILD)/recur: $(CLI_OBJ) $(BUILD)/librecur.a
 	$(CC) $(CFLAGS) $(CLI_OBJ) $(BUILD)/librecur.a -o $@ $(LIBS)
 
+$(BUILD)/examples/%: examples/%.c include/recur.h $(BUILD)/librecur.a
+	@mkdir -p $(dir $@)
+	$(CC) -Iinclude $(CFLAGS) $< $(BUILD)/librecur.a -o $@ $(LIBS)
+
 $(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/librecur.a
 	$(CC) $(CFLAGS) $(TEST_OBJ) $(BUILD)/librecur.a -o $@ $(LIBS)
 
@@ -67,7 +74,7 @@ export RECUR_DATA
 export RECUR_BIN := $(abspath $(BUILD)/recur)
 export RECUR_SO  := $(abspath $(BUILD)/librecur.so)
 
-test: $(BUILD)/run_tests $(BUILD)/recur $(BUILD)/librecur.so
+test: $(BUILD)/run_tests $(BUILD)/recur $(BUILD)/librecur.so $(EX_BIN)
 	./$(BUILD)/run_tests $(T)
 
 # The Python package (python/recur) under each python3 found, and an offline

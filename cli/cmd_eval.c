@@ -40,11 +40,42 @@ static const char *stored_flag(char **tok, int n, const char *flag)
     return NULL;
 }
 
-/* The examples that training held out (and those it trained on), from the
- * model's stored flags. */
+static int recorded_split(const recur_split_plan *plan, const char *model_path, recur_dataset *ds,
+                          const char *context, size_t **idx, size_t *n, size_t **train_out, size_t *n_train_out)
+{
+    if (plan->test_dir && !train_out) {
+        cli_error("--held-out: %s was tested on a folder of its own (%s); evaluate that folder instead",
+                  model_path, plan->test_dir);
+        return EXIT_RUNTIME;
+    }
+    recur_error err;
+    if (recur_split_apply(ds, plan, train_out, n_train_out, NULL, NULL, idx, n, &err)) {
+        cli_lib_error(context, &err);
+        return EXIT_RUNTIME;
+    }
+    if (plan->test_dir && !*idx && !(*idx = malloc(sizeof **idx))) {
+        cli_error("out of memory");
+        return EXIT_RUNTIME;
+    }
+    return 0;
+}
+
+/* The examples that training held out for testing (and those it trained
+ * on): the split recorded in the model, or for older files the one its
+ * stored flags make. */
 int cli_stored_split(const recur_model *m, const char *model_path, recur_dataset *ds, const char *context,
                      size_t **idx, size_t *n, size_t **train_out, size_t *n_train_out)
 {
+    /* The split as recorded (models since the record), else from the
+     * training flags stored in older files. */
+    recur_split_plan plan;
+    recur_error e;
+    recur_status st = recur_model_get_split(m, &plan, &e);
+    if (st == RECUR_OK) return recorded_split(&plan, model_path, ds, context, idx, n, train_out, n_train_out);
+    if (st != RECUR_ERR_UNSUPPORTED) {
+        cli_error("%s: %s: %s", context, model_path, e.message);
+        return EXIT_RUNTIME;
+    }
     const char *args = recur_model_get_meta(m, "train_args");
     if (!args) {
         cli_error("%s: %s holds no training flags (it was not written by recur train)", context, model_path);

@@ -9,9 +9,11 @@
  * them). */
 static const char *const meta_keys[] = {
     "recur_version", "data", "train_names", "test_names", "epoch", "epochs_done", "accuracy",
-    "macro_recall", "label_counts", "test_loss", "train_loss", "best_epoch", "best_accuracy", "lr", "train_args",
+    "macro_recall", "label_counts", "test_loss", "train_loss", "valid_names", "valid_accuracy",
+    "valid_macro_recall", "valid_loss", "best_epoch", "best_accuracy", "lr", "train_args", "split.method",
+    "split.valid_fraction", "split.test_fraction", "split.seed", "split.dedupe", "split.test_dir",
     /* Generators (recur train --generate). */
-    "test_bits_per_char", "trigram_bits_per_char", "trigram_pooled_bits_per_char", NULL,
+    "test_bits_per_char", "valid_bits_per_char", "trigram_bits_per_char", "trigram_pooled_bits_per_char", NULL,
 };
 
 static const char summary[] =

@@ -49,6 +49,7 @@ static void default_opts(train_opts *o)
     o->seed = 1;
     o->threads = cli_default_threads();
     o->test_split = 0.15;
+    o->valid_split = 0.1;
 }
 
 
@@ -75,7 +76,8 @@ static void make_specs(arg_spec *s, train_opts *o)
         {"--patience", NULL, ARG_INT, &o->patience, 0, 1000, 0, 0, NULL, "N", "halve the learning rate after N epochs without a better test loss; 0 = never", 0},
         {"--seed", NULL, ARG_U64, &o->seed, 0, 0, 0, 0, NULL, "N", "seed of the split, the initial weights, the order and dropout", 0},
         {"--threads", NULL, ARG_INT, &o->threads, 1, 256, 0, 0, NULL, "N", "threads for matrix products", 0},
-        {"--test-split", NULL, ARG_FLOAT, &o->test_split, 0, 1, 1, 1, NULL, "F", "share of the lines held out for testing", 0},
+        {"--test-split", NULL, ARG_FLOAT, &o->test_split, 0, 1, 1, 1, NULL, "F", "share of the lines held out for testing (never trained on nor selected by)", 0},
+        {"--valid-split", NULL, ARG_FLOAT, &o->valid_split, 0, 1, 0, 1, NULL, "F", "share of the lines held out for validation: the best epoch and the schedule; 0 = use the test part", 0},
         {"--test-dir", NULL, ARG_STRING, &o->test_dir, 0, 0, 0, 0, NULL, "DIR", "held-out data in a folder of their own (instead of --test-split)", 0},
         {"--split", NULL, ARG_CHOICE, &o->split, 0, 0, 0, 0, cli_split_choices, NULL, "random lines, distinct spellings (none on both sides), or random lines in proportion from each label", 0},
         {"--dedupe", NULL, ARG_FLAG, &o->dedupe, 0, 0, 0, 0, NULL, NULL, "drop repeated (name, label) lines first", 0},
@@ -94,16 +96,17 @@ static void make_specs(arg_spec *s, train_opts *o)
 static const char summary[] =
     "Train a classifier of short texts on DATA, a folder of <Label>.txt files with one\n"
     "example per line (default: $RECUR_DATA, else the PyTorch tutorial's names, fetched\n"
-    "into ~/.cache/recur). Part of the lines is held out; each epoch reports the held-out\n"
-    "loss, accuracy and macro-averaged recall, and the model with the best held-out\n"
-    "accuracy is kept in FILE. The learning rate is halved when the held-out loss has\n"
+    "into ~/.cache/recur). A validation part and a test part of the lines are held out;\n"
+    "each epoch reports the validation loss, accuracy and macro-averaged recall, and\n"
+    "the model with the best validation accuracy is kept in FILE and scored once on the\n"
+    "test part at the end. The learning rate is halved when the validation loss has\n"
     "not improved for --patience epochs. Ctrl-C stops cleanly (exit 130) with the best\n"
     "model saved. The same seed and threads give the same model, bit for bit.\n\n"
     "--generate trains a generator of names instead: at every step it predicts the next\n"
     "character (or the end of the name) given the label, which is fed at every step. The\n"
-    "held-out split is by distinct spelling; each epoch reports the held-out bits per\n"
+    "held-out split is by distinct spelling; each epoch reports the validation bits per\n"
     "character against an add-one-smoothed character trigram model, and FILE keeps the\n"
-    "model with the lowest held-out loss. Sample names with 'recur sample FILE'.";
+    "model with the lowest validation loss. Sample names with 'recur sample FILE'.";
 
 /* The flag table at the classifier's defaults, for fuzz/fuzz_cli.c and
  * tests: the same specs as parse_flags' (--generate only changes
@@ -128,6 +131,7 @@ static void run_free(run *r)
     recur_dataset_free(r->test_ds);
     recur_data_free(r->data);
     free(r->train_idx);
+    free(r->valid_idx);
     free(r->test_idx);
     recur_model_free(r->model);
     free(r->stored_args);
@@ -245,6 +249,7 @@ static int parse_flags(run *r, int argc, char **argv, char **pos, int *npos)
         return EXIT_RUNTIME;
     }
     int epochs_done = atoi(done);
+    r->old_split = recur_model_get_meta(ck, "split.method") == NULL;
     const recur_model_config arch = *recur_model_get_config(ck);
     /* The options will point into this copy: it lives as long as the run. */
     r->stored_args = strdup(a);
@@ -321,28 +326,45 @@ static int prepare_data(run *r, const char *given)
         int *map = malloc((size_t)recur_dataset_num_labels(r->test_ds) * sizeof *map);
         if (!map) return EXIT_RUNTIME;
         rc = map_labels(r->test_ds, r->ds, map, o->test_dir);
-        if (rc) {
-            free(map);
-            return rc;
-        }
         free(map);
-        /* Both folders are encoded into one set, the test folder's after. */
-        r->n_train = recur_dataset_size(r->ds);
-        r->n_test = recur_dataset_size(r->test_ds);
-        r->train_idx = malloc((r->n_train ? r->n_train : 1) * sizeof *r->train_idx);
-        r->test_idx = malloc((r->n_test ? r->n_test : 1) * sizeof *r->test_idx);
-        if (!r->train_idx || !r->test_idx) return EXIT_RUNTIME;
-        for (size_t i = 0; i < r->n_train; i++) r->train_idx[i] = i;
-        for (size_t i = 0; i < r->n_test; i++) r->test_idx[i] = r->n_train + i;
-    } else {
-        if (recur_dataset_split(r->ds, o->test_split, (recur_split)o->split, o->seed, &r->train_idx, &r->n_train,
-                                &r->test_idx, &r->n_test, &err)) {
-            cli_lib_error("split", &err);
-            return EXIT_RUNTIME;
-        }
+        if (rc) return rc;
     }
-    if (r->n_train == 0 || r->n_test == 0) {
-        cli_error("%s: too few names to hold some out for testing (%zu)", r->data_dir, recur_dataset_size(r->ds));
+    recur_split_plan *p = &r->plan;
+    recur_split_plan_default(p);
+    p->method = (recur_split)o->split;
+    p->valid_fraction = r->old_split ? 0 : o->valid_split;
+    p->test_fraction = o->test_split;
+    p->seed = o->seed;
+    p->test_dir = o->test_dir;
+    /* (the data are deduplicated above; the record says so) */
+    recur_split_plan once = *p;
+    once.dedupe = 0;
+    p->dedupe = o->dedupe;
+    if (recur_split_apply(r->ds, &once, &r->train_idx, &r->n_train, &r->valid_idx, &r->n_valid, &r->test_idx,
+                          &r->n_test, &err)) {
+        cli_lib_error("split", &err);
+        return EXIT_RUNTIME;
+    }
+    if (r->test_ds) {
+        /* Both folders are encoded into one set, the test folder's after. */
+        free(r->test_idx);
+        r->n_test = recur_dataset_size(r->test_ds);
+        r->test_idx = malloc((r->n_test ? r->n_test : 1) * sizeof *r->test_idx);
+        if (!r->test_idx) return EXIT_RUNTIME;
+        for (size_t i = 0; i < r->n_test; i++) r->test_idx[i] = recur_dataset_size(r->ds) + i;
+    }
+    if (p->valid_fraction == 0) {
+        /* No validation part of its own: select on the test part, as
+         * before validation existed. */
+        free(r->valid_idx);
+        r->n_valid = r->n_test;
+        r->valid_idx = malloc((r->n_test ? r->n_test : 1) * sizeof *r->valid_idx);
+        if (!r->valid_idx) return EXIT_RUNTIME;
+        memcpy(r->valid_idx, r->test_idx, r->n_test * sizeof *r->valid_idx);
+    }
+    if (r->n_train == 0 || r->n_valid == 0 || r->n_test == 0) {
+        cli_error("%s: too few names to hold some out for validation and testing (%zu)", r->data_dir,
+                  recur_dataset_size(r->ds));
         return EXIT_RUNTIME;
     }
     return 0;
@@ -469,7 +491,10 @@ int cmd_train(int argc, char **argv)
         rc = EXIT_RUNTIME;
         goto done;
     }
-    recur_set_threads(o->threads);
+    /* The trainer splits batches over its own threads; one BLAS thread
+     * each keeps the two pools from competing (the library leaves this
+     * process-wide setting to the program). */
+    recur_set_threads(o->threads > 1 ? 1 : o->threads);
     /* From here on Ctrl-C stops at the next batch, with the best model kept. */
     cli_catch_interrupts();
     /* DATA, else (resuming) the checkpoint's, else $RECUR_DATA or the cache. */
@@ -479,16 +504,22 @@ int cmd_train(int argc, char **argv)
     if ((rc = encode_data(r))) goto done;
     if (!o->quiet) {
         char a[32], b[32], c[32];
+        const char *how = o->split == RECUR_SPLIT_DISTINCT     ? "by distinct spelling (none on two sides)"
+                          : o->split == RECUR_SPLIT_STRATIFIED ? "random lines, stratified by label"
+                                                               : "random lines";
+        char valid[96];
+        if (r->plan.valid_fraction > 0)
+            snprintf(valid, sizeof valid, "%s validation names (%.0f%%)", cli_count(c, r->n_valid),
+                     100.0 * r->plan.valid_fraction);
+        else snprintf(valid, sizeof valid, "validation on the test names");
         if (r->test_ds)
-            printf("split   %s training names from %s, %s test names from %s\n", cli_count(a, r->n_train),
-                   r->data_dir, cli_count(b, r->n_test), o->test_dir);
+            printf("split   %s, seed %llu: %s training names and %s from %s, %s test names from %s\n", how,
+                   (unsigned long long)o->seed, cli_count(a, r->n_train), valid, r->data_dir,
+                   cli_count(b, r->n_test), o->test_dir);
         else
-            printf("split   %s, seed %llu: %s training names, %s test names (%.0f%%)\n",
-                   o->split == RECUR_SPLIT_DISTINCT     ? "by distinct spelling (none on both sides)"
-                   : o->split == RECUR_SPLIT_STRATIFIED ? "random lines, stratified by label"
-                                                        : "random lines",
-                   (unsigned long long)o->seed, cli_count(a, r->n_train), cli_count(b, r->n_test),
-                   100.0 * (double)r->n_test / (double)(r->n_train + r->n_test));
+            printf("split   %s, seed %llu: %s training names, %s, %s test names (%.0f%%)\n", how,
+                   (unsigned long long)o->seed, cli_count(a, r->n_train), valid, cli_count(b, r->n_test),
+                   100.0 * o->test_split);
         const recur_model_config *mc = recur_model_get_config(r->model);
         char lab[48] = "";
         if (mc->embed) snprintf(c, sizeof c, "embedding %d", mc->embed);

@@ -24,7 +24,7 @@ typedef struct train_opts {
     int patience;
     uint64_t seed;
     int threads;
-    double test_split;
+    double test_split, valid_split;
     const char *test_dir;
     int split, dedupe, text;
     const char *svg, *resume;
@@ -32,7 +32,7 @@ typedef struct train_opts {
     int generate, label_embed; /* --generate: a name generator */
 } train_opts;
 
-enum { TRAIN_N_SPECS = 31 };
+enum { TRAIN_N_SPECS = 32 };
 
 typedef struct run {
     train_opts o;
@@ -44,13 +44,18 @@ typedef struct run {
     /* All sequences encoded (those of --test-dir after the training
      * folder's); the two index lists pick from them. */
     recur_data *data;
-    size_t *train_idx, *test_idx, n_train, n_test;
+    size_t *train_idx, *valid_idx, *test_idx, n_train, n_valid, n_test;
+    /* How the three parts were made (recorded in the model). */
+    recur_split_plan plan;
+    int old_split; /* resuming a checkpoint from before the record: its
+                    * validation part is its test part */
     recur_model *model;
     char *stored_args; /* from a checkpoint */
     char *stored_data; /* the checkpoint's data folder */
     /* Generators: held-out bits per symbol of the trigram baselines, per
      * label and with all labels pooled. */
-    double tri_bits, tri_pooled_bits;
+    double tri_bits, tri_pooled_bits; /* on the test part  */
+    double tri_valid_bits;            /* on the validation part */
 } run;
 
 /* train_loop.c: the epochs through recur_fit, with the progress bar, the

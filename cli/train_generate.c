@@ -127,6 +127,25 @@ done:
     return rc;
 }
 
+/* Bits per predicted symbol of the sequences idx[0..n) under trigram t,
+ * with each label's counts and with all labels pooled. */
+static size_t trigram_part(const cli_trigram *t, const recur_batch *d, const size_t *idx, size_t n, double *own,
+                           double *pooled)
+{
+    size_t terms = 0;
+    *own = *pooled = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t it = idx[i], len = (size_t)(d->offsets[it + 1] - d->offsets[it]);
+        const int32_t *tok = d->tokens + d->offsets[it];
+        *own += trigram_bits(t, tok, len, d->labels[it]);
+        *pooled += trigram_bits(t, tok, len, -1);
+        terms += len + 1;
+    }
+    *own /= (double)(terms ? terms : 1);
+    *pooled /= (double)(terms ? terms : 1);
+    return terms;
+}
+
 int gen_baseline(run *r)
 {
     int V = recur_vocab_size(recur_model_vocab(r->model)), C = recur_model_num_labels(r->model);
@@ -142,23 +161,16 @@ int gen_baseline(run *r)
         cli_error("out of memory counting trigrams");
         return EXIT_RUNTIME;
     }
-    double own = 0, pooled = 0;
-    size_t terms = 0;
-    for (size_t i = 0; i < r->n_test; i++) {
-        size_t it = r->test_idx[i], n = (size_t)(d->offsets[it + 1] - d->offsets[it]);
-        const int32_t *tok = d->tokens + d->offsets[it];
-        own += trigram_bits(t, tok, n, d->labels[it]);
-        pooled += trigram_bits(t, tok, n, -1);
-        terms += n + 1;
-    }
+    double unused;
+    trigram_part(t, d, r->valid_idx, r->n_valid, &r->tri_valid_bits, &unused);
+    size_t terms = trigram_part(t, d, r->test_idx, r->n_test, &r->tri_bits, &r->tri_pooled_bits);
     trigram_free(t);
-    r->tri_bits = own / (double)terms;
-    r->tri_pooled_bits = pooled / (double)terms;
     if (!r->o.quiet) {
         char a[32];
         printf("baseline character trigrams, add-one smoothing, counted on the training names: %.3f bits/char "
-               "on the %s test characters and ends of names (per label; all labels pooled: %.3f)\n",
-               r->tri_bits, cli_count(a, terms), r->tri_pooled_bits);
+               "on the %s test characters and ends of names (per label; all labels pooled: %.3f); %.3f on the "
+               "validation names\n",
+               r->tri_bits, cli_count(a, terms), r->tri_pooled_bits, r->tri_valid_bits);
         fflush(stdout);
     }
     return 0;

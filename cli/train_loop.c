@@ -57,20 +57,20 @@ static void write_svg(const run *r, const recur_fit_epoch *e)
         for (int i = 0; i < n; i++) {
             y[i] = e->history_train_loss[i] / log(2);
             y[n + i] = e->history_valid_loss[i] / log(2);
-            y[2 * n + i] = r->tri_bits;
+            y[2 * n + i] = r->tri_valid_bits;
         }
         svg_series s[3] = {
             {"train", y, 0, "#1f77b4", 0},
-            {"test", y + n, 0, "#ff7f0e", 0},
-            {"trigram baseline (test)", y + 2 * n, 0, "#7f7f7f", 1},
+            {"validation", y + n, 0, "#ff7f0e", 0},
+            {"trigram baseline (validation)", y + 2 * n, 0, "#7f7f7f", 1},
         };
         fail = svg_line_plot(&b, title, "epoch", "bits per character", NULL, 0, s, 3, n);
         free(y);
     } else {
         svg_series s[3] = {
             {"train loss", e->history_train_loss, 0, "#1f77b4", 0},
-            {"test loss", e->history_valid_loss, 0, "#ff7f0e", 0},
-            {"test accuracy (right axis)", e->history_accuracy, 1, "#2ca02c", 1},
+            {"validation loss", e->history_valid_loss, 0, "#ff7f0e", 0},
+            {"validation accuracy (right axis)", e->history_accuracy, 1, "#2ca02c", 1},
         };
         fail = svg_line_plot(&b, title, "epoch", "loss (mean negative log-likelihood)", "accuracy", 1, s, 3, n);
     }
@@ -90,9 +90,9 @@ static int on_epoch(const recur_fit_epoch *e, void *user)
     progress_clear(&L->pg);
     if (!o->quiet) {
         double tl = e->valid_loss;
-        printf("epoch %*d/%d  loss %.4f  test loss %.4f  ", o->epochs >= 10 ? 2 : 1, e->epoch, o->epochs,
+        printf("epoch %*d/%d  loss %.4f  valid loss %.4f  ", o->epochs >= 10 ? 2 : 1, e->epoch, o->epochs,
                e->train_loss, tl);
-        if (o->generate) printf("%.3f bits/char (trigram %.3f)  ", tl / log(2), r->tri_bits);
+        if (o->generate) printf("%.3f bits/char (trigram %.3f)  ", tl / log(2), r->tri_valid_bits);
         else
             printf("accuracy %5.1f%%  macro recall %5.1f%%  ", 100 * e->valid_accuracy,
                    100 * e->valid_macro_recall);
@@ -101,6 +101,58 @@ static int on_epoch(const recur_fit_epoch *e, void *user)
         fflush(stdout);
     }
     L->t_epoch = cli_now();
+    return 0;
+}
+
+/* Closing: the best model scored once on the test part, which nothing in
+ * training looked at; the scores go into -o (what eval --held-out gives). */
+static int test_report(run *r, const recur_fit_result *res, double t_start)
+{
+    const train_opts *o = &r->o;
+    recur_error err;
+    recur_model *best = NULL;
+    recur_metrics met = {0};
+    char v[6][32];
+    recur_status st = recur_model_load(o->out, &best, &err);
+    if (!st)
+        st = recur_evaluate(best, recur_data_batch(r->data), r->test_idx, r->n_test, o->generate ? o->batch : 256,
+                            cli_interrupt_flag(), &met, &err);
+    if (st == RECUR_ERR_INTERRUPTED) {
+        cli_error("interrupted while testing; the best model (epoch %d) is in %s", res->best_epoch, o->out);
+        recur_metrics_free(&met);
+        recur_model_free(best);
+        return EXIT_INTERRUPTED;
+    }
+    double loss = recur_metrics_loss(&met), acc = recur_metrics_accuracy(&met),
+           rec = recur_metrics_macro_recall(&met);
+    snprintf(v[0], sizeof v[0], "%zu", r->n_test);
+    snprintf(v[1], sizeof v[1], "%.6f", loss);
+    snprintf(v[2], sizeof v[2], "%.6f", o->generate ? loss / log(2) : acc);
+    snprintf(v[3], sizeof v[3], "%.6f", rec);
+    const char *keys[4] = {"test_names", "test_loss", o->generate ? "test_bits_per_char" : "accuracy",
+                           "macro_recall"};
+    for (int k = 0; !st && k < (o->generate ? 3 : 4); k++) st = recur_model_set_meta(best, keys[k], v[k], &err);
+    if (!st) st = recur_model_save(best, o->out, &err);
+    recur_metrics_free(&met);
+    recur_model_free(best);
+    if (st) {
+        cli_lib_error("testing the best model", &err);
+        return EXIT_RUNTIME;
+    }
+    if (!o->quiet) {
+        char n[32];
+        if (o->generate)
+            printf("best    epoch %d: %.3f bits/char on the validation names; on the %s test names %.3f bits/char "
+                   "(trigram %.3f, pooled trigram %.3f) -> %s (%.1f s)\n",
+                   res->best_epoch, -res->best_score / log(2), cli_count(n, r->n_test), loss / log(2), r->tri_bits,
+                   r->tri_pooled_bits, o->out, cli_now() - t_start);
+        else
+            printf("best    epoch %d: validation accuracy %.1f%%; on the %s test names accuracy %.1f%%, macro "
+                   "recall %.1f%% -> %s (%.1f s)\n",
+                   res->best_epoch, 100 * res->best_accuracy, cli_count(n, r->n_test), 100 * acc, 100 * rec, o->out,
+                   cli_now() - t_start);
+        fflush(stdout);
+    }
     return 0;
 }
 
@@ -130,19 +182,12 @@ int train_loop(run *r)
     const char *meta[] = {"train_args", args, "data", r->data_dir, "trigram_bits_per_char", tri[0],
                           "trigram_pooled_bits_per_char", tri[1]};
 
-    /* Today's files list their metadata in this order (the model keeps
-     * keys in the order first set): seeding them keeps the bytes of a model
-     * trained through the driver those of the loop it replaced. */
-    static const char *const order_cls[] = {"train_args", "history", "recur_version", "data", NULL};
-    static const char *const order_gen[] = {"train_args", "history", "recur_version", "data", "train_names",
-                                            "test_names", "epoch", "epochs_done", "test_bits_per_char",
-                                            "trigram_bits_per_char", "trigram_pooled_bits_per_char", NULL};
-    for (const char *const *k = o->generate ? order_gen : order_cls; *k; k++)
-        if (!recur_model_get_meta(r->model, *k) && recur_model_set_meta(r->model, *k, "", NULL)) {
-            free(args);
-            cli_error("out of memory describing the model");
-            return EXIT_RUNTIME;
-        }
+    recur_error err;
+    if (recur_model_set_split(r->model, &r->plan, &err)) {
+        free(args);
+        cli_lib_error("split", &err);
+        return EXIT_RUNTIME;
+    }
     recur_fit_config fc;
     recur_fit_config_default(&fc);
     recur_train_config *tc = &fc.train;
@@ -172,9 +217,8 @@ int train_loop(run *r)
     fc.on_epoch = on_epoch;
     fc.user = &L;
     recur_fit_result res;
-    recur_error err;
-    recur_status st = recur_fit(r->model, &fc, recur_data_batch(r->data), r->train_idx, r->n_train, r->test_idx,
-                                r->n_test, &res, &err);
+    recur_status st = recur_fit(r->model, &fc, recur_data_batch(r->data), r->train_idx, r->n_train, r->valid_idx,
+                                r->n_valid, &res, &err);
     free(args);
     progress_clear(&L.pg);
     char score[64];
@@ -196,16 +240,5 @@ int train_loop(run *r)
         cli_error("%s%s%s", err.message, kept, st == RECUR_ERR_NUMERIC ? "; try a lower --lr or a --clip" : "");
         return EXIT_RUNTIME;
     }
-    if (!o->quiet) {
-        if (o->generate)
-            printf("best    epoch %d: %.3f bits/char on the test names (trigram %.3f, pooled trigram %.3f) "
-                   "-> %s (%.1f s)\n",
-                   res.best_epoch, -res.best_score / log(2), r->tri_bits, r->tri_pooled_bits, o->out,
-                   cli_now() - t_start);
-        else
-            printf("best    epoch %d: accuracy %.1f%%, macro recall %.1f%% -> %s (%.1f s)\n", res.best_epoch,
-                   100 * res.best_score, 100 * res.best_macro_recall, o->out, cli_now() - t_start);
-        fflush(stdout);
-    }
-    return 0;
+    return test_report(r, &res, t_start);
 }

@@ -418,8 +418,11 @@ typedef struct recur_train_config {
  * With threads > 1 a trainer splits each batch by sequences over its own
  * threads (each runs forward and backward of its slice; the gradients are
  * summed, so results match one thread's up to rounding and are bit for bit
- * reproducible for a given thread count) and asks OpenBLAS (whose setting
- * is process-wide) for one thread, so that the two never compete. */
+ * reproducible for a given thread count). A trainer never changes
+ * OpenBLAS's thread count, which is process-wide: its threads call the
+ * head's products through OpenBLAS, so a program training on several
+ * threads may ask for recur_set_threads(1) so that the two pools do not
+ * compete (recur train does). */
 RECUR_API void recur_train_config_default(recur_train_config *cfg);
 
 /*
@@ -552,6 +555,51 @@ RECUR_API recur_status recur_evaluate(const recur_model *m, const recur_batch *d
                                       const size_t *idx, size_t n, int batch,
                                       const volatile sig_atomic_t *stop, recur_metrics *out,
                                       recur_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Held-out splits: train / validation / test, recorded in the model         */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * How a data folder is split. The test part is what recur_dataset_split
+ * holds out with (test_fraction, method, seed), or the folder test_dir
+ * instead; the validation part (model selection and the learning-rate
+ * schedule) is valid_fraction of all the lines, drawn by the same method
+ * from the rest with a seed derived from `seed`; training gets what is
+ * left. Training never looks at the test part. valid_fraction 0: no
+ * validation part of its own (selection then uses the test part: the
+ * behaviour of models trained before the split was recorded).
+ */
+typedef struct recur_split_plan {
+    recur_split method;
+    double valid_fraction; /* [0, 1)                                         */
+    double test_fraction;  /* (0, 1); ignored with test_dir                  */
+    uint64_t seed;
+    int dedupe;            /* repeated (text, label) lines dropped first     */
+    const char *test_dir;  /* the test part is this folder, or NULL          */
+} recur_split_plan;
+
+/* Random lines, validation 0.1, test 0.15, seed 1, no dedupe, no folder. */
+RECUR_API void recur_split_plan_default(recur_split_plan *p);
+/*
+ * The three parts of ds under plan p (ds is deduplicated first when
+ * p->dedupe), each in increasing index order; with test_dir the test part
+ * is empty (it is another data set). Free the lists with free(); any of
+ * the output pairs may be NULL when not wanted.
+ */
+RECUR_API recur_status recur_split_apply(recur_dataset *ds, const recur_split_plan *p,
+                                         size_t **train, size_t *n_train, size_t **valid,
+                                         size_t *n_valid, size_t **test, size_t *n_test,
+                                         recur_error *err);
+/* Record the plan in the model's metadata (saved with it; docs/FORMAT.md). */
+RECUR_API recur_status recur_model_set_split(recur_model *m, const recur_split_plan *p,
+                                             recur_error *err);
+/* Read the recorded plan: RECUR_ERR_UNSUPPORTED when the model holds none
+ * (files written before it was recorded), RECUR_ERR_FORMAT when damaged.
+ * p->test_dir points into the model's metadata: valid until the model is
+ * freed or that key is set again. */
+RECUR_API recur_status recur_model_get_split(const recur_model *m, recur_split_plan *p,
+                                             recur_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Training driver: epochs, order, schedule, selection, checkpoints          */

@@ -299,7 +299,7 @@ static void test_train_small(void)
     CHECK(meta_number(pa, "epochs_done") == 2);
     snprintf(pa, sizeof pa, "%s/loss.svg", a);
     char *svg = slurp(pa, NULL);
-    CHECK(svg && strstr(svg, "<svg") && strstr(svg, "</svg>") && strstr(svg, "test loss"));
+    CHECK(svg && strstr(svg, "<svg") && strstr(svg, "</svg>") && strstr(svg, "validation loss"));
     free(svg);
     /* Same seed and threads, another folder: the same bytes. */
     r = run_in(b, NULL, args, NULL);
@@ -419,8 +419,11 @@ static void test_train_stratified(void)
              "--hidden 8 --embed 4 --threads 1", data);
     result r = run_in(dir, NULL, args, NULL);
     CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
-    /* Alpha gives round(4.0) = 4 and Beta round(1.0) = 1. */
-    CHECK_MSG(strstr(r.out, "random lines, stratified by label") && strstr(r.out, "20 training names, 5 test names"),
+    /* Test: Alpha gives round(4.0) = 4 and Beta round(1.0) = 1; validation
+     * (10% of 25 lines, drawn from the 20 left): Alpha round(16 x 0.125) =
+     * 2, Beta round(4 x 0.125) = 1. */
+    CHECK_MSG(strstr(r.out, "random lines, stratified by label") &&
+                  strstr(r.out, "17 training names, 3 validation names (10%), 5 test names"),
               "%s", r.out);
     result_free(&r);
     snprintf(args, sizeof args, "eval m.safetensors '%s' --held-out --json", data);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "test.h"
+#include "tool.h"
 
 /* A toy task as a data folder: label A's texts start with 'a', B's with
  * 'b' and C's with 'c', followed by noise from "abc". */
@@ -95,29 +96,6 @@ static void toy_config(recur_fit_config *fc, int epochs, const char *out, const 
     fc->patience = 1;
     fc->model_path = out;
     fc->checkpoint_path = ckpt;
-}
-
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)len + 1);
-    *n = b ? fread(b, 1, (size_t)len, f) : 0;
-    fclose(f);
-    return b;
-}
-
-static int same_file(const char *a, const char *b)
-{
-    size_t na = 0, nb = 0;
-    unsigned char *x = slurp(a, &na), *y = slurp(b, &nb);
-    int same = x && y && na == nb && memcmp(x, y, na) == 0;
-    free(x);
-    free(y);
-    return same;
 }
 
 /* Interrupted after any epoch k and resumed, a run ends with the files of
@@ -311,11 +289,130 @@ static void test_data_encode(void)
     toy_free(&t);
 }
 
+
+/* The three parts are disjoint and cover the data; the test part is
+ * recur_dataset_split's (the lines older models were tested on); the plan
+ * survives a save and a load and rebuilds the same parts. */
+static void test_split_record(void)
+{
+    toy t;
+    toy_load(&t);
+    recur_error err;
+    for (int how = 0; how < 3; how++) {
+        recur_split_plan p;
+        recur_split_plan_default(&p);
+        p.method = (recur_split)how;
+        p.seed = 11;
+        p.valid_fraction = 0.2;
+        p.test_fraction = 0.25;
+        size_t *tr, *va, *te, ntr, nva, nte, *old_tr, *old_te, on_tr, on_te;
+        CHECK_OK(recur_split_apply(t.ds, &p, &tr, &ntr, &va, &nva, &te, &nte, &err), &err);
+        CHECK_OK(recur_dataset_split(t.ds, 0.25, p.method, 11, &old_tr, &on_tr, &old_te, &on_te, &err), &err);
+        CHECK(nte == on_te && memcmp(te, old_te, nte * sizeof *te) == 0);
+        CHECK(ntr + nva + nte == recur_dataset_size(t.ds) && nva > 0 && ntr > nva);
+        unsigned char *seen = calloc(recur_dataset_size(t.ds), 1);
+        size_t *parts[3] = {tr, va, te}, counts[3] = {ntr, nva, nte};
+        int twice = 0;
+        for (int k = 0; k < 3; k++)
+            for (size_t i = 0; i < counts[k]; i++) twice |= seen[parts[k][i]]++;
+        CHECK_MSG(!twice, "method %d: a line in two parts", how);
+        if (how == RECUR_SPLIT_DISTINCT)
+            for (size_t i = 0; i < nva; i++)
+                for (size_t j = 0; j < ntr; j++)
+                    CHECK(strcmp(recur_dataset_text(t.ds, va[i], NULL), recur_dataset_text(t.ds, tr[j], NULL)) != 0);
+        free(seen);
+        /* The record, through a file. */
+        recur_model *m = toy_model(&t, RECUR_TASK_CLASSIFY), *back = NULL;
+        char path[4300];
+        snprintf(path, sizeof path, "%s/split%d.safetensors", test_tmpdir(), how);
+        recur_split_plan got;
+        CHECK(recur_model_get_split(m, &got, &err) == RECUR_ERR_UNSUPPORTED);
+        CHECK_OK(recur_model_set_split(m, &p, &err), &err);
+        CHECK_OK(recur_model_save(m, path, &err), &err);
+        CHECK_OK(recur_model_load(path, &back, &err), &err);
+        CHECK_OK(recur_model_get_split(back, &got, &err), &err);
+        CHECK(got.method == p.method && got.valid_fraction == p.valid_fraction &&
+              got.test_fraction == p.test_fraction && got.seed == p.seed && !got.dedupe && !got.test_dir);
+        size_t *tr2, *te2, ntr2, nte2;
+        CHECK_OK(recur_split_apply(t.ds, &got, &tr2, &ntr2, NULL, NULL, &te2, &nte2, &err), &err);
+        CHECK(ntr2 == ntr && nte2 == nte && memcmp(tr2, tr, ntr * sizeof *tr) == 0);
+        /* A damaged record is an error, not a guess. */
+        CHECK_OK(recur_model_set_meta(back, "split.seed", "12x", &err), &err);
+        CHECK(recur_model_get_split(back, &got, &err) == RECUR_ERR_FORMAT);
+        recur_model_free(m);
+        recur_model_free(back);
+        free(tr), free(va), free(te), free(old_tr), free(old_te), free(tr2), free(te2);
+    }
+    toy_free(&t);
+}
+
+/* A model written before the split was recorded (only its training flags
+ * say how) still evaluates its held-out lines. */
+static void test_old_model_held_out(void)
+{
+    NEED_BIN();
+    toy t;
+    toy_load(&t);
+    recur_error err;
+    recur_model *m = toy_model(&t, RECUR_TASK_CLASSIFY);
+    char path[4300], args[9000];
+    snprintf(path, sizeof path, "%s/old.safetensors", test_tmpdir());
+    CHECK_OK(recur_model_set_meta(m, "train_args", "--seed 5 --test-split 0.3 --split stratified --hidden 8", &err),
+             &err);
+    CHECK_OK(recur_model_save(m, path, &err), &err);
+    size_t *tr, *te, ntr, nte;
+    CHECK_OK(recur_dataset_split(t.ds, 0.3, RECUR_SPLIT_STRATIFIED, 5, &tr, &ntr, &te, &nte, &err), &err);
+    snprintf(args, sizeof args, "eval '%s' '%s' --held-out --json", path, toy_dir());
+    result r = run_in(test_tmpdir(), NULL, args, NULL);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    const char *e = strstr(r.out, "\"examples\":");
+    CHECK_MSG(e && (size_t)atol(e + 11) == nte, "%zu held out, got: %.200s", nte, r.out);
+    result_free(&r);
+    free(tr);
+    free(te);
+    recur_model_free(m);
+    toy_free(&t);
+}
+
+
+/* examples/train_names.c, the library alone, reaches recur train's test
+ * accuracy with the same settings (the same figure to the last digit). */
+static void test_example_matches_train(void)
+{
+    NEED_DATA();
+    char ex[4300], args[9000];
+    snprintf(ex, sizeof ex, "%s", bin());
+    char *slash = strrchr(ex, '/');
+    if (slash) snprintf(slash + 1, sizeof ex - (size_t)(slash + 1 - ex), "examples/train_names");
+    const char *dir = tool_new_dir("fit", "example");
+    snprintf(args, sizeof args, "cd '%s' && '%s' '%s' 1 16 ex.safetensors", dir, ex, test_data_dir());
+    FILE *p = popen(args, "r");
+    char line[512] = "";
+    CHECK(p && fgets(line, sizeof line, p));
+    if (p) CHECK(pclose(p) == 0);
+    const char *a = strstr(line, "test accuracy ");
+    double ex_acc = a ? strtod(a + 14, NULL) : -1;
+    snprintf(args, sizeof args, "train '%s' --epochs 1 --hidden 16 --threads 1 -q -o cli.safetensors", test_data_dir());
+    result r = run_in(dir, NULL, args, NULL);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    result_free(&r);
+    snprintf(args, sizeof args, "eval cli.safetensors '%s' --held-out --json", test_data_dir());
+    r = run_in(dir, NULL, args, NULL);
+    const char *j = strstr(r.out, "\"accuracy\":");
+    double cli_acc = j ? strtod(j + 11, NULL) : -2;
+    CHECK_MSG(fabs(ex_acc - cli_acc) < 1e-4 && ex_acc > 0.5, "example %.4f, recur train %.4f (%s)", ex_acc, cli_acc,
+              line);
+    result_free(&r);
+}
+
 const test_case tests_fit[] = {
     {"metrics_by_hand", test_metrics_by_hand},
     {"data_encode", test_data_encode},
     {"resume_any_epoch", test_resume_any_epoch},
     {"callback_stops", test_callback_stops},
     {"stop_flag", test_stop_flag},
+    {"split_record", test_split_record},
+    {"old_model_held_out", test_old_model_held_out},
+    {"example_matches_train", test_example_matches_train},
     {NULL, NULL},
 };

@@ -301,7 +301,7 @@ static void test_trigram_by_hand(void)
     put_file(p, "ab\n", 3);
     const double want = (log2(7.0 / 3.0) + 2) / 3;
     result r = run_in(dir, NULL, "train train --test-dir test -o hand.safetensors --generate --hidden 4 --embed 2 "
-                           "--layers 1 --epochs 1 --threads 1 -q", NULL);
+                           "--layers 1 --epochs 1 --threads 1 --valid-split 0 -q", NULL);
     CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
     result_free(&r);
     snprintf(p, sizeof p, "%s/hand.safetensors", dir);

@@ -66,21 +66,11 @@ typedef struct fit_run {
 
 static double initial_score(const fit_run *r) { return r->by_loss ? -INFINITY : -1; }
 
-/* The metadata key of the best score, and its value written and read. */
-static const char *best_key(const fit_run *r)
-{
-    return !r->by_loss ? "best_accuracy" : r->classify ? "best_valid_loss" : "best_bits_per_char";
-}
+/* The metadata key of the best score (exact in %.17g: the accuracy, or
+ * the loss, whose negation is the score). */
+static const char *best_key(const fit_run *r) { return r->by_loss ? "best_loss" : "best_accuracy"; }
 
-static double best_to_meta(const fit_run *r, double score)
-{
-    return !r->by_loss ? score : r->classify ? -score : -score / log(2);
-}
-
-static double best_from_meta(const fit_run *r, double v)
-{
-    return !r->by_loss ? v : r->classify ? -v : -v * log(2);
-}
+static double best_from_meta(const fit_run *r, double v) { return r->by_loss ? -v : v; }
 
 static recur_status set_meta(fit_run *r, recur_error *err, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -126,22 +116,24 @@ static recur_status describe(fit_run *r, int epoch, double train_loss, double va
     RECUR_TRY(s);
     RECUR_TRY(set_meta(r, err, "recur_version", "%s", RECUR_VERSION));
     RECUR_TRY(set_meta(r, err, "train_names", "%zu", r->n_train));
-    RECUR_TRY(set_meta(r, err, "test_names", "%zu", r->n_valid));
+    RECUR_TRY(set_meta(r, err, "valid_names", "%zu", r->n_valid));
     RECUR_TRY(set_meta(r, err, "epoch", "%d", epoch));
     RECUR_TRY(set_meta(r, err, "epochs_done", "%d", r->epochs_done));
     if (r->classify) {
-        RECUR_TRY(set_meta(r, err, "accuracy", "%.6f", recur_metrics_accuracy(&r->met)));
-        RECUR_TRY(set_meta(r, err, "macro_recall", "%.6f", recur_metrics_macro_recall(&r->met)));
+        RECUR_TRY(set_meta(r, err, "valid_accuracy", "%.6f", recur_metrics_accuracy(&r->met)));
+        RECUR_TRY(set_meta(r, err, "valid_macro_recall", "%.6f", recur_metrics_macro_recall(&r->met)));
         RECUR_TRY(label_counts(r, err));
     } else {
         /* Bits per predicted symbol: each character and the end of the name. */
-        RECUR_TRY(set_meta(r, err, "test_bits_per_char", "%.6f", valid_loss / log(2)));
+        RECUR_TRY(set_meta(r, err, "valid_bits_per_char", "%.6f", valid_loss / log(2)));
     }
-    RECUR_TRY(set_meta(r, err, "test_loss", "%.6f", valid_loss));
+    RECUR_TRY(set_meta(r, err, "valid_loss", "%.6f", valid_loss));
     RECUR_TRY(set_meta(r, err, "train_loss", "%.6f", train_loss));
     RECUR_TRY(set_meta(r, err, "best_epoch", "%d", r->best_epoch));
-    RECUR_TRY(set_meta(r, err, best_key(r), "%.9g", best_to_meta(r, r->best_score)));
-    RECUR_TRY(set_meta(r, err, "best_test_loss", "%.9g", r->best_loss_seen));
+    RECUR_TRY(set_meta(r, err, best_key(r), "%.17g", r->by_loss ? -r->best_score : r->best_score));
+    if (!r->classify)
+        RECUR_TRY(set_meta(r, err, "best_bits_per_char", "%.9g", -r->best_score / log(2)));
+    RECUR_TRY(set_meta(r, err, "best_valid_loss", "%.17g", r->best_loss_seen));
     RECUR_TRY(set_meta(r, err, "bad_epochs", "%d", r->bad_epochs));
     RECUR_TRY(set_meta(r, err, "lr", "%.9g", (double)r->lr));
     return RECUR_OK;
@@ -174,7 +166,12 @@ static recur_status resume(fit_run *r, recur_error *err)
     r->best_epoch = (v = recur_model_get_meta(r->m, "best_epoch")) ? atoi(v) : 0;
     r->bad_epochs = (v = recur_model_get_meta(r->m, "bad_epochs")) ? atoi(v) : 0;
     if ((v = recur_model_get_meta(r->m, best_key(r)))) r->best_score = best_from_meta(r, strtod(v, NULL));
-    if ((v = recur_model_get_meta(r->m, "best_test_loss"))) r->best_loss_seen = strtod(v, NULL);
+    else if (!r->classify && (v = recur_model_get_meta(r->m, "best_bits_per_char")))
+        r->best_score = -strtod(v, NULL) * log(2); /* checkpoints of before */
+    /* (best_test_loss: checkpoints written before validation had a part
+     * of its own) */
+    if ((v = recur_model_get_meta(r->m, "best_valid_loss")) || (v = recur_model_get_meta(r->m, "best_test_loss")))
+        r->best_loss_seen = strtod(v, NULL);
     if ((v = recur_model_get_meta(r->m, "lr"))) r->lr = strtof(v, NULL);
     if (!(r->lr > 0) || c->resume_lr) r->lr = c->train.lr;
     recur_trainer_set_lr(r->t, r->lr);

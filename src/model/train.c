@@ -6,7 +6,6 @@
 #include "core/error.h"
 #include "model/pass.h"
 #include "model/trainer.h"
-#include "nn/gemm.h" /* openblas_set_num_threads */
 #include "optim/optim.h"
 
 /* Data parallelism: models with G*H up to this (LSTM 256, GRU 341), and
@@ -89,7 +88,6 @@ recur_status recur_trainer_create(recur_model *m, const recur_train_config *cfg,
     if (!s && cfg->threads > 1) {
         s = pool_create(cfg->threads, &t->pool, err);
         t->ps.pool = t->pool;
-        if (!s) openblas_set_num_threads(1);
         if (!s) s = make_replicas(t, cfg->threads, err);
     }
     if (s) {
