@@ -1,6 +1,6 @@
 # recur: build librecur (static + shared + pkg-config), the recur CLI and the tests.
 # Every dependency is found with pkg-config.
-PKGS      := openblas libutf8proc libcjson libcurl libzip
+PKGS      := openblas libutf8proc libcjson libcurl libzip sndfile kissfft-float
 CC        ?= cc
 OPT       ?= -O2
 CFLAGS_W  := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
@@ -36,7 +36,7 @@ $(BUILD)/src/optim/%.o: CFLAGS += -O3
 $(BUILD)/%_avx2.o:   CFLAGS += -mavx2 -mfma
 $(BUILD)/%_avx512.o: CFLAGS += -mavx512f -mavx512dq -mavx2 -mfma
 
-.PHONY: all test check bench clean install deps demo
+.PHONY: all test check bench clean install deps demo data-speech
 all: $(BUILD)/librecur.a $(BUILD)/librecur.so $(BUILD)/recur.pc $(BUILD)/recur $(EX_BIN)
 
 $(BUILD)/%.o: %.c
@@ -94,7 +94,7 @@ bench: $(BUILD)/bench/bench $(BUILD)/recur
 	$(abspath $(BUILD)/bench/bench) $(BENCH_ARGS)
 
 # Debian packages the build needs (run as root, or with sudo).
-DEBS := build-essential pkg-config libopenblas-dev libutf8proc-dev libcjson-dev libcurl4-openssl-dev libzip-dev
+DEBS := build-essential pkg-config libopenblas-dev libutf8proc-dev libcjson-dev libcurl4-openssl-dev libzip-dev libsndfile1-dev libkissfft-dev espeak-ng sox python3-numpy
 # As root directly; otherwise through sudo (a fresh root shell often has none).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 deps:
@@ -105,6 +105,11 @@ demo: $(BUILD)/recur
 	./$(BUILD)/recur train $(RECUR_DATA) -o names.safetensors
 	./$(BUILD)/recur eval --held-out names.safetensors $(RECUR_DATA)
 	./$(BUILD)/recur predict names.safetensors Dovesky Jackson Satoshi
+
+# The synthetic spoken-word corpus of docs/SPEECH.md (espeak-ng, sox, NumPy).
+SPEECH_DIR ?= data/speech
+data-speech:
+	/usr/bin/python3 tools/data/make_speech.py --out $(SPEECH_DIR)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
@@ -129,7 +134,7 @@ clean:
 # the reproducer's path, on any crash, leak, timeout or sanitizer report.
 FUZZ_CC        ?= clang
 FUZZ_SECONDS   ?= 30
-FUZZ_HARNESSES ?= safetensors model dataset cli
+FUZZ_HARNESSES ?= safetensors model dataset cli audio
 FUZZ_BIN       := $(FUZZ_HARNESSES:%=build-fuzz/fuzz_%)
 # Warnings stay on, -Werror stays with the main (gcc) build.
 SAN_CFLAGS_W   := -std=c11 -Wall -Wextra -Wno-unused-parameter

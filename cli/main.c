@@ -16,6 +16,7 @@ static const struct {
     {"experiment", cmd_experiment, "see three claims about RNN, LSTM and GRU happen (memory, gradients, cost)"},
     {"sample", cmd_sample, "names drawn from a generation model (train --generate)"},
     {"quantize", cmd_quantize, "int8 or bf16 weights for faster inference"},
+    {"features", cmd_features, "speech features (log-mel, MFCC) of audio files, as NumPy arrays"},
 };
 
 static void usage(FILE *f)

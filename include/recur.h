@@ -711,6 +711,63 @@ RECUR_API recur_status recur_fit(recur_model *m, const recur_fit_config *cfg,
                                  recur_error *err);
 
 /* ------------------------------------------------------------------------ */
+/* Audio and speech features                                                 */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Read an audio file (WAV, FLAC, Ogg, AIFF: what libsndfile reads) as mono
+ * float samples in [-1, 1]. Several channels are mixed down to their mean.
+ * sample_rate > 0: a file at another rate is refused (the message gives the
+ * sox line that converts it); 0 accepts any rate. max_seconds > 0 refuses
+ * longer files. *samples is the caller's to free().
+ */
+RECUR_API recur_status recur_audio_load(const char *path, int sample_rate, double max_seconds, float **samples,
+                                        size_t *n, recur_error *err);
+
+/* Features of speech, per 10 ms frame: log-mel energies or MFCCs, with
+ * optional deltas; definitions in docs/SPEECH.md (HTK conventions). */
+typedef struct recur_features_config {
+    int sample_rate;  /* Hz of the samples (16000)                          */
+    float window_ms;  /* analysis window (25), periodic Hann                 */
+    float hop_ms;     /* frame step (10)                                     */
+    int mels;         /* triangular filters on the HTK mel scale (40)        */
+    float fmin, fmax; /* their band in Hz (20, 0 = Nyquist)                  */
+    int mfcc;         /* 0: log-mel out; k: the first k DCT-II cepstra       */
+    int deltas;       /* 0, 1 (+ deltas) or 2 (+ deltas and delta-deltas)    */
+} recur_features_config;
+
+/* 16 kHz, 25 ms / 10 ms, 40 log-mel bands, no cepstra, no deltas. */
+RECUR_API void recur_features_config_default(recur_features_config *cfg);
+
+typedef struct recur_featurizer recur_featurizer;
+
+/* cfg NULL: the defaults. The handle is one stream's state: one per thread. */
+RECUR_API recur_status recur_featurizer_create(const recur_features_config *cfg, recur_featurizer **out,
+                                               recur_error *err);
+RECUR_API void recur_featurizer_free(recur_featurizer *f);
+/* Values per frame: (mfcc or mels) * (1 + deltas). */
+RECUR_API int recur_featurizer_dim(const recur_featurizer *f);
+/* Frames a stream holds back for deltas (2 per order): its added latency. */
+RECUR_API int recur_featurizer_delay(const recur_featurizer *f);
+/* Whole frames in n samples (only whole windows: 1 + (n - win) / hop). */
+RECUR_API size_t recur_featurizer_frames(const recur_featurizer *f, size_t n_samples);
+/* The features of a whole signal: *out [*frames][dim], the caller's to free(). */
+RECUR_API recur_status recur_featurizer_run(recur_featurizer *f, const float *samples, size_t n, float **out,
+                                            size_t *frames, recur_error *err);
+/*
+ * Streaming: push samples as they arrive; out [cap][dim] receives the
+ * frames that became final (*frames of them; samples stay queued when cap
+ * is reached). flush ends the stream (the last frames, edges repeated);
+ * reset starts a new one. Pushed then flushed, a signal gives exactly the
+ * frames of recur_featurizer_run.
+ */
+RECUR_API recur_status recur_featurizer_push(recur_featurizer *f, const float *samples, size_t n, float *out,
+                                             size_t cap, size_t *frames, recur_error *err);
+RECUR_API recur_status recur_featurizer_flush(recur_featurizer *f, float *out, size_t cap, size_t *frames,
+                                              recur_error *err);
+RECUR_API void recur_featurizer_reset(recur_featurizer *f);
+
+/* ------------------------------------------------------------------------ */
 /* Threads                                                                   */
 /* ------------------------------------------------------------------------ */
 
