@@ -343,6 +343,7 @@ int exp_cost(int argc, char **argv)
     cli_catch_interrupts();
     /* Load the data first: a missing folder fails before any timing. */
     if (!o->no_names && (rc = exp_names_load(npos ? pos[0] : NULL, o->seed, &r->names))) goto done;
+    rc = 0; /* with --no-names nothing above cleared it, and the timing loop runs while !rc */
     if (!o->json && !o->quiet) {
         printf("recur experiment cost: RNN, LSTM and GRU at hidden %s%s\n", o->sizes,
                r->names ? ", then trained on the names" : "");
