@@ -288,39 +288,128 @@ RECUR_API recur_status recur_fetch_names(const char *cache_dir, char *path_out,
 /* Models: embedding -> recurrent stack -> linear head, with text in and out */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * A task is a combination of four properties of a model (the rows of the
+ * table in docs/FORMAT.md), not one flag:
+ *   input   token ids (embedding or one-hot) | dense vectors of input_size
+ *   head    reads the final state (both directions) | every step's output
+ *           (both directions when bidirectional)
+ *   target  a class | the next token (generation, conditioned on a label)
+ *           | a real vector of `outputs` values (per sequence or per step,
+ *           as the head reads)
+ *   loss    NLL (CrossEntropyLoss) | MSE (MSELoss) | Huber (HuberLoss)
+ * The recur_task values name the usual combinations; recur_model_config_task
+ * sets a configuration's properties to one of them, and a model's
+ * configuration reports the task its properties make.
+ */
 typedef enum recur_task {
-    RECUR_TASK_CLASSIFY = 0, /* label of a whole sequence (its final state)  */
-    RECUR_TASK_GENERATE = 1  /* next symbol at every step, given a label     */
+    RECUR_TASK_CLASSIFY = 0, /* final state -> one class per sequence, NLL   */
+    RECUR_TASK_GENERATE = 1, /* every step -> next token given a label, NLL  */
+    RECUR_TASK_TAG = 2,      /* every step -> one class per step, NLL        */
+    RECUR_TASK_REGRESS = 3   /* final state or every step -> real vector,
+                              * MSE or Huber                                 */
 } recur_task;
 
+typedef enum recur_input {
+    RECUR_INPUT_TOKENS = 0, /* token ids of a vocabulary (embed or one-hot)  */
+    RECUR_INPUT_DENSE = 1   /* input_size floats per step, standardised with
+                             * the model's input_norm (recur_model_fit_input_norm) */
+} recur_input;
+
+typedef enum recur_head {
+    RECUR_HEAD_FINAL = 0, /* the last layer's final state(s): one row per sequence */
+    RECUR_HEAD_STEPS = 1  /* the last layer's output at every step           */
+} recur_head;
+
+typedef enum recur_target {
+    RECUR_TARGET_CLASS = 0,      /* num_labels classes (per sequence or step) */
+    RECUR_TARGET_NEXT_TOKEN = 1, /* the vocabulary's next symbol (generation) */
+    RECUR_TARGET_REAL = 2        /* `outputs` real values                     */
+} recur_target;
+
+typedef enum recur_loss {
+    RECUR_LOSS_AUTO = 0,  /* NLL for classes and tokens, MSE for reals       */
+    RECUR_LOSS_NLL = 1,   /* log-softmax + negative log-likelihood           */
+    RECUR_LOSS_MSE = 2,   /* mean squared error per element (nn.MSELoss)     */
+    RECUR_LOSS_HUBER = 3  /* nn.HuberLoss(delta=huber_delta), mean per element */
+} recur_loss;
+
 typedef struct recur_model_config {
-    recur_task task;
+    recur_task task;   /* in: RECUR_TASK_GENERATE alone still makes a
+                        * generator (old callers); otherwise the properties
+                        * below decide and must agree with it. out (in the
+                        * model's configuration): the task they make      */
     recur_cell cell;
     int hidden;        /* H                                                 */
     int layers;        /* L                                                 */
-    int bidirectional; /* classify only                                     */
+    int bidirectional; /* not for generation                                */
     int embed;         /* symbol embedding size; 0 = one-hot input          */
     int label_embed;   /* generate: label embedding size; 0 = one-hot label */
     float dropout;     /* between recurrent layers, training only           */
     uint64_t seed;     /* initialisation                                    */
+    /* Task properties (zero = the classifier of before). */
+    recur_input input; /* RECUR_INPUT_TOKENS or RECUR_INPUT_DENSE            */
+    int input_size;    /* dense: features per step F (1..65536)             */
+    recur_head head;   /* where the head reads                              */
+    recur_target target;
+    int outputs;       /* real targets: values per sequence or step          */
+    recur_loss loss;   /* AUTO is resolved by recur_model_create            */
+    float huber_delta; /* Huber: the kink, > 0 (0 means PyTorch's 1.0)      */
 } recur_model_config;
 
 typedef struct recur_model recur_model;
+typedef struct recur_batch recur_batch; /* defined with the trainer below */
 
 /* Sensible defaults: classify, LSTM, hidden 128, 1 layer, embed 64. */
 RECUR_API void recur_model_config_default(recur_model_config *cfg);
-/* The model copies the vocabulary and the label names. */
+/* Set task, head, target and loss to a task's usual combination (REGRESS:
+ * per sequence, MSE; set head = RECUR_HEAD_STEPS for one vector per step;
+ * outputs, if still 0, becomes 1). Input and sizes are left as they are. */
+RECUR_API void recur_model_config_task(recur_model_config *cfg, recur_task task);
+/* "classify", "generate", "tag", "regress"; parse returns -1 when unknown. */
+RECUR_API const char *recur_task_name(recur_task task);
+RECUR_API int recur_task_parse(const char *name);
+/*
+ * The model copies the vocabulary and the label names. vocab: required for
+ * token input, optional (may be NULL) for dense input. labels: the classes
+ * (classify, tag) or the conditioning labels (generate); none (0, NULL)
+ * for regression.
+ */
 RECUR_API recur_status recur_model_create(const recur_model_config *cfg,
                                 const recur_vocab *vocab,
                                 const char *const *labels, int num_labels,
                                 recur_model **out, recur_error *err);
 RECUR_API void recur_model_free(recur_model *m);
 RECUR_API const recur_model_config *recur_model_get_config(const recur_model *m);
+/* NULL for a dense-input model saved without a vocabulary. */
 RECUR_API const recur_vocab *recur_model_vocab(const recur_model *m);
 RECUR_API int recur_model_num_labels(const recur_model *m);
 RECUR_API const char *recur_model_label_name(const recur_model *m, int label);
 /* -1 when no label has that name. */
 RECUR_API int recur_model_label_find(const recur_model *m, const char *name);
+/* Width of one row of the head's output: num_labels (classes), the
+ * vocabulary size (generate) or `outputs` (real targets). */
+RECUR_API int recur_model_output_size(const recur_model *m);
+/*
+ * Dense input is standardised inside the model, x' = (x - mean) / std per
+ * feature, at training and at inference; the statistics are the model's
+ * buffers "input_norm.mean" and "input_norm.std" [input_size] (saved with
+ * it; not parameters: no gradient, no optimiser). A new model has mean 0,
+ * std 1. fit computes them over every step of the sequences index[0..n-1]
+ * of `data` (index NULL: all of data's sequences): the mean and the
+ * population standard deviation (divided by the count, as numpy's std),
+ * in double; a feature whose std is below 1e-12 (constant) gets std 1.
+ * Non-finite features are RECUR_ERR_DATA naming the sequence and step.
+ */
+RECUR_API recur_status recur_model_fit_input_norm(recur_model *m, const recur_batch *data,
+                                        const size_t *index, size_t n,
+                                        recur_error *err);
+/* std must be > 0 and finite everywhere; both [input_size]. */
+RECUR_API recur_status recur_model_set_input_norm(recur_model *m, const float *mean,
+                                        const float *std, recur_error *err);
+/* Pointers to the model's [input_size] statistics; NULL for token input. */
+RECUR_API const float *recur_model_input_mean(const recur_model *m);
+RECUR_API const float *recur_model_input_std(const recur_model *m);
 /* Named parameters with full state-dict names ("rnn.weight_ih_l0", ...). */
 RECUR_API int recur_model_param_count(const recur_model *m);
 RECUR_API recur_param recur_model_param(const recur_model *m, int i);
@@ -386,14 +475,47 @@ RECUR_API recur_status recur_runner_classify_ids(recur_runner *r, const int32_t 
                                        const int32_t *offsets, int n,
                                        float *logprobs, recur_error *err);
 /*
+ * Any model on a batch of n <= max_batch sequences: tokens or features as
+ * the model reads (raw features: the model standardises them), labels only
+ * as a generator's conditioning; the target fields are ignored. out gets
+ * recur_model_output_size(m) values per row (log-softmax for classes and
+ * tokens, the values themselves for real targets), rows in the batch's
+ * order:
+ *   head FINAL  n rows, one per sequence;
+ *   head STEPS  offsets[n] rows, one per step (row k: after step k);
+ *               a generator n + offsets[n]: sequence i's rows are
+ *               offsets[i] + i .. offsets[i+1] + i (after BOUNDARY, then
+ *               after each symbol).
+ * recur_runner_rows gives that count. The classify calls above are this
+ * for texts and token ids of head-FINAL models (classify or regress).
+ */
+RECUR_API recur_status recur_runner_predict(recur_runner *r, const recur_batch *b, float *out,
+                                  recur_error *err);
+RECUR_API size_t recur_runner_rows(const recur_runner *r, const recur_batch *b);
+/*
+ * Texts through recur_runner_predict (token-input models): offsets [n+1]
+ * receives where each text's rows start in out (per-step heads: one row per
+ * symbol of the encoded text; final: text i is row i). At most cap_rows rows
+ * are written: RECUR_ERR_ARG when more are needed (offsets is filled first,
+ * so offsets[n] says how many).
+ */
+RECUR_API recur_status recur_runner_predict_texts(recur_runner *r, const char *const *texts,
+                                        const size_t *lens, int n, float *out,
+                                        size_t cap_rows, int32_t *offsets,
+                                        recur_error *err);
+/*
  * Step API (unidirectional models): reset the state (with the conditioning
- * label for generation models, ignored otherwise), then feed one token at a
- * time; logprobs receives the head's log-softmax after that token: the next
- * symbol's distribution (generate) or the label's so far (classify).
+ * label for generation models, ignored otherwise), then feed one token (or,
+ * for dense input, one feature vector of input_size raw values) at a time;
+ * out receives the head's output after that step, as recur_runner_predict's
+ * rows: the next symbol's distribution (generate), the step's class (tag),
+ * its values (regress per step), or the sequence's so far (head FINAL).
  */
 RECUR_API recur_status recur_runner_reset(recur_runner *r, int label, recur_error *err);
 RECUR_API recur_status recur_runner_step(recur_runner *r, int32_t token, float *logprobs,
                                recur_error *err);
+RECUR_API recur_status recur_runner_step_features(recur_runner *r, const float *x, float *out,
+                                        recur_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Training                                                                  */
@@ -456,18 +578,24 @@ typedef struct recur_trainer recur_trainer;
 RECUR_API recur_status recur_trainer_create(recur_model *m, const recur_train_config *cfg,
                                   recur_trainer **out, recur_error *err);
 RECUR_API void recur_trainer_free(recur_trainer *t);
-/* Forward, backward, clip, update. *loss: the batch's loss (the mean per
- * sequence for classify, per predicted symbol for generate; the sum with
- * sum_loss), whose gradient is the one applied. */
+/* Forward, backward, clip, update. *loss: the batch's loss, the mean over
+ * its loss terms (the sum with sum_loss), whose gradient is the one
+ * applied. Terms: sequences (classify), predicted symbols (generate),
+ * labelled steps (tag: step_labels >= 0; a label < 0 is not scored, as
+ * CrossEntropyLoss's ignore_index), elements (regress: n * outputs or
+ * steps * outputs, as nn.MSELoss / nn.HuberLoss with reduction "mean"). A
+ * batch needs the fields its model reads: tokens or features, labels
+ * (classify, generate), step_labels (tag), targets (regress). */
 RECUR_API recur_status recur_trainer_step(recur_trainer *t, const recur_batch *b,
                                 float *loss, recur_error *err);
 /* Forward and backward only: gradients of the loss are left in the model's
  * grads (zeroed first); no update. */
 RECUR_API recur_status recur_trainer_grad(recur_trainer *t, const recur_batch *b,
                                 float *loss, recur_error *err);
-/* Loss summed over the batch and the number of terms it sums (sequences or
- * predicted symbols), without training. correct may be NULL (classify: how
- * many argmax predictions equal the label). */
+/* Loss summed over the batch and the number of terms it sums (as for
+ * recur_trainer_step), without training. correct may be NULL: how many
+ * argmax predictions equal the target (classify: sequences, generate:
+ * symbols, tag: labelled steps; regress: 0). */
 RECUR_API recur_status recur_trainer_eval(recur_trainer *t, const recur_batch *b,
                                 double *loss_sum, size_t *terms,
                                 size_t *correct, recur_error *err);
@@ -766,6 +894,60 @@ RECUR_API recur_status recur_featurizer_push(recur_featurizer *f, const float *s
 RECUR_API recur_status recur_featurizer_flush(recur_featurizer *f, float *out, size_t cap, size_t *frames,
                                               recur_error *err);
 RECUR_API void recur_featurizer_reset(recur_featurizer *f);
+
+/* ------------------------------------------------------------------------ */
+/* Metrics of tagging and regression                                         */
+/* ------------------------------------------------------------------------ */
+
+/* Tagging scores accumulated over batches: per-step accuracy, whole-
+ * sequence exact match and the per-class counts behind P/R/F1. */
+typedef struct recur_tag_metrics {
+    int num_labels;    /* C                                                  */
+    size_t steps;      /* labelled steps scored                              */
+    size_t correct;    /* of those, argmax == label                          */
+    size_t sequences;  /* sequences with at least one labelled step          */
+    size_t exact;      /* of those, every labelled step right                */
+    size_t *confusion; /* [C][C]: rows true, columns predicted               */
+} recur_tag_metrics;
+
+RECUR_API recur_status recur_tag_metrics_init(recur_tag_metrics *m, int num_labels,
+                                    recur_error *err);
+RECUR_API void recur_tag_metrics_reset(recur_tag_metrics *m);
+RECUR_API void recur_tag_metrics_free(recur_tag_metrics *m);
+/* Add a batch: logprobs [offsets[n]][C], one row per step in b's order (as
+ * recur_runner_predict writes them), truth b->step_labels (< 0: not
+ * scored). RECUR_ERR_ARG for a label outside 0..C-1 or no step_labels. */
+RECUR_API recur_status recur_tag_metrics_add(recur_tag_metrics *m, const recur_batch *b,
+                                   const float *logprobs, recur_error *err);
+RECUR_API double recur_tag_metrics_accuracy(const recur_tag_metrics *m);    /* 0 if empty */
+RECUR_API double recur_tag_metrics_exact_match(const recur_tag_metrics *m); /* 0 if empty */
+/* Of one label, over steps (0 where undefined); any pointer may be NULL. */
+RECUR_API void recur_tag_metrics_class(const recur_tag_metrics *m, int label,
+                             double *precision, double *recall, double *f1);
+
+/* Regression scores accumulated over batches, over every element. */
+typedef struct recur_regress_metrics {
+    int outputs;        /* values per row                                    */
+    size_t rows;        /* rows added                                        */
+    double sse, sae;    /* sums of squared and absolute errors               */
+    double *mean, *m2;  /* [outputs] running mean and sum of squared
+                         * deviations of the targets (Welford), for R²       */
+    double *out_sse;    /* [outputs] squared errors per output               */
+} recur_regress_metrics;
+
+RECUR_API recur_status recur_regress_metrics_init(recur_regress_metrics *m, int outputs,
+                                        recur_error *err);
+RECUR_API void recur_regress_metrics_reset(recur_regress_metrics *m);
+RECUR_API void recur_regress_metrics_free(recur_regress_metrics *m);
+/* pred and target [rows][outputs]. */
+RECUR_API void recur_regress_metrics_add(recur_regress_metrics *m, const float *pred,
+                               const float *target, size_t rows);
+RECUR_API double recur_regress_metrics_mse(const recur_regress_metrics *m);
+RECUR_API double recur_regress_metrics_mae(const recur_regress_metrics *m);
+/* Coefficient of determination 1 - SSE/SST per output, averaged over the
+ * outputs (scikit-learn's r2_score, "uniform_average"); an output whose
+ * targets are constant scores 1 if predicted exactly, else 0. */
+RECUR_API double recur_regress_metrics_r2(const recur_regress_metrics *m);
 
 /* ------------------------------------------------------------------------ */
 /* Threads                                                                   */

@@ -17,7 +17,7 @@
 #include "model/trainer.h"
 
 #define FORMAT_NAME "recur-model"
-#define FORMAT_VERSION "1"
+#define FORMAT_VERSION "2" /* written; "1" is still read */
 #define USER_PREFIX "user."
 
 /* ------------------------------------------------------------------------ */
@@ -84,16 +84,29 @@ static char *json_strings(int n, const char *(*get)(const void *, int), const vo
 static const char *vocab_sym(const void *v, int i) { return recur_vocab_symbol(v, i); }
 static const char *model_label(const void *m, int i) { return recur_model_label_name(m, i); }
 
+static const char *const input_names[] = {"tokens", "dense"};
+static const char *const head_names[] = {"final", "steps"};
+static const char *const target_names[] = {"class", "next_token", "real"};
+static const char *const loss_names[] = {"auto", "nll", "mse", "huber"};
+
 /* The metadata every model file carries. */
 static int model_meta(const recur_model *m, kv_list *l)
 {
     const recur_model_config *c = &m->cfg;
-    char drop[32];
+    char drop[32], delta[32];
     snprintf(drop, sizeof drop, "%.9g", (double)c->dropout);
+    snprintf(delta, sizeof delta, "%.9g", (double)c->huber_delta);
     int bad = 0;
     bad |= kv_add(l, "format", FORMAT_NAME, 0, 0);
     bad |= kv_add(l, "format_version", FORMAT_VERSION, 0, 0);
-    bad |= kv_add(l, "task", c->task == RECUR_TASK_GENERATE ? "generate" : "classify", 0, 0);
+    bad |= kv_add(l, "task", recur_task_name(c->task), 0, 0);
+    bad |= kv_add(l, "input", input_names[c->input], 0, 0);
+    if (c->input == RECUR_INPUT_DENSE) bad |= kv_add(l, "input_size", fmt_int(c->input_size), 0, 1);
+    bad |= kv_add(l, "head", head_names[c->head], 0, 0);
+    bad |= kv_add(l, "target", target_names[c->target], 0, 0);
+    if (c->target == RECUR_TARGET_REAL) bad |= kv_add(l, "outputs", fmt_int(c->outputs), 0, 1);
+    bad |= kv_add(l, "loss", loss_names[c->loss], 0, 0);
+    if (c->loss == RECUR_LOSS_HUBER) bad |= kv_add(l, "huber_delta", strdup(delta), 0, 1);
     bad |= kv_add(l, "cell", recur_cell_name(c->cell), 0, 0);
     bad |= kv_add(l, "hidden", fmt_int(c->hidden), 0, 1);
     bad |= kv_add(l, "layers", fmt_int(c->layers), 0, 1);
@@ -101,8 +114,10 @@ static int model_meta(const recur_model *m, kv_list *l)
     bad |= kv_add(l, "embed", fmt_int(c->embed), 0, 1);
     bad |= kv_add(l, "label_embed", fmt_int(c->label_embed), 0, 1);
     bad |= kv_add(l, "dropout", strdup(drop), 0, 1);
-    bad |= kv_add(l, "text_mode", recur_vocab_mode(m->vocab) == RECUR_TEXT_ASCII ? "ascii" : "unicode", 0, 0);
-    bad |= kv_add(l, "vocab", json_strings(m->V, vocab_sym, m->vocab, 2), 0, 1);
+    if (m->vocab) {
+        bad |= kv_add(l, "text_mode", recur_vocab_mode(m->vocab) == RECUR_TEXT_ASCII ? "ascii" : "unicode", 0, 0);
+        bad |= kv_add(l, "vocab", json_strings(m->V, vocab_sym, m->vocab, 2), 0, 1);
+    }
     bad |= kv_add(l, "labels", json_strings(m->num_labels, model_label, m, 0), 0, 1);
     if (m->q) bad |= kv_add(l, "quantized", recur_dtype_name(recur_model_dtype(m)), 0, 0);
     for (int i = 0; !bad && i < m->n_meta; i++) {
@@ -130,7 +145,8 @@ static recur_status write_file(const recur_model *m, const recur_trainer *tr, co
                                recur_error *err)
 {
     int n_state = tr ? (tr->state_b ? 2 : 1) : 0;
-    int n_model = m->n_tensors * (1 + n_state), n = n_model + qmodel_extra_count(m);
+    int n_norm = m->norm_mean ? 2 : 0;
+    int n_model = m->n_tensors * (1 + n_state), n = n_model + qmodel_extra_count(m) + n_norm;
     st_out *outs = calloc((size_t)n, sizeof *outs);
     char (*names)[80] = calloc((size_t)n, sizeof *names);
     if (tr && m->q) {
@@ -148,6 +164,13 @@ static recur_status write_file(const recur_model *m, const recur_trainer *tr, co
     for (int i = 0; i < m->n_tensors; i++)
         tensor_out(&outs[i], m->tensors[i].name, &m->tensors[i], m->w + m->tensors[i].offset);
     if (m->q) qmodel_outputs(m, outs, outs + n_model, names + n_model);
+    /* The dense input's statistics: buffers (not parameters), last. */
+    model_tensor norm_t = {.ndim = 1, .shape = {m->F, 0}};
+    int at_norm = n - n_norm;
+    if (n_norm) {
+        tensor_out(&outs[at_norm], "input_norm.mean", &norm_t, m->norm_mean);
+        tensor_out(&outs[at_norm + 1], "input_norm.std", &norm_t, m->norm_std);
+    }
     if (tr) {
         const char *state_names[2];
         const float *state[2] = {tr->state_a, tr->state_b};
@@ -212,6 +235,23 @@ static recur_status meta_int(const st_file *f, const char *key, int lo, int hi, 
     return RECUR_OK;
 }
 
+/* A metadata value that must be one of n words: *out its index. */
+static recur_status meta_word(const st_file *f, const char *key, const char *const *words, int n, int *out,
+                              recur_error *err)
+{
+    const char *v = st_meta(f, key);
+    if (!v) return recur_fail(err, RECUR_ERR_FORMAT, "%s: metadata \"%s\" is missing", st_what(f), key);
+    for (int i = 0; i < n; i++)
+        if (strcmp(v, words[i]) == 0) {
+            *out = i;
+            return RECUR_OK;
+        }
+    char list[128] = "";
+    for (int i = 0; i < n; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? (i == n - 1 ? " or " : ", ") : "", words[i]);
+    return recur_fail(err, RECUR_ERR_FORMAT, "%s: metadata \"%s\" = \"%.40s\" must be %s", st_what(f), key, v, list);
+}
+
 /* A JSON array of strings after `lead` empty entries; *out is malloc'ed
  * and points into *json. */
 static recur_status meta_strings(const st_file *f, const char *key, int lead, cJSON **json,
@@ -260,20 +300,44 @@ static recur_status model_from_file(const st_file *f, int allow_optim, recur_mod
     if (!fmt || strcmp(fmt, FORMAT_NAME) != 0)
         return recur_fail(err, RECUR_ERR_FORMAT, "%s: not a recur model (metadata \"format\" is %s%s%s)", what,
                           fmt ? "\"" : "", fmt ? fmt : "missing", fmt ? "\"" : "");
-    if (!ver || strcmp(ver, FORMAT_VERSION) != 0)
-        return recur_fail(err, RECUR_ERR_FORMAT, "%s: format version %s is not supported (this recur reads %s)",
+    int v1 = ver && strcmp(ver, "1") == 0;
+    if (!ver || (!v1 && strcmp(ver, FORMAT_VERSION) != 0))
+        return recur_fail(err, RECUR_ERR_FORMAT, "%s: format version %s is not supported (this recur reads 1 and %s)",
                           what, ver ? ver : "(missing)", FORMAT_VERSION);
     recur_model_config c;
     recur_model_config_default(&c);
     const char *task = st_meta(f, "task"), *cell = st_meta(f, "cell"), *mode = st_meta(f, "text_mode");
-    if (!task || (strcmp(task, "classify") && strcmp(task, "generate")))
-        return recur_fail(err, RECUR_ERR_FORMAT, "%s: metadata \"task\" must be classify or generate", what);
-    c.task = strcmp(task, "generate") == 0 ? RECUR_TASK_GENERATE : RECUR_TASK_CLASSIFY;
+    int ti = recur_task_parse(task);
+    if (ti < 0 || (v1 && ti > RECUR_TASK_GENERATE))
+        return recur_fail(err, RECUR_ERR_FORMAT, "%s: metadata \"task\" must be %s", what,
+                          v1 ? "classify or generate" : "classify, generate, tag or regress");
+    c.task = (recur_task)ti;
+    if (v1) {
+        recur_model_config_task(&c, c.task);
+    } else {
+        /* Version 2: the task's properties, each a word; the task is
+         * checked against them by model_resolve_config. */
+        RECUR_TRY(meta_word(f, "input", input_names, 2, (int *)&c.input, err));
+        RECUR_TRY(meta_word(f, "head", head_names, 2, (int *)&c.head, err));
+        RECUR_TRY(meta_word(f, "target", target_names, 3, (int *)&c.target, err));
+        RECUR_TRY(meta_word(f, "loss", loss_names, 4, (int *)&c.loss, err));
+        if (c.input == RECUR_INPUT_DENSE) RECUR_TRY(meta_int(f, "input_size", 1, 65536, &c.input_size, err));
+        if (c.target == RECUR_TARGET_REAL) RECUR_TRY(meta_int(f, "outputs", 1, 65536, &c.outputs, err));
+        if (c.loss == RECUR_LOSS_HUBER) {
+            const char *dv = st_meta(f, "huber_delta");
+            char *e = NULL;
+            c.huber_delta = dv ? strtof(dv, &e) : -1.0f;
+            if (!dv || e == dv || *e || !(c.huber_delta > 0.0f && c.huber_delta < 1e30f))
+                return recur_fail(err, RECUR_ERR_FORMAT, "%s: metadata \"huber_delta\" must be a positive number", what);
+        }
+    }
     int ci = recur_cell_parse(cell);
     if (!cell || ci < 0 || strcmp(cell, "rnn") == 0)
         return recur_fail(err, RECUR_ERR_FORMAT, "%s: metadata \"cell\" is not one of rnn_tanh, rnn_relu, lstm, gru", what);
     c.cell = (recur_cell)ci;
-    if (!mode || (strcmp(mode, "unicode") && strcmp(mode, "ascii")))
+    /* A vocabulary is required for token input, optional for dense. */
+    int has_vocab = c.input != RECUR_INPUT_DENSE || st_meta(f, "vocab") || mode;
+    if (has_vocab && (!mode || (strcmp(mode, "unicode") && strcmp(mode, "ascii"))))
         return recur_fail(err, RECUR_ERR_FORMAT, "%s: metadata \"text_mode\" must be unicode or ascii", what);
     RECUR_TRY(meta_int(f, "hidden", 1, 16384, &c.hidden, err));
     RECUR_TRY(meta_int(f, "layers", 1, 64, &c.layers, err));
@@ -290,17 +354,19 @@ static recur_status model_from_file(const st_file *f, int allow_optim, recur_mod
     int n_syms = 0, n_labels = 0;
     recur_vocab *vocab = NULL;
     recur_model *m = NULL;
-    recur_status s = meta_strings(f, "vocab", 2, &vj, &syms, &n_syms, err);
+    recur_model_config rc;
+    recur_status s = has_vocab ? meta_strings(f, "vocab", 2, &vj, &syms, &n_syms, err) : RECUR_OK;
     if (!s) s = meta_strings(f, "labels", 0, &lj, &labels, &n_labels, err);
-    if (!s) {
+    if (!s && has_vocab) {
         s = recur_vocab_from_symbols(strcmp(mode, "ascii") == 0 ? RECUR_TEXT_ASCII : RECUR_TEXT_UNICODE, syms,
                                      n_syms, &vocab, err);
         if (s) s = recur_fail(err, RECUR_ERR_FORMAT, "%s: vocabulary: %s", what, err ? err->message : "");
     }
-    if (!s && !model_check_config(&c, recur_vocab_size(vocab), n_labels, NULL)) {
+    int V = vocab ? recur_vocab_size(vocab) : 0;
+    if (!s && !model_resolve_config(&c, V, n_labels, &rc, NULL)) {
         /* The metadata are not trusted to size an allocation: the file's
          * tensors must hold about that many values first. */
-        size_t need = model_param_count(&c, recur_vocab_size(vocab), n_labels), have = 0;
+        size_t need = model_param_count(&rc, V, n_labels) + 2 * (size_t)rc.input_size, have = 0;
         for (int i = 0; i < st_count(f); i++)
             if (st_get(f, i)->dtype == ST_F32 || st_get(f, i)->dtype == ST_I8 || st_get(f, i)->dtype == ST_BF16)
                 have += st_get(f, i)->nbytes / st_dtype_size(st_get(f, i)->dtype);
@@ -313,6 +379,23 @@ static recur_status model_from_file(const st_file *f, int allow_optim, recur_mod
     if (!s) {
         s = recur_model_create(&c, vocab, labels, n_labels, &m, err);
         if (s == RECUR_ERR_ARG) s = recur_fail(err, RECUR_ERR_FORMAT, "%s: %s", what, err ? err->message : "");
+    }
+    /* A file's task must be the one its properties make (the API lets
+     * "classify" stand for "whatever they make"; a file may not). */
+    if (!s && m->cfg.task != (recur_task)ti)
+        s = recur_fail(err, RECUR_ERR_FORMAT, "%s: metadata \"task\" is %s but head and target make %s", what,
+                       task, recur_task_name(m->cfg.task));
+    /* The dense input's statistics, checked as recur_model_set_input_norm
+     * checks them. */
+    if (!s && m->F) {
+        int64_t shape[2] = {m->F, 0};
+        const st_tensor *mt = NULL, *sd = NULL;
+        s = st_expect(f, "input_norm.mean", ST_F32, 1, shape, &mt, NULL, err);
+        if (!s) s = st_expect(f, "input_norm.std", ST_F32, 1, shape, &sd, NULL, err);
+        if (!s) {
+            s = recur_model_set_input_norm(m, (const float *)mt->data, (const float *)sd->data, err);
+            if (s) s = recur_fail(err, RECUR_ERR_FORMAT, "%s: %s", what, err ? err->message : "");
+        }
     }
     /* Every model tensor with its exact shape; nothing else but optim.*
      * (and a quantized file's scales). */
@@ -328,7 +411,7 @@ static recur_status model_from_file(const st_file *f, int allow_optim, recur_mod
         const char *name = st_get(f, i)->name;
         if (allow_optim && !m->q && strncmp(name, "optim.", 6) == 0) continue;
         if (qmodel_extra_tensor(m, name)) continue;
-        int known = 0;
+        int known = m->F && (strcmp(name, "input_norm.mean") == 0 || strcmp(name, "input_norm.std") == 0);
         for (int k = 0; k < m->n_tensors && !known; k++) known = strcmp(m->tensors[k].name, name) == 0;
         if (!known) s = recur_fail(err, RECUR_ERR_FORMAT, "%s: unknown tensor \"%s\" for this model", what, name);
     }
@@ -383,8 +466,11 @@ recur_status recur_trainer_load(recur_trainer *t, const char *path, recur_error 
         s = recur_fail(err, RECUR_ERR_FORMAT, "%s: not a checkpoint (no optimiser state); train from it with a new run instead", what);
     if (!s && strcmp(optim, t->state_b ? "adam" : "sgd") != 0)
         s = recur_fail(err, RECUR_ERR_ARG, "%s: checkpoint was trained with %s, not %s", what, optim, t->state_b ? "adam" : "sgd");
+    const recur_model_config *lc = s ? NULL : &loaded->cfg, *mc = &m->cfg;
     if (!s && (loaded->n_weights != m->n_weights || loaded->n_tensors != m->n_tensors ||
-               memcmp(&loaded->cfg, &m->cfg, offsetof(recur_model_config, seed)) != 0))
+               memcmp(lc, mc, offsetof(recur_model_config, seed)) != 0 || lc->input != mc->input ||
+               lc->input_size != mc->input_size || lc->head != mc->head || lc->target != mc->target ||
+               lc->outputs != mc->outputs || lc->loss != mc->loss || lc->huber_delta != mc->huber_delta))
         s = recur_fail(err, RECUR_ERR_ARG, "%s: checkpoint holds a different model (cell, sizes or labels)", what);
     uint64_t st_rng[4] = {0};
     if (!s) {
@@ -412,6 +498,10 @@ recur_status recur_trainer_load(recur_trainer *t, const char *path, recur_error 
         }
     if (!s) {
         memcpy(m->w, loaded->w, m->n_weights * sizeof(float));
+        if (m->F) {
+            memcpy(m->norm_mean, loaded->norm_mean, (size_t)m->F * sizeof(float));
+            memcpy(m->norm_std, loaded->norm_std, (size_t)m->F * sizeof(float));
+        }
         for (int k = 0; k < n_state; k++) {
             float *dst = k ? t->state_b : t->state_a;
             for (int i = 0; i < m->n_tensors; i++)

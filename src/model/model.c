@@ -32,44 +32,144 @@ void recur_model_config_default(recur_model_config *cfg)
     cfg->seed = 1;
 }
 
-recur_status model_check_config(const recur_model_config *cfg, int V, int num_labels,
-                                recur_error *err)
+static const char *const task_names[] = {"classify", "generate", "tag", "regress"};
+
+const char *recur_task_name(recur_task task)
 {
-    if (cfg->task != RECUR_TASK_CLASSIFY && cfg->task != RECUR_TASK_GENERATE)
-        return recur_fail(err, RECUR_ERR_ARG, "unknown task %d", (int)cfg->task);
-    if (num_labels < 1 || num_labels > MAX_LABELS)
-        return recur_fail(err, RECUR_ERR_ARG, "%d labels (need 1..%d)", num_labels, MAX_LABELS);
-    if (cfg->task == RECUR_TASK_CLASSIFY && num_labels < 2)
-        return recur_fail(err, RECUR_ERR_ARG, "a classifier needs at least 2 labels, got %d", num_labels);
-    if (V < 3) return recur_fail(err, RECUR_ERR_ARG, "vocabulary of %d symbols is empty", V);
-    if (cfg->embed < 0 || cfg->embed > MAX_EMBED)
-        return recur_fail(err, RECUR_ERR_ARG, "embedding size %d out of range 0..%d", cfg->embed, MAX_EMBED);
-    if (cfg->label_embed < 0 || cfg->label_embed > MAX_EMBED)
-        return recur_fail(err, RECUR_ERR_ARG, "label embedding size %d out of range 0..%d", cfg->label_embed, MAX_EMBED);
-    if (cfg->task == RECUR_TASK_GENERATE && cfg->bidirectional)
+    return (int)task >= 0 && (int)task < 4 ? task_names[task] : "unknown";
+}
+
+int recur_task_parse(const char *name)
+{
+    for (int i = 0; name && i < 4; i++)
+        if (strcmp(name, task_names[i]) == 0) return i;
+    return -1;
+}
+
+void recur_model_config_task(recur_model_config *cfg, recur_task task)
+{
+    cfg->task = task;
+    cfg->loss = RECUR_LOSS_AUTO;
+    switch (task) {
+    case RECUR_TASK_GENERATE: cfg->head = RECUR_HEAD_STEPS; cfg->target = RECUR_TARGET_NEXT_TOKEN; break;
+    case RECUR_TASK_TAG: cfg->head = RECUR_HEAD_STEPS; cfg->target = RECUR_TARGET_CLASS; break;
+    case RECUR_TASK_REGRESS:
+        cfg->head = RECUR_HEAD_FINAL;
+        cfg->target = RECUR_TARGET_REAL;
+        if (cfg->outputs < 1) cfg->outputs = 1;
+        break;
+    default: cfg->head = RECUR_HEAD_FINAL; cfg->target = RECUR_TARGET_CLASS; break;
+    }
+}
+
+/* The task that head and target make, or -1. */
+static int task_of(recur_head head, recur_target target)
+{
+    if (target == RECUR_TARGET_REAL) return RECUR_TASK_REGRESS;
+    if (target == RECUR_TARGET_NEXT_TOKEN) return head == RECUR_HEAD_STEPS ? RECUR_TASK_GENERATE : -1;
+    return head == RECUR_HEAD_STEPS ? RECUR_TASK_TAG : RECUR_TASK_CLASSIFY;
+}
+
+recur_status model_resolve_config(const recur_model_config *in, int V, int num_labels,
+                                  recur_model_config *out, recur_error *err)
+{
+    recur_model_config c = *in;
+    if ((int)c.task < 0 || (int)c.task > RECUR_TASK_REGRESS)
+        return recur_fail(err, RECUR_ERR_ARG, "unknown task %d", (int)c.task);
+    if ((int)c.input < 0 || c.input > RECUR_INPUT_DENSE)
+        return recur_fail(err, RECUR_ERR_ARG, "unknown input kind %d", (int)c.input);
+    if ((int)c.head < 0 || c.head > RECUR_HEAD_STEPS)
+        return recur_fail(err, RECUR_ERR_ARG, "unknown head %d", (int)c.head);
+    if ((int)c.target < 0 || c.target > RECUR_TARGET_REAL)
+        return recur_fail(err, RECUR_ERR_ARG, "unknown target %d", (int)c.target);
+    if ((int)c.loss < 0 || c.loss > RECUR_LOSS_HUBER)
+        return recur_fail(err, RECUR_ERR_ARG, "unknown loss %d", (int)c.loss);
+    /* Old callers made a generator by setting the task alone. */
+    if (c.task == RECUR_TASK_GENERATE && c.target == RECUR_TARGET_CLASS && c.head == RECUR_HEAD_FINAL) {
+        c.target = RECUR_TARGET_NEXT_TOKEN;
+        c.head = RECUR_HEAD_STEPS;
+    }
+    int task = task_of(c.head, c.target);
+    if (task < 0) return recur_fail(err, RECUR_ERR_ARG, "a next-token target needs a head on every step");
+    /* CLASSIFY (0, the default) lets the properties decide; another task
+     * must agree with them (a TAG with the default head is a mistake). */
+    if (c.task != RECUR_TASK_CLASSIFY && (int)c.task != task)
+        return recur_fail(err, RECUR_ERR_ARG,
+                          "task %s does not match its head and target (they make %s); "
+                          "set them with recur_model_config_task",
+                          recur_task_name(c.task), recur_task_name((recur_task)task));
+    c.task = (recur_task)task;
+    int real = c.target == RECUR_TARGET_REAL, gen = c.target == RECUR_TARGET_NEXT_TOKEN;
+    if (c.loss == RECUR_LOSS_AUTO) c.loss = real ? RECUR_LOSS_MSE : RECUR_LOSS_NLL;
+    if (real && c.loss == RECUR_LOSS_NLL)
+        return recur_fail(err, RECUR_ERR_ARG, "real targets need the MSE or Huber loss, not NLL");
+    if (!real && c.loss != RECUR_LOSS_NLL)
+        return recur_fail(err, RECUR_ERR_ARG, "class and token targets need the NLL loss");
+    if (c.loss == RECUR_LOSS_HUBER) {
+        if (c.huber_delta == 0.0f) c.huber_delta = 1.0f;
+        if (!(c.huber_delta > 0.0f && c.huber_delta < 1e30f))
+            return recur_fail(err, RECUR_ERR_ARG, "Huber delta %g must be positive", (double)c.huber_delta);
+    } else {
+        c.huber_delta = 0.0f;
+    }
+    if (real) {
+        if (c.outputs < 1 || c.outputs > MAX_EMBED)
+            return recur_fail(err, RECUR_ERR_ARG, "outputs %d out of range 1..%d", c.outputs, MAX_EMBED);
+        if (num_labels != 0)
+            return recur_fail(err, RECUR_ERR_ARG, "a regression model has no labels (got %d)", num_labels);
+    } else {
+        c.outputs = 0;
+        if (num_labels < 1 || num_labels > MAX_LABELS)
+            return recur_fail(err, RECUR_ERR_ARG, "%d labels (need 1..%d)", num_labels, MAX_LABELS);
+        if (!gen && num_labels < 2)
+            return recur_fail(err, RECUR_ERR_ARG, "a %s model needs at least 2 labels, got %d",
+                              recur_task_name(c.task), num_labels);
+    }
+    if (c.input == RECUR_INPUT_DENSE) {
+        if (gen) return recur_fail(err, RECUR_ERR_ARG, "a generation model reads tokens, not dense input");
+        if (c.input_size < 1 || c.input_size > MAX_EMBED)
+            return recur_fail(err, RECUR_ERR_ARG, "input size %d out of range 1..%d", c.input_size, MAX_EMBED);
+        c.embed = 0;
+    } else {
+        c.input_size = 0;
+        if (V < 3) return recur_fail(err, RECUR_ERR_ARG, "vocabulary of %d symbols is empty", V);
+    }
+    if (c.embed < 0 || c.embed > MAX_EMBED)
+        return recur_fail(err, RECUR_ERR_ARG, "embedding size %d out of range 0..%d", c.embed, MAX_EMBED);
+    if (c.label_embed < 0 || c.label_embed > MAX_EMBED)
+        return recur_fail(err, RECUR_ERR_ARG, "label embedding size %d out of range 0..%d", c.label_embed, MAX_EMBED);
+    if (!gen) c.label_embed = 0;
+    if (gen && c.bidirectional)
         return recur_fail(err, RECUR_ERR_ARG, "a generation model cannot be bidirectional");
-    if (cfg->bidirectional != 0 && cfg->bidirectional != 1)
+    if (c.bidirectional != 0 && c.bidirectional != 1)
         return recur_fail(err, RECUR_ERR_ARG, "bidirectional must be 0 or 1");
-    size_t n = model_param_count(cfg, V, num_labels);
+    int sym_w = c.input == RECUR_INPUT_DENSE ? c.input_size : c.embed ? c.embed : V;
+    int lab_w = gen ? (c.label_embed ? c.label_embed : num_labels) : 0;
+    stack st;
+    RECUR_TRY(stack_init(&st, c.cell, sym_w + lab_w, c.hidden, c.layers, c.bidirectional ? 2 : 1, c.dropout, err));
+    size_t n = model_param_count(&c, V, num_labels);
     if (n > MAX_WEIGHTS)
         return recur_fail(err, RECUR_ERR_ARG,
                           "a model of %zu weights (%.1f GiB) is too large: the limit is %zu weights (4 GiB); "
                           "use fewer layers or a smaller hidden size",
                           n, (double)n * sizeof(float) / (1u << 30), MAX_WEIGHTS);
+    *out = c;
     return RECUR_OK;
 }
 
 size_t model_param_count(const recur_model_config *cfg, int V, int num_labels)
 {
-    int gen = cfg->task == RECUR_TASK_GENERATE;
-    int sym_w = cfg->embed ? cfg->embed : V;
+    int gen = cfg->target == RECUR_TARGET_NEXT_TOKEN || cfg->task == RECUR_TASK_GENERATE;
+    int dense = cfg->input == RECUR_INPUT_DENSE;
+    int sym_w = dense ? cfg->input_size : cfg->embed ? cfg->embed : V;
     int lab_w = gen ? (cfg->label_embed ? cfg->label_embed : num_labels) : 0;
     stack st;
     if (stack_init(&st, cfg->cell, sym_w + lab_w, cfg->hidden, cfg->layers, cfg->bidirectional ? 2 : 1,
                    cfg->dropout, NULL))
         return 0;
-    size_t C = (size_t)(gen ? V : num_labels), F = (size_t)st.D * st.H;
-    size_t n = (size_t)V * cfg->embed + stack_num_weights(&st) + C * F + C;
+    size_t C = (size_t)(gen ? V : cfg->target == RECUR_TARGET_REAL ? cfg->outputs : num_labels);
+    size_t F = (size_t)st.D * st.H;
+    size_t n = (dense ? 0 : (size_t)V * cfg->embed) + stack_num_weights(&st) + C * F + C;
     if (gen && cfg->label_embed) n += (size_t)num_labels * cfg->label_embed;
     return n;
 }
@@ -98,28 +198,39 @@ recur_status recur_model_create(const recur_model_config *cfg, const recur_vocab
                                 recur_model **out, recur_error *err)
 {
     *out = NULL;
-    if (!cfg || !vocab || (num_labels > 0 && !labels))
-        return recur_fail(err, RECUR_ERR_ARG, "model needs a configuration, a vocabulary and labels");
-    int V = recur_vocab_size(vocab);
-    RECUR_TRY(model_check_config(cfg, V, num_labels, err));
+    if (!cfg || (num_labels > 0 && !labels))
+        return recur_fail(err, RECUR_ERR_ARG, "model needs a configuration and its labels");
+    if (!vocab && cfg->input != RECUR_INPUT_DENSE)
+        return recur_fail(err, RECUR_ERR_ARG, "a token-input model needs a vocabulary");
+    int V = vocab ? recur_vocab_size(vocab) : 0;
+    recur_model_config c;
+    RECUR_TRY(model_resolve_config(cfg, V, num_labels, &c, err));
     recur_model *m = calloc(1, sizeof *m);
     if (!m) return recur_fail(err, RECUR_ERR_NOMEM, "out of memory");
-    m->cfg = *cfg;
+    m->cfg = c;
     m->V = V;
     m->num_labels = num_labels;
-    int gen = cfg->task == RECUR_TASK_GENERATE;
-    m->C = gen ? V : num_labels;
-    m->sym_w = cfg->embed ? cfg->embed : V;
-    m->lab_w = gen ? (cfg->label_embed ? cfg->label_embed : num_labels) : 0;
-    if (!gen) m->cfg.label_embed = 0;
-    recur_status s = stack_init(&m->st, cfg->cell, m->sym_w + m->lab_w, cfg->hidden, cfg->layers,
-                                cfg->bidirectional ? 2 : 1, cfg->dropout, err);
+    int gen = model_gen(m), dense = model_dense(m);
+    m->C = gen ? V : model_real(m) ? c.outputs : num_labels;
+    m->F = dense ? c.input_size : 0;
+    m->sym_w = dense ? m->F : c.embed ? c.embed : V;
+    m->lab_w = gen ? (c.label_embed ? c.label_embed : num_labels) : 0;
+    recur_status s = stack_init(&m->st, c.cell, m->sym_w + m->lab_w, c.hidden, c.layers,
+                                c.bidirectional ? 2 : 1, c.dropout, err);
     if (s) goto fail;
-    s = recur_vocab_clone(vocab, &m->vocab, err);
-    if (s) goto fail;
-    m->labels = calloc((size_t)num_labels, sizeof *m->labels);
+    if (vocab) {
+        s = recur_vocab_clone(vocab, &m->vocab, err);
+        if (s) goto fail;
+    }
+    m->labels = calloc((size_t)num_labels + 1, sizeof *m->labels);
     m->tensors = calloc((size_t)(4 * m->st.L * m->st.D + 4), sizeof *m->tensors);
     if (!m->labels || !m->tensors) goto nomem;
+    if (dense) {
+        m->norm_mean = calloc((size_t)m->F, sizeof(float));
+        m->norm_std = malloc((size_t)m->F * sizeof(float));
+        if (!m->norm_mean || !m->norm_std) goto nomem;
+        for (int i = 0; i < m->F; i++) m->norm_std[i] = 1.0f;
+    }
     for (int i = 0; i < num_labels; i++) {
         for (int j = 0; j < i; j++)
             if (strcmp(labels[i], labels[j]) == 0) {
@@ -130,8 +241,8 @@ recur_status recur_model_create(const recur_model_config *cfg, const recur_vocab
     }
     /* Tensor table, in file order. */
     size_t off = 0;
-    if (cfg->embed) add_tensor(m, "embed.weight", 2, V, cfg->embed, &off);
-    if (gen && cfg->label_embed) add_tensor(m, "label_embed.weight", 2, num_labels, cfg->label_embed, &off);
+    if (c.embed) add_tensor(m, "embed.weight", 2, V, c.embed, &off);
+    if (gen && c.label_embed) add_tensor(m, "label_embed.weight", 2, num_labels, c.label_embed, &off);
     size_t rnn_off = off;
     for (int k = 0; k < 4 * m->st.L * m->st.D; k++) {
         char name[40];
@@ -150,18 +261,18 @@ recur_status recur_model_create(const recur_model_config *cfg, const recur_vocab
     if (!m->w || !m->g) goto nomem;
     m->st.w = m->w + rnn_off;
     m->st.g = m->g + rnn_off;
-    m->embed = cfg->embed ? m->w : NULL;
-    m->label_embed = gen && cfg->label_embed ? m->w + (cfg->embed ? (size_t)V * cfg->embed : 0) : NULL;
+    m->embed = c.embed ? m->w : NULL;
+    m->label_embed = gen && c.label_embed ? m->w + (c.embed ? (size_t)V * c.embed : 0) : NULL;
     m->out_w = m->w + m->tensors[m->n_tensors - 2].offset;
     m->out_b = m->w + m->tensors[m->n_tensors - 1].offset;
     /* PyTorch's default initialisations: N(0,1) embeddings, U(+-1/sqrt(H))
      * recurrent weights, U(+-1/sqrt(fan_in)) for the linear layer. */
     recur_rng r;
-    recur_rng_seed(&r, cfg->seed);
+    recur_rng_seed(&r, c.seed);
     if (m->embed)
-        for (size_t i = 0; i < (size_t)V * cfg->embed; i++) m->embed[i] = recur_rng_normal(&r);
+        for (size_t i = 0; i < (size_t)V * c.embed; i++) m->embed[i] = recur_rng_normal(&r);
     if (m->label_embed)
-        for (size_t i = 0; i < (size_t)num_labels * cfg->label_embed; i++) m->label_embed[i] = recur_rng_normal(&r);
+        for (size_t i = 0; i < (size_t)num_labels * c.label_embed; i++) m->label_embed[i] = recur_rng_normal(&r);
     stack_init_weights(&m->st, &r);
     float k = 1.0f / sqrtf((float)model_features(m));
     fill_uniform(m->out_w, (size_t)m->C * model_features(m), k, &r);
@@ -185,6 +296,8 @@ void recur_model_free(recur_model *m)
     for (int i = 0; i < 2 * m->n_meta; i++) free(m->meta[i]);
     free(m->meta);
     free(m->tensors);
+    free(m->norm_mean);
+    free(m->norm_std);
     free(m->w);
     free(m->g);
     qmodel_free(m->q);
@@ -208,6 +321,80 @@ int recur_model_label_find(const recur_model *m, const char *name)
 }
 
 int recur_model_param_count(const recur_model *m) { return m->n_tensors; }
+int recur_model_output_size(const recur_model *m) { return m->C; }
+const float *recur_model_input_mean(const recur_model *m) { return m->norm_mean; }
+const float *recur_model_input_std(const recur_model *m) { return m->norm_std; }
+
+recur_status recur_model_set_input_norm(recur_model *m, const float *mean, const float *std,
+                                        recur_error *err)
+{
+    if (!m || !mean || !std) return recur_fail(err, RECUR_ERR_ARG, "input norm needs a model, a mean and a std");
+    if (!model_dense(m)) return recur_fail(err, RECUR_ERR_UNSUPPORTED, "a token-input model has no input norm");
+    for (int i = 0; i < m->F; i++)
+        if (!isfinite(mean[i]) || !(std[i] > 0.0f) || !isfinite(std[i]))
+            return recur_fail(err, RECUR_ERR_ARG, "input norm of feature %d: mean %g, std %g (std must be positive)", i,
+                              (double)mean[i], (double)std[i]);
+    memcpy(m->norm_mean, mean, (size_t)m->F * sizeof(float));
+    memcpy(m->norm_std, std, (size_t)m->F * sizeof(float));
+    return RECUR_OK;
+}
+
+recur_status recur_model_fit_input_norm(recur_model *m, const recur_batch *data, const size_t *index,
+                                        size_t n, recur_error *err)
+{
+    if (!m || !data) return recur_fail(err, RECUR_ERR_ARG, "input norm needs a model and data");
+    if (!model_dense(m)) return recur_fail(err, RECUR_ERR_UNSUPPORTED, "a token-input model has no input norm");
+    if (!data->features || !data->offsets || data->n < 1)
+        return recur_fail(err, RECUR_ERR_ARG, "the data have no features");
+    if (!index) n = (size_t)data->n;
+    const int F = m->F;
+    double *sum = calloc((size_t)F, sizeof(double)), *sq = calloc((size_t)F, sizeof(double));
+    float *mean = malloc((size_t)F * sizeof(float)), *sd = malloc((size_t)F * sizeof(float));
+    recur_status s = RECUR_OK;
+    if (!sum || !sq || !mean || !sd) s = recur_fail(err, RECUR_ERR_NOMEM, "out of memory");
+    /* Two passes (mean, then squared deviations): exact enough in double
+     * for any data a float can hold. */
+    size_t count = 0;
+    for (int pass = 0; !s && pass < 2; pass++) {
+        for (size_t k = 0; !s && k < n; k++) {
+            size_t i = index ? index[k] : k;
+            if (i >= (size_t)data->n) {
+                s = recur_fail(err, RECUR_ERR_ARG, "index %zu is outside the data's %d sequences", i, data->n);
+                break;
+            }
+            for (int32_t t = data->offsets[i]; t < data->offsets[i + 1]; t++) {
+                const float *x = data->features + (size_t)t * F;
+                for (int f = 0; f < F; f++) {
+                    if (!isfinite(x[f])) {
+                        s = recur_fail(err, RECUR_ERR_DATA, "sequence %zu, step %d: feature %d is %g", i,
+                                       (int)(t - data->offsets[i]), f, (double)x[f]);
+                        break;
+                    }
+                    if (pass == 0) sum[f] += x[f];
+                    else sq[f] += ((double)x[f] - sum[f]) * ((double)x[f] - sum[f]);
+                }
+                if (s) break;
+                if (pass == 0) count++;
+            }
+        }
+        if (!s && count == 0) s = recur_fail(err, RECUR_ERR_ARG, "no steps to compute the input norm from");
+        if (!s && pass == 0)
+            for (int f = 0; f < F; f++) sum[f] /= (double)count;
+    }
+    if (!s) {
+        for (int f = 0; f < F; f++) {
+            double v = sqrt(sq[f] / (double)count);
+            mean[f] = (float)sum[f];
+            sd[f] = v < 1e-12 ? 1.0f : (float)v;
+        }
+        s = recur_model_set_input_norm(m, mean, sd, err);
+    }
+    free(sum);
+    free(sq);
+    free(mean);
+    free(sd);
+    return s;
+}
 size_t recur_model_num_weights(const recur_model *m) { return m->n_weights; }
 
 recur_param recur_model_param(const recur_model *m, int i)

@@ -21,14 +21,16 @@ struct recur_model {
     recur_vocab *vocab;
     char **labels;
     int num_labels;
-    int V;        /* vocabulary size                                       */
-    int C;        /* output classes: labels (classify) or V (generate)     */
-    int sym_w;    /* width of the symbol part of the input: E or V         */
+    int V;        /* vocabulary size (0: a dense model without one)         */
+    int C;        /* head outputs: labels (classes), V (generate), outputs  */
+    int F;        /* dense input: features per step (0: token input)       */
+    int sym_w;    /* width of the symbol part of the input: E, V or F      */
     int lab_w;    /* width of the label part: LE or NL (generate), else 0  */
     stack st;     /* input size sym_w + lab_w                              */
     float *w, *g;
     size_t n_weights;
     float *embed, *label_embed, *out_w, *out_b; /* into w (NULL if absent) */
+    float *norm_mean, *norm_std; /* [F] dense input statistics (owned)  */
     model_tensor *tensors;
     int n_tensors;
     char **meta; /* key, value pairs */
@@ -45,13 +47,21 @@ static inline float *model_grad(const recur_model *m, const float *p)
 /* The features the head reads: D*H. */
 static inline int model_features(const recur_model *m) { return m->st.D * m->st.H; }
 
-/* Check a configuration against a vocabulary size and label count. */
-recur_status model_check_config(const recur_model_config *cfg, int V, int num_labels,
-                                recur_error *err);
+/* The task properties of a model (see recur_model_config). */
+static inline int model_dense(const recur_model *m) { return m->cfg.input == RECUR_INPUT_DENSE; }
+static inline int model_steps(const recur_model *m) { return m->cfg.head == RECUR_HEAD_STEPS; }
+static inline int model_gen(const recur_model *m) { return m->cfg.target == RECUR_TARGET_NEXT_TOKEN; }
+static inline int model_real(const recur_model *m) { return m->cfg.target == RECUR_TARGET_REAL; }
 
-/* Number of weights a model of this configuration holds, without building
- * it (0 when the configuration is invalid): lets a loader check a file's
- * size before allocating what its metadata claim. */
+/* Resolve a caller's configuration into a model's (the legacy generate
+ * preset, the task its properties make, AUTO loss, unused sizes zeroed)
+ * and check it against a vocabulary size and label count. */
+recur_status model_resolve_config(const recur_model_config *in, int V, int num_labels,
+                                  recur_model_config *out, recur_error *err);
+
+/* Number of weights a model of this resolved configuration holds, without
+ * building it (0 when the configuration is invalid): lets a loader check a
+ * file's size before allocating what its metadata claim. */
 size_t model_param_count(const recur_model_config *cfg, int V, int num_labels);
 
 /*

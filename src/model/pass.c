@@ -1,5 +1,6 @@
 #include "model/pass.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +16,7 @@ recur_status pass_init(pass *ps, const recur_model *m, int train, recur_error *e
     ps->for_training = train;
     ps->tables_fixed = !train;
     size_t GH = (size_t)m->st.G * m->st.H;
-    for (int d = 0; d < m->st.D; d++) {
+    for (int d = 0; d < m->st.D && !model_dense(m); d++) {
         ps->P_sym[d] = malloc((size_t)m->V * GH * sizeof(float));
         ps->P_lab[d] = m->lab_w ? malloc((size_t)m->num_labels * GH * sizeof(float)) : NULL;
         if (!ps->P_sym[d] || (m->lab_w && !ps->P_lab[d])) goto nomem;
@@ -36,6 +37,7 @@ void pass_free(pass *ps)
     pack_free(&ps->pk);
     stack_ws_free(ps->ws);
     free(ps->tok); free(ps->row_seq); free(ps->seq_label); free(ps->target); free(ps->lens);
+    free(ps->dest); free(ps->ytgt);
     for (int d = 0; d < 2; d++) {
         free(ps->P_sym[d]); free(ps->P_lab[d]); free(ps->dP_sym[d]); free(ps->dP_lab[d]);
     }
@@ -50,8 +52,8 @@ static recur_status reserve(pass *ps, const recur_model *m, int N, int B, recur_
     if (N <= ps->cap_N && B <= ps->cap_B) return RECUR_OK;
     int n = N > ps->cap_N ? N + N / 2 : ps->cap_N, b = B > ps->cap_B ? B : ps->cap_B;
     size_t LDBH = (size_t)m->st.L * m->st.D * b * m->st.H, DH = (size_t)model_features(m);
-    size_t rows = m->cfg.task == RECUR_TASK_GENERATE ? (size_t)n : (size_t)b;
-    void *p[10];
+    size_t rows = model_steps(m) ? (size_t)n : (size_t)b;
+    void *p[12];
     p[0] = realloc(ps->tok, (size_t)n * sizeof(int));
     if (p[0]) ps->tok = p[0];
     p[1] = realloc(ps->row_seq, (size_t)n * sizeof(int));
@@ -72,7 +74,11 @@ static recur_status reserve(pass *ps, const recur_model *m, int N, int B, recur_
     if (p[8]) ps->dfeat = p[8];
     p[9] = realloc(ps->seq_label, (size_t)b * sizeof(int));
     if (p[9]) ps->seq_label = p[9];
-    for (int i = 0; i < 10; i++)
+    p[10] = realloc(ps->dest, rows * sizeof(int));
+    if (p[10]) ps->dest = p[10];
+    p[11] = model_real(m) ? realloc(ps->ytgt, rows * m->C * sizeof(float)) : ps->tok;
+    if (p[11] && model_real(m)) ps->ytgt = p[11];
+    for (int i = 0; i < 12; i++)
         if (!p[i]) return recur_fail(err, RECUR_ERR_NOMEM, "out of memory for a batch of %d rows", N);
     ps->cap_N = n;
     ps->cap_B = b;
@@ -83,69 +89,123 @@ static recur_status reserve(pass *ps, const recur_model *m, int N, int B, recur_
 }
 
 recur_status pass_check_batch(const recur_model *m, const recur_batch *b, int train, size_t *steps,
-                              recur_error *err)
+                              size_t *terms, recur_error *err)
 {
-    if (!b || b->n < 1 || !b->tokens || !b->offsets)
-        return recur_fail(err, RECUR_ERR_ARG, "empty batch");
-    int gen = m->cfg.task == RECUR_TASK_GENERATE;
-    if (!b->labels && (gen || train))
+    if (!b || b->n < 1 || !b->offsets) return recur_fail(err, RECUR_ERR_ARG, "empty batch");
+    const int gen = model_gen(m), dense = model_dense(m), tag = m->cfg.task == RECUR_TASK_TAG;
+    const int real = model_real(m), per_seq_class = m->cfg.task == RECUR_TASK_CLASSIFY;
+    if (dense && !b->features) return recur_fail(err, RECUR_ERR_ARG, "batch has no features (dense-input model)");
+    if (!dense && !b->tokens) return recur_fail(err, RECUR_ERR_ARG, "batch has no tokens");
+    if (!b->labels && (gen || (train && per_seq_class)))
         return recur_fail(err, RECUR_ERR_ARG, "batch has no labels");
+    if (train && tag && !b->step_labels) return recur_fail(err, RECUR_ERR_ARG, "batch has no step labels (tagging model)");
+    if (train && real && !b->targets) return recur_fail(err, RECUR_ERR_ARG, "batch has no targets (regression model)");
     if (b->offsets[0] != 0) return recur_fail(err, RECUR_ERR_ARG, "batch offsets must start at 0");
     size_t N = 0;
+    const int use_labels = gen || per_seq_class;
     for (int i = 0; i < b->n; i++) {
         int32_t len = b->offsets[i + 1] - b->offsets[i];
         if (len < 1) return recur_fail(err, RECUR_ERR_ARG, "sequence %d of the batch is empty", i);
-        if (b->labels && (b->labels[i] < 0 || b->labels[i] >= m->num_labels))
+        if (use_labels && b->labels && (b->labels[i] < 0 || b->labels[i] >= m->num_labels))
             return recur_fail(err, RECUR_ERR_ARG, "sequence %d has label %d (model has %d)", i,
                               (int)b->labels[i], m->num_labels);
         N += (size_t)len + (gen ? 1 : 0);
+        if (N > (size_t)1 << 26) return recur_fail(err, RECUR_ERR_ARG, "batch of %zu steps is too large", N);
     }
-    if (N > (size_t)1 << 26) return recur_fail(err, RECUR_ERR_ARG, "batch of %zu steps is too large", N);
-    for (int32_t k = 0; k < b->offsets[b->n]; k++)
-        if (b->tokens[k] < 0 || b->tokens[k] >= m->V)
-            return recur_fail(err, RECUR_ERR_ARG, "token %d is outside the vocabulary of %d", (int)b->tokens[k], m->V);
+    const int32_t S = b->offsets[b->n];
+    if (!dense)
+        for (int32_t k = 0; k < S; k++)
+            if (b->tokens[k] < 0 || b->tokens[k] >= m->V)
+                return recur_fail(err, RECUR_ERR_ARG, "token %d is outside the vocabulary of %d", (int)b->tokens[k], m->V);
+    /* Non-finite numbers would only surface as a NaN loss: say where. */
+    if (dense)
+        for (size_t k = 0; k < (size_t)S * m->F; k++)
+            if (!isfinite(b->features[k]))
+                return recur_fail(err, RECUR_ERR_ARG, "step %zu of the batch: feature %zu is %g", k / m->F,
+                                  k % m->F, (double)b->features[k]);
+    size_t nt = 0;
+    if (gen) nt = N;
+    else if (per_seq_class) nt = b->labels ? (size_t)b->n : 0;
+    else if (tag && b->step_labels) {
+        for (int32_t k = 0; k < S; k++) {
+            if (b->step_labels[k] >= m->num_labels)
+                return recur_fail(err, RECUR_ERR_ARG, "step %d of the batch has label %d (model has %d)", (int)k,
+                                  (int)b->step_labels[k], m->num_labels);
+            nt += b->step_labels[k] >= 0;
+        }
+    } else if (real && b->targets) {
+        size_t rows = model_steps(m) ? (size_t)S : (size_t)b->n;
+        nt = rows * (size_t)m->C;
+        for (size_t k = 0; k < nt; k++)
+            if (!isfinite(b->targets[k]))
+                return recur_fail(err, RECUR_ERR_ARG, "target %zu of row %zu of the batch is %g", k % m->C, k / m->C,
+                                  (double)b->targets[k]);
+    }
     if (steps) *steps = N;
+    if (terms) *terms = nt;
     return RECUR_OK;
 }
 
 recur_status pass_prepare(pass *ps, const recur_model *m, const recur_batch *b, recur_error *err)
 {
     size_t N;
-    RECUR_TRY(pass_check_batch(m, b, ps->train, &N, err));
-    int gen = m->cfg.task == RECUR_TASK_GENERATE;
+    RECUR_TRY(pass_check_batch(m, b, ps->train, &N, &ps->terms, err));
+    const int gen = model_gen(m), dense = model_dense(m), steps = model_steps(m), real = model_real(m);
+    const int C = m->C, F = m->F;
     RECUR_TRY(reserve(ps, m, (int)N, b->n, err));
     for (int i = 0; i < b->n; i++) ps->lens[i] = b->offsets[i + 1] - b->offsets[i] + (gen ? 1 : 0);
     RECUR_TRY(pack_build(&ps->pk, b->n, ps->lens, err));
     const pack *p = &ps->pk;
-    for (int t = 0; t < p->T; t++)
-        for (int j = 0; j < p->bs[t]; j++) {
-            int row = pack_row(p, t, j), i = p->order[j];
-            const int32_t *s = b->tokens + b->offsets[i];
-            int n = b->offsets[i + 1] - b->offsets[i];
-            ps->row_seq[row] = j;
-            if (gen) {
-                ps->tok[row] = t == 0 ? RECUR_TOKEN_BOUNDARY : s[t - 1];
-                ps->target[row] = t < n ? s[t] : RECUR_TOKEN_BOUNDARY;
-            } else {
-                ps->tok[row] = s[t];
-            }
-        }
-    ps->rows = gen ? p->N : p->B;
+    ps->rows = steps ? p->N : p->B;
     /* Tables cost V rows per batch; with more symbols than steps, embed the
-     * steps themselves (training only: a runner builds its tables once). */
-    ps->dense_input = ps->train && m->embed && m->V > p->N;
+     * steps themselves (training only: a runner builds its tables once).
+     * Dense input always goes through the product. */
+    ps->dense_input = dense || (ps->train && m->embed && m->V > p->N);
     if (ps->dense_input) {
         size_t need = (size_t)p->N * m->st.I;
         if (need > ps->cap_X0) {
-            float *a = realloc(ps->X0, need * sizeof(float)), *b2 = a ? realloc(ps->dX0, need * sizeof(float)) : NULL;
+            float *a = realloc(ps->X0, need * sizeof(float));
             if (a) ps->X0 = a;
+            float *b2 = a && !dense ? realloc(ps->dX0, need * sizeof(float)) : ps->dX0;
             if (b2) ps->dX0 = b2;
-            if (!a || !b2) return recur_fail(err, RECUR_ERR_NOMEM, "out of memory for a batch of %d steps", p->N);
+            if (!a || (!dense && !b2)) return recur_fail(err, RECUR_ERR_NOMEM, "out of memory for a batch of %d steps", p->N);
             ps->cap_X0 = need;
         }
     }
-    for (int j = 0; j < p->B; j++) ps->seq_label[j] = b->labels ? b->labels[p->order[j]] : -1;
-    if (!gen) memcpy(ps->target, ps->seq_label, (size_t)p->B * sizeof(int));
+    ps->has_targets = real && b->targets;
+    for (int t = 0; t < p->T; t++)
+        for (int j = 0; j < p->bs[t]; j++) {
+            int row = pack_row(p, t, j), i = p->order[j];
+            int n = b->offsets[i + 1] - b->offsets[i];
+            int32_t k = b->offsets[i] + t; /* the caller's step (t < n)   */
+            ps->row_seq[row] = j;
+            if (dense) {
+                /* Standardised as the model's input_norm says. */
+                const float *x = b->features + (size_t)k * F;
+                float *dst = ps->X0 + (size_t)row * F;
+                for (int f = 0; f < F; f++) dst[f] = (x[f] - m->norm_mean[f]) / m->norm_std[f];
+            } else if (gen) {
+                const int32_t *s = b->tokens + b->offsets[i];
+                ps->tok[row] = t == 0 ? RECUR_TOKEN_BOUNDARY : s[t - 1];
+                ps->target[row] = t < n ? s[t] : RECUR_TOKEN_BOUNDARY;
+            } else {
+                ps->tok[row] = b->tokens[k];
+            }
+            if (!steps) continue;
+            ps->dest[row] = gen ? k + i : k;
+            if (m->cfg.task == RECUR_TASK_TAG)
+                ps->target[row] = b->step_labels && b->step_labels[k] >= 0 ? b->step_labels[k] : -1;
+            if (ps->has_targets)
+                memcpy(ps->ytgt + (size_t)row * C, b->targets + (size_t)k * C, (size_t)C * sizeof(float));
+        }
+    for (int j = 0; j < p->B; j++) {
+        int i = p->order[j];
+        ps->seq_label[j] = b->labels && (gen || m->cfg.task == RECUR_TASK_CLASSIFY) ? b->labels[i] : -1;
+        if (steps) continue;
+        ps->dest[j] = i;
+        if (!real) ps->target[j] = ps->seq_label[j];
+        else if (ps->has_targets) memcpy(ps->ytgt + (size_t)j * C, b->targets + (size_t)i * C, (size_t)C * sizeof(float));
+    }
     return RECUR_OK;
 }
 
@@ -226,12 +286,44 @@ static void embed_inputs(pass *ps, const recur_model *m)
     }
 }
 
+/* Regression losses, summed over the elements of n rows of C (double):
+ * MSE (y - t)^2; Huber 0.5 d^2 below delta, delta (|d| - delta/2) above,
+ * as torch.nn.functional.huber_loss (which takes |d| < delta as inside). */
+static double real_loss_sum(const recur_model *m, const float *y, const float *t, size_t count)
+{
+    double s = 0;
+    const double delta = m->cfg.huber_delta;
+    for (size_t k = 0; k < count; k++) {
+        double d = (double)y[k] - t[k];
+        if (m->cfg.loss == RECUR_LOSS_HUBER) {
+            double a = fabs(d);
+            s += a < delta ? 0.5 * d * d : delta * (a - 0.5 * delta);
+        } else {
+            s += d * d;
+        }
+    }
+    return s;
+}
+
+/* The values become the gradient of scale * real_loss_sum, in place. */
+static void real_loss_grad(const recur_model *m, float *y, const float *t, size_t count, float scale)
+{
+    const float delta = m->cfg.huber_delta;
+    for (size_t k = 0; k < count; k++) {
+        float d = y[k] - t[k];
+        if (m->cfg.loss == RECUR_LOSS_HUBER) y[k] = scale * (fabsf(d) < delta ? d : d > 0 ? delta : -delta);
+        else y[k] = 2.0f * scale * d;
+    }
+}
+
 double pass_forward(pass *ps, const recur_model *m, recur_rng *rng)
 {
     const stack *st = &m->st;
     const pack *p = &ps->pk;
     const int H = st->H, DH = model_features(m);
-    if (ps->dense_input) {
+    if (model_dense(m)) {
+        /* X0 holds the standardised features (pass_prepare). */
+    } else if (ps->dense_input) {
         embed_inputs(ps, m);
     } else {
         for (int d = 0; d < st->D; d++) {
@@ -242,7 +334,7 @@ double pass_forward(pass *ps, const recur_model *m, recur_rng *rng)
     }
     stack_forward(st, ps->ws, p, ps->dense_input ? ps->X0 : NULL, NULL, NULL, ps->hn, NULL, ps->train, rng);
     const float *X;
-    if (m->cfg.task == RECUR_TASK_CLASSIFY) {
+    if (!model_steps(m)) {
         /* Features: the last layer's final state, per direction. */
         for (int j = 0; j < p->B; j++)
             for (int d = 0; d < st->D; d++)
@@ -254,6 +346,8 @@ double pass_forward(pass *ps, const recur_model *m, recur_rng *rng)
     }
     if (m->q && !ps->train) qmodel_head(m, stack_ws_qkernels(ps->ws), ps->rows, X, DH, ps->logp); /* reduced weights */
     else linear_forward(ps->rows, DH, m->C, X, DH, m->out_w, m->out_b, ps->logp);
+    if (model_real(m))
+        return ps->has_targets ? real_loss_sum(m, ps->logp, ps->ytgt, (size_t)ps->rows * m->C) : 0.0;
     log_softmax_rows(ps->logp, ps->rows, m->C);
     return nll_sum(ps->logp, ps->rows, m->C, ps->target);
 }
@@ -261,6 +355,7 @@ double pass_forward(pass *ps, const recur_model *m, recur_rng *rng)
 size_t pass_correct(const pass *ps, const recur_model *m)
 {
     size_t ok = 0;
+    if (model_real(m)) return 0;
     for (int r = 0; r < ps->rows; r++) {
         const float *row = ps->logp + (size_t)r * m->C;
         int best = 0;
@@ -276,9 +371,16 @@ void pass_backward(pass *ps, recur_model *m, float scale)
     const stack *st = &m->st;
     const pack *p = &ps->pk;
     const int H = st->H, DH = model_features(m), GH = st->G * H;
-    nll_grad_in_place(ps->logp, ps->rows, m->C, ps->target, scale);
+    if (model_real(m)) {
+        if (ps->has_targets) real_loss_grad(m, ps->logp, ps->ytgt, (size_t)ps->rows * m->C, scale);
+        else memset(ps->logp, 0, (size_t)ps->rows * m->C * sizeof(float));
+    } else {
+        nll_grad_in_place(ps->logp, ps->rows, m->C, ps->target, scale);
+    }
     float *dW = model_grad(m, m->out_w), *db = model_grad(m, m->out_b);
-    if (m->cfg.task == RECUR_TASK_CLASSIFY) {
+    const float *X0 = ps->dense_input ? ps->X0 : NULL;
+    float *dX0 = ps->dense_input && !model_dense(m) ? ps->dX0 : NULL;
+    if (!model_steps(m)) {
         linear_backward(ps->rows, DH, m->C, ps->feat, DH, m->out_w, ps->logp, dW, db, ps->dfeat, DH);
         size_t LDBH = (size_t)st->L * st->D * p->B * H;
         memset(ps->dhn, 0, LDBH * sizeof(float));
@@ -286,14 +388,14 @@ void pass_backward(pass *ps, recur_model *m, float scale)
             for (int d = 0; d < st->D; d++)
                 memcpy(ps->dhn + (((size_t)(st->L - 1) * st->D + d) * p->B + j) * H,
                        ps->dfeat + (size_t)j * DH + (size_t)d * H, (size_t)H * sizeof(float));
-        stack_backward(st, ps->ws, p, ps->dense_input ? ps->X0 : NULL, NULL, ps->dhn, NULL,
-                       ps->dense_input ? ps->dX0 : NULL, NULL, NULL);
+        stack_backward(st, ps->ws, p, X0, NULL, ps->dhn, NULL, dX0, NULL, NULL);
     } else {
         linear_backward(ps->rows, DH, m->C, stack_ws_output(ps->ws), DH, m->out_w, ps->logp, dW, db,
                         ps->dfeat, DH);
-        stack_backward(st, ps->ws, p, ps->dense_input ? ps->X0 : NULL, ps->dfeat, NULL, NULL,
-                       ps->dense_input ? ps->dX0 : NULL, NULL, NULL);
+        stack_backward(st, ps->ws, p, X0, ps->dfeat, NULL, NULL, dX0, NULL, NULL);
     }
+    /* Dense input: the stack did W_ih and b_ih; the statistics are fixed. */
+    if (model_dense(m)) return;
     if (ps->dense_input) {
         /* The stack did W_ih and b_ih; scatter dX0 into the embeddings. */
         const int I = st->I, E = m->cfg.embed;

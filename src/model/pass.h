@@ -17,21 +17,29 @@ typedef struct pass {
     int tables_ready;
     pack pk;
     stack_ws *ws;
-    int rows;       /* head rows: B (classify) or N (generate)            */
+    int rows;       /* head rows: B (head FINAL) or N (head STEPS)        */
+    size_t terms;   /* loss terms of the batch (see recur_trainer_step)   */
+    int has_targets; /* real targets: the batch has them (loss computed) */
     int *tok;       /* [N] input token of each packed row                 */
     int *row_seq;   /* [N] sorted sequence of each packed row             */
-    int *target;    /* [rows] target class of each head row               */
+    int *target;    /* [rows] target class of each head row (-1: none)    */
+    int *dest;      /* [rows] the head row's place among the caller's rows
+                     * (see recur_runner_predict)                         */
     int *seq_label; /* [B] label of each sorted sequence (-1: none)       */
     int32_t *lens;  /* [B] lengths fed to the stack                       */
     float *P_sym[2], *P_lab[2], *dP_sym[2], *dP_lab[2];
     float *hn, *dhn; /* [L*D][B][H] */
     float *feat;     /* [B][D*H] classify features                         */
-    float *logp;     /* [rows][C] log-probabilities, then their gradient   */
+    float *logp;     /* [rows][C] log-probabilities (real targets: the
+                      * head's values), then their gradient               */
+    float *ytgt;     /* [rows][C] real targets in head-row order           */
     float *dfeat;    /* [rows][D*H]                                        */
     int cap_N, cap_B;
-    /* Large vocabularies in training: layer 0 reads embedded rows X0
-     * [N][I] through a product instead of tables of V rows (used when the
-     * vocabulary has more symbols than the batch has steps). */
+    /* Layer 0 reads rows X0 [N][I] through a product instead of lookup
+     * tables: always for dense input (the standardised features), and in
+     * training for large vocabularies (embedded rows, when the vocabulary
+     * has more symbols than the batch has steps; dX0 then goes back into
+     * the embedding). */
     int dense_input;
     float *X0, *dX0;
     size_t cap_X0;
@@ -40,10 +48,11 @@ typedef struct pass {
 
 recur_status pass_init(pass *ps, const recur_model *m, int train, recur_error *err);
 void pass_free(pass *ps);
-/* Check a batch against the model (see recur_batch); *steps (may be NULL):
- * the packed rows it makes. */
+/* Check a batch against the model (see recur_batch); with train the
+ * targets the task needs are required. *steps, *terms (may be NULL): the
+ * packed rows it makes and its loss terms. */
 recur_status pass_check_batch(const recur_model *m, const recur_batch *b, int train, size_t *steps,
-                              recur_error *err);
+                              size_t *terms, recur_error *err);
 /* Validate and pack a batch. */
 recur_status pass_prepare(pass *ps, const recur_model *m, const recur_batch *b,
                           recur_error *err);
@@ -52,7 +61,8 @@ double pass_forward(pass *ps, const recur_model *m, recur_rng *rng);
 /* Backward of scale * the summed loss (1 / rows for the mean): gradients
  * added to m->g. */
 void pass_backward(pass *ps, recur_model *m, float scale);
-/* Head rows whose argmax equals the target. */
+/* Head rows whose argmax equals the target (0 for real targets). */
 size_t pass_correct(const pass *ps, const recur_model *m);
+
 
 #endif

@@ -157,14 +157,26 @@ static void sumsq_share(void *arg, int tid, int nt)
     t->sumsq[tid] = grad_sumsq(t->m->g + a, b - a);
 }
 
+/* Sequences lo.. of b as a batch of their own (n and offsets: the
+ * caller's): every per-sequence and per-step field moved along. */
+static recur_batch slice_batch(const recur_model *m, const recur_batch *b, int lo, const int32_t *offsets)
+{
+    size_t k = (size_t)b->offsets[lo], C = (size_t)m->C;
+    recur_batch s = {.offsets = offsets};
+    s.tokens = b->tokens ? b->tokens + k : NULL;
+    s.labels = b->labels ? b->labels + lo : NULL;
+    s.features = b->features ? b->features + k * (size_t)m->F : NULL;
+    s.step_labels = b->step_labels ? b->step_labels + k : NULL;
+    if (b->targets) s.targets = b->targets + (model_steps(m) ? k : (size_t)lo) * C;
+    return s;
+}
+
 /* Forward and backward of a batch split over the replicas. */
-static recur_status grad_data_parallel(recur_trainer *t, const recur_batch *b, size_t steps,
+static recur_status grad_data_parallel(recur_trainer *t, const recur_batch *b, size_t terms,
                                        double *sum, recur_error *err)
 {
     recur_model *m = t->m;
-    int gen = m->cfg.task == RECUR_TASK_GENERATE;
-    size_t rows = gen ? steps : (size_t)b->n;
-    t->dp_scale = t->cfg.sum_loss ? 1.0f : 1.0f / (float)rows;
+    t->dp_scale = t->cfg.sum_loss ? 1.0f : 1.0f / (float)(terms ? terms : 1);
     /* Slices of about equal steps (the work), each of at least one sequence. */
     int64_t total = b->offsets[b->n];
     int lo = 0;
@@ -181,7 +193,8 @@ static recur_status grad_data_parallel(recur_trainer *t, const recur_batch *b, s
             r->cap = hi - lo + 1;
         }
         for (int i = lo; i <= hi; i++) r->offsets[i - lo] = b->offsets[i] - b->offsets[lo];
-        r->b = (recur_batch){.n = hi - lo, .tokens = b->tokens + b->offsets[lo], .offsets = r->offsets, .labels = b->labels ? b->labels + lo : NULL};
+        r->b = slice_batch(m, b, lo, r->offsets);
+        r->b.n = hi - lo;
         r->view = *m;
         r->view.g = k == 0 ? m->g : r->g;
         r->view.st.g = r->view.g + (m->st.g - m->g);
@@ -213,21 +226,20 @@ static recur_status compute_grad(recur_trainer *t, const recur_batch *b, float *
                           recur_dtype_name(recur_model_dtype(m)));
     if (b && b->n > t->cfg.max_batch)
         return recur_fail(err, RECUR_ERR_ARG, "batch of %d exceeds max_batch %d", b->n, t->cfg.max_batch);
-    size_t steps;
-    RECUR_TRY(pass_check_batch(m, b, 1, &steps, err));
+    size_t terms;
+    RECUR_TRY(pass_check_batch(m, b, 1, NULL, &terms, err));
     double sum = 0;
-    size_t rows;
     int dp = t->rep && b->n >= DATA_PARALLEL_MIN_SEQS * t->n_rep;
     if (dp) {
-        RECUR_TRY(grad_data_parallel(t, b, steps, &sum, err));
-        rows = m->cfg.task == RECUR_TASK_GENERATE ? steps : (size_t)b->n;
+        RECUR_TRY(grad_data_parallel(t, b, terms, &sum, err));
     } else {
         t->ps.train = 1;
         RECUR_TRY(pass_prepare(&t->ps, m, b, err));
         memset(m->g, 0, m->n_weights * sizeof(float));
         sum = pass_forward(&t->ps, m, &t->rng);
-        rows = (size_t)t->ps.rows;
     }
+    /* A batch whose steps are all unlabelled has no terms: loss 0. */
+    size_t rows = terms ? terms : 1;
     float value = (float)(t->cfg.sum_loss ? sum : sum / (double)rows);
     if (loss) *loss = value;
     if (!isfinite(value))
@@ -297,7 +309,7 @@ recur_status recur_trainer_eval(recur_trainer *t, const recur_batch *b, double *
     if (!s) {
         double sum = pass_forward(&t->ps, t->m, &t->rng);
         if (loss_sum) *loss_sum = sum;
-        if (terms) *terms = (size_t)t->ps.rows;
+        if (terms) *terms = t->ps.terms;
         if (correct) *correct = pass_correct(&t->ps, t->m);
     }
     t->ps.train = 1;
