@@ -179,13 +179,15 @@ void names_train_rows(const bench_opts *o, const names_data *nd, rows *r)
     for (int i = 0; i < r->n; i++) {
         row *w = &r->v[i];
         if (w->section != SEC_TRAIN) continue;
-        recur_set_threads(w->threads);
+        /* The trainer's own pool runs the threads; one BLAS thread each, as
+         * recur train asks (the library leaves OpenBLAS's setting alone). */
+        recur_set_threads(w->threads > 1 ? 1 : w->threads);
         recur_error err = {0};
         recur_model *m = make_model(nd, w->cell, w->hidden, o->seed, &err);
         recur_train_config tc;
         recur_train_config_default(&tc);
         tc.max_batch = TRAIN_BATCH;
-        tc.threads = w->threads; /* its own pool (it sets OpenBLAS to 1 thread when > 1) */
+        tc.threads = w->threads; /* its own pool */
         recur_trainer *t = NULL;
         if (m && recur_trainer_create(m, &tc, &t, &err)) t = NULL;
         measured ms;

@@ -180,21 +180,10 @@ int cli_load_data(const char *dir, recur_dataset **out);
 /* What the data hold, compactly (a few lines). */
 void cli_print_data_summary(FILE *f, const char *dir, const recur_dataset *ds);
 
-/* Texts encoded to token ids: tokens of item i are tok[off[i] .. off[i+1]). */
-typedef struct cli_encoded {
-    int32_t *tok;
-    size_t *off;
-    size_t n, cap_tok;
-} cli_encoded;
-/* Encode texts idx[0..n) of ds with the vocabulary (all when idx is NULL). A
- * text with no symbols left after normalisation becomes one unknown id. */
-int cli_encode(const recur_vocab *v, const recur_dataset *ds, const size_t *idx, size_t n,
-               cli_encoded *out, const char *dir);
-void cli_encoded_free(cli_encoded *e);
-
 /*
- * The split a model was trained with, derived again from the flags stored
- * in it (cmd_eval.c): the held-out examples of ds into *test, and the
+ * The split a model was trained with, rebuilt from its record (the
+ * library's recur_model_get_split), or for older files from the flags
+ * stored in it (cmd_eval.c): the test examples of ds into *test, and the
  * training ones into *train unless train is NULL. Errors start with
  * `context` ("--held-out"). 0 or EXIT_RUNTIME (printed).
  */
@@ -209,14 +198,6 @@ int cli_stored_split(const recur_model *m, const char *model_path, recur_dataset
  * held-out lines only with held_out) against the trigram baselines. */
 int eval_generate(recur_model *m, const char *model_path, const char *data_dir, int held_out, int json,
                   int threads);
-
-/* Held-out loss of a generator: -ln p summed over the predicted symbols of
- * texts e (each character and the end of the name) given their labels,
- * with the number of such symbols, in batches of at most `batch` through
- * trainer t (which changes no weight). per_label_sum / per_label_terms
- * ([num_labels], may be NULL) receive the same per label. 0 or -1 (err). */
-int gen_loss(recur_trainer *t, const cli_encoded *e, const int *labels, int batch, double *sum,
-             size_t *terms, double *per_label_sum, size_t *per_label_terms, recur_error *err);
 
 /* A character trigram model with add-one smoothing, counted per label and
  * over all labels pooled: p(c | a b) = (n(a b c) + 1) / (n(a b) + V) over
@@ -236,30 +217,12 @@ double trigram_bits(const cli_trigram *t, const int32_t *tok, size_t n, int labe
 /* Metrics (report.c)                                                        */
 /* ------------------------------------------------------------------------ */
 
-typedef struct cli_metrics {
-    int C;             /* labels                                             */
-    size_t n;          /* examples                                           */
-    size_t correct;
-    double loss_sum;   /* sum of -log p(true label)                          */
-    size_t *confusion; /* [C][C]: rows true, columns predicted               */
-} cli_metrics;
-
-int cli_metrics_init(cli_metrics *m, int C);
-void cli_metrics_reset(cli_metrics *m);
-void cli_metrics_free(cli_metrics *m);
-/* Add n examples: logprobs [n][C], true labels. */
-void cli_metrics_add(cli_metrics *m, const float *logprobs, const int *labels, int n);
-double cli_metrics_accuracy(const cli_metrics *m);
-/* Mean over labels with support > 0 of recall. */
-double cli_metrics_macro_recall(const cli_metrics *m);
-double cli_metrics_loss(const cli_metrics *m);
-size_t cli_metrics_support(const cli_metrics *m, int c);
-void cli_metrics_class(const cli_metrics *m, int c, double *precision, double *recall, double *f1);
+/* Classification metrics are the library's recur_metrics. */
 
 /* The per-class table and the confusion heat map on f. color: 0 plain,
  * 1 Unicode shades with 256-colour backgrounds (a terminal). */
-void cli_print_class_table(FILE *f, const cli_metrics *m, const char *const *labels);
-void cli_print_confusion(FILE *f, const cli_metrics *m, const char *const *labels, int color);
+void cli_print_class_table(FILE *f, const recur_metrics *m, const char *const *labels);
+void cli_print_confusion(FILE *f, const recur_metrics *m, const char *const *labels, int color);
 
 /* What each prior correction would give (prior.c): metrics of the same
  * log-probabilities under tau = 0, 0.25, 0.5, 0.75 and 1, so that `eval`
@@ -269,7 +232,7 @@ typedef struct cli_prior_sweep {
     int on;   /* the model holds label counts                          */
     int C, cap;
     float *shift[CLI_SWEEP], *tmp;
-    cli_metrics met[CLI_SWEEP];
+    recur_metrics met[CLI_SWEEP];
 } cli_prior_sweep;
 
 /* 0 (s->on = 0 when the model has no label counts) or EXIT_RUNTIME. */
@@ -298,7 +261,7 @@ typedef struct svg_series {
 int svg_line_plot(cli_buf *out, const char *title, const char *xlabel, const char *ylabel0,
                   const char *ylabel1, int percent1, const svg_series *s, int ns, int n);
 /* A heat map of the row-normalised confusion matrix with labels. */
-int svg_confusion(cli_buf *out, const char *title, const cli_metrics *m, const char *const *labels);
+int svg_confusion(cli_buf *out, const char *title, const recur_metrics *m, const char *const *labels);
 
 /* Series over their own x values, for panels with linear or log axes. */
 typedef struct svg_xy_series {

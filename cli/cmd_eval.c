@@ -153,25 +153,25 @@ done:
     return rc;
 }
 
-static void print_json(const char *model_path, const char *data_dir, const cli_metrics *m,
+static void print_json(const char *model_path, const char *data_dir, const recur_metrics *m,
                        const char *const *labels, double tau, const cli_prior_sweep *sweep)
 {
     FILE *f = stdout;
-    const int C = m->C;
+    const int C = m->num_labels;
     fputs("{\"model\":", f);
     cli_json_string(f, model_path);
     fputs(",\"data\":", f);
     cli_json_string(f, data_dir);
     fprintf(f, ",\"prior_correction\":%g", tau);
     fprintf(f, ",\"examples\":%zu,\"correct\":%zu,\"accuracy\":%.6f,\"macro_recall\":%.6f,\"loss\":%.6f",
-            m->n, m->correct, cli_metrics_accuracy(m), cli_metrics_macro_recall(m), cli_metrics_loss(m));
+            m->n, m->correct, recur_metrics_accuracy(m), recur_metrics_macro_recall(m), recur_metrics_loss(m));
     cli_prior_sweep_json(f, sweep);
     double sp = 0, sf = 0;
     int k = 0;
     for (int c = 0; c < C; c++) {
         double p, f1;
-        cli_metrics_class(m, c, &p, NULL, &f1);
-        if (cli_metrics_support(m, c)) sp += p, sf += f1, k++;
+        recur_metrics_class(m, c, &p, NULL, &f1);
+        if (recur_metrics_support(m, c)) sp += p, sf += f1, k++;
     }
     fprintf(f, ",\"macro_precision\":%.6f,\"macro_f1\":%.6f,\"labels\":[", k ? sp / k : 0, k ? sf / k : 0);
     for (int c = 0; c < C; c++) {
@@ -181,11 +181,11 @@ static void print_json(const char *model_path, const char *data_dir, const cli_m
     fputs("],\"per_label\":[", f);
     for (int c = 0; c < C; c++) {
         double p, r, f1;
-        cli_metrics_class(m, c, &p, &r, &f1);
+        recur_metrics_class(m, c, &p, &r, &f1);
         fprintf(f, "%s{\"label\":", c ? "," : "");
         cli_json_string(f, labels[c]);
         fprintf(f, ",\"precision\":%.6f,\"recall\":%.6f,\"f1\":%.6f,\"support\":%zu}", p, r, f1,
-                cli_metrics_support(m, c));
+                recur_metrics_support(m, c));
     }
     fputs("],\"confusion\":[", f);
     for (int r = 0; r < C; r++) {
@@ -196,9 +196,9 @@ static void print_json(const char *model_path, const char *data_dir, const cli_m
     fputs("]}\n", f);
 }
 
-static void print_confused(FILE *f, const cli_metrics *m, const char *const *labels)
+static void print_confused(FILE *f, const recur_metrics *m, const char *const *labels)
 {
-    const int C = m->C;
+    const int C = m->num_labels;
     size_t done[5][2];
     int nd = 0;
     for (int k = 0; k < 5; k++) {
@@ -266,7 +266,7 @@ int cmd_eval(int argc, char **argv)
     float *lp = NULL, *shift = NULL;
     const char **texts = NULL;
     size_t *lens = NULL;
-    cli_metrics met = {0};
+    recur_metrics met = {0};
     cli_prior_sweep sweep = {0};
     const char **labels = NULL;
     rc = EXIT_RUNTIME;
@@ -288,7 +288,7 @@ int cmd_eval(int argc, char **argv)
     int C = recur_model_num_labels(m), L = recur_dataset_num_labels(ds);
     map = malloc((size_t)L * sizeof *map);
     labels = malloc((size_t)C * sizeof *labels);
-    if (!map || !labels || cli_metrics_init(&met, C)) goto nomem;
+    if (!map || !labels || recur_metrics_init(&met, C, NULL)) goto nomem;
     for (int c = 0; c < C; c++) labels[c] = recur_model_label_name(m, c);
     for (int l = 0; l < L; l++) {
         map[l] = recur_model_label_find(m, recur_dataset_label_name(ds, l));
@@ -329,14 +329,14 @@ int cmd_eval(int argc, char **argv)
         }
         cli_prior_sweep_add(&sweep, lp, y, k);
         cli_prior_apply(shift, lp, k, C);
-        cli_metrics_add(&met, lp, y, k);
+        recur_metrics_add(&met, lp, y, k);
     }
     if (o.svg) {
         cli_buf b = {0};
         char title[600], msg[600];
         snprintf(title, sizeof title, "%s on %s%s: accuracy %.1f%%, macro recall %.1f%%", model_path, data_dir,
-                 o.held_out ? " (held out)" : "", 100 * cli_metrics_accuracy(&met),
-                 100 * cli_metrics_macro_recall(&met));
+                 o.held_out ? " (held out)" : "", 100 * recur_metrics_accuracy(&met),
+                 100 * recur_metrics_macro_recall(&met));
         if (svg_confusion(&b, title, &met, labels) || cli_write_file_atomic(o.svg, b.data, b.len, msg, sizeof msg)) {
             cli_error("--svg: %s", b.failed ? "out of memory" : msg);
             cli_buf_free(&b);
@@ -355,9 +355,9 @@ int cmd_eval(int argc, char **argv)
         printf("data    %s%s: %s names, %d labels\n", data_dir, o.held_out ? " (held-out lines only)" : "",
                cli_count(a, met.n), L);
         if (o.tau) printf("prior   corrected: log-probabilities - %g x log(training share of the label)\n", o.tau);
-        printf("accuracy %.1f%% (%s of %s)   macro recall %.1f%%   loss %.4f\n\n", 100 * cli_metrics_accuracy(&met),
-               cli_count(a, met.correct), cli_count(b, met.n), 100 * cli_metrics_macro_recall(&met),
-               cli_metrics_loss(&met));
+        printf("accuracy %.1f%% (%s of %s)   macro recall %.1f%%   loss %.4f\n\n", 100 * recur_metrics_accuracy(&met),
+               cli_count(a, met.correct), cli_count(b, met.n), 100 * recur_metrics_macro_recall(&met),
+               recur_metrics_loss(&met));
         cli_print_class_table(stdout, &met, labels);
         printf("\n");
         int color = 0;
@@ -385,7 +385,7 @@ done:
     recur_runner_free(rn);
     recur_model_free(m);
     recur_dataset_free(ds);
-    cli_metrics_free(&met);
+    recur_metrics_free(&met);
     cli_prior_sweep_free(&sweep);
     free(idx);
     free(map);

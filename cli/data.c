@@ -1,5 +1,5 @@
-/* Data folders: where they come from, what they hold, and their texts as
- * token ids. */
+/* Data folders: where they come from and what they hold (the library
+ * encodes them: recur_data_encode). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,59 +70,4 @@ void cli_print_data_summary(FILE *f, const char *dir, const recur_dataset *ds)
     fprintf(f, "        %s repeated lines (same name, same label), %s spellings under several labels, "
                "%s blank lines skipped\n",
             cli_count(c, st.duplicates), cli_count(d, st.ambiguous), cli_count(e, st.empty));
-}
-
-void cli_encoded_free(cli_encoded *e)
-{
-    free(e->tok);
-    free(e->off);
-    memset(e, 0, sizeof *e);
-}
-
-int cli_encode(const recur_vocab *v, const recur_dataset *ds, const size_t *idx, size_t n,
-               cli_encoded *out, const char *dir)
-{
-    memset(out, 0, sizeof *out);
-    out->off = malloc((n + 1) * sizeof *out->off);
-    size_t cap = 1 << 16;
-    out->tok = malloc(cap * sizeof *out->tok);
-    if (!out->off || !out->tok) goto nomem;
-    out->off[0] = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t ex = idx ? idx[i] : i, len, need = 0;
-        const char *s = recur_dataset_text(ds, ex, &len);
-        size_t at = out->off[i];
-        recur_error err;
-        for (;;) {
-            if (at + len + 8 > cap) {
-                while (at + len + 8 > cap) cap *= 2;
-                int32_t *t = realloc(out->tok, cap * sizeof *t);
-                if (!t) goto nomem;
-                out->tok = t;
-            }
-            recur_status st = recur_vocab_encode(v, s, len, out->tok + at, cap - at, &need, &err);
-            if (st == RECUR_OK) break;
-            if (st == RECUR_ERR_ARG && need > cap - at) {
-                while (at + need + 8 > cap) cap *= 2;
-                int32_t *t = realloc(out->tok, cap * sizeof *t);
-                if (!t) goto nomem;
-                out->tok = t;
-                continue;
-            }
-            cli_error("%s/%s.txt:%zu: %s", dir,
-                      recur_dataset_label_name(ds, recur_dataset_label(ds, ex)),
-                      recur_dataset_line(ds, ex), err.message);
-            cli_encoded_free(out);
-            return EXIT_RUNTIME;
-        }
-        if (need == 0) out->tok[at + need++] = RECUR_TOKEN_UNKNOWN;
-        out->off[i + 1] = at + need;
-    }
-    out->n = n;
-    out->cap_tok = cap;
-    return 0;
-nomem:
-    cli_error("out of memory encoding %zu texts", n);
-    cli_encoded_free(out);
-    return EXIT_RUNTIME;
 }

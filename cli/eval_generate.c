@@ -2,8 +2,9 @@
  * recur eval GENMODEL DATA [--held-out]: how well a generation model
  * predicts names it was not trained on, in bits per character, next to the
  * baseline it must beat: character trigrams with add-one smoothing counted
- * on the same training names (the split derived again from the flags
- * stored in the model), per label and with all labels pooled.
+ * on the same training names (the split rebuilt from the model's record,
+ * or for older files its stored flags), per label and with all labels
+ * pooled.
  *
  * A name of n characters makes n + 1 predictions (its end is one), for the
  * model and the trigrams alike; "bits per character" is their mean -log2 p.
@@ -17,11 +18,10 @@
 typedef struct gen_eval {
     recur_dataset *ds, *train_ds; /* DATA; the training folder when not DATA */
     size_t *test, *train, n_test, n_train;
-    cli_encoded enc, enc_train;
-    int *y, *y_train;
+    recur_data *data, *train_data; /* DATA's and the training folder's lines */
+    size_t n_eval;                 /* lines scored */
     double *model_sum, *tri_sum, *pooled_sum;
     size_t *terms, *names;
-    recur_trainer *tr;
     cli_trigram *tri;
 } gen_eval;
 
@@ -31,16 +31,13 @@ static void gen_eval_free(gen_eval *g)
     recur_dataset_free(g->train_ds);
     free(g->test);
     free(g->train);
-    cli_encoded_free(&g->enc);
-    cli_encoded_free(&g->enc_train);
-    free(g->y);
-    free(g->y_train);
+    recur_data_free(g->data);
+    recur_data_free(g->train_data);
     free(g->model_sum);
     free(g->tri_sum);
     free(g->pooled_sum);
     free(g->terms);
     free(g->names);
-    recur_trainer_free(g->tr);
     trigram_free(g->tri);
 }
 
@@ -55,7 +52,7 @@ static void print_text(const gen_eval *g, const recur_model *m, const char *mode
     printf("model   %s: generator, %s, hidden %d%s%s\n", model_path, recur_cell_name(mc->cell), mc->hidden,
            ep ? ", epoch " : "", ep ? ep : "");
     printf("data    %s%s: %s names, %s predicted symbols (characters and ends of names)\n", data_dir,
-           held_out ? " (held-out lines only)" : "", cli_count(a, g->enc.n), cli_count(b, all_terms));
+           held_out ? " (held-out lines only)" : "", cli_count(a, g->n_eval), cli_count(b, all_terms));
     printf("trigram add-one smoothing, counted on the %s training names\n\n", cli_count(a, g->n_train));
     printf("%-14s %7s %9s %9s %9s   (bits per character)\n", "label", "names", "model", "trigram", "pooled");
     for (int c = 0; c < C; c++) {
@@ -65,7 +62,7 @@ static void print_text(const gen_eval *g, const recur_model *m, const char *mode
                bits(g->pooled_sum[c], g->terms[c]));
     }
     double mb = bits(all_model, all_terms), tb = bits(all_tri, all_terms), pb = bits(all_pooled, all_terms);
-    printf("%-14s %7s %9.3f %9.3f %9.3f\n\n", "all", cli_count(a, g->enc.n), mb, tb, pb);
+    printf("%-14s %7s %9.3f %9.3f %9.3f\n\n", "all", cli_count(a, g->n_eval), mb, tb, pb);
     double best = tb < pb ? tb : pb;
     printf("the model: %.3f bits/char, %.3f %s than the better trigram (%.3f)\n", mb, fabs(best - mb),
            mb < best ? "fewer" : "more", best);
@@ -80,7 +77,7 @@ static void print_json(const gen_eval *g, const recur_model *m, const char *mode
     cli_json_string(stdout, data_dir);
     printf(",\"held_out\":%s,\"names\":%zu,\"symbols\":%zu,\"training_names\":%zu,\"bits_per_char\":%.6f,"
            "\"trigram_bits_per_char\":%.6f,\"trigram_pooled_bits_per_char\":%.6f,\"per_label\":[",
-           held_out ? "true" : "false", g->enc.n, all_terms, g->n_train, bits(all_model, all_terms),
+           held_out ? "true" : "false", g->n_eval, all_terms, g->n_train, bits(all_model, all_terms),
            bits(all_tri, all_terms), bits(all_pooled, all_terms));
     int first = 1;
     for (int c = 0; c < C; c++) {
@@ -156,65 +153,92 @@ int eval_generate(recur_model *m, const char *model_path, const char *data_dir, 
         if (cli_load_data(train_dir, &g.train_ds) || !(train_map = label_map(g.train_ds, m, train_dir, model_path)))
             goto done;
         tds = g.train_ds;
-        g.n_train = recur_dataset_size(tds);
+        recur_split_plan plan;
+        if (recur_model_get_split(m, &plan, &err) == RECUR_OK) {
+            /* The training part of that folder (validation excluded). */
+            size_t *none = NULL, nn = 0;
+            int bad = cli_stored_split(m, model_path, g.train_ds, "trigram baseline", &none, &nn, &g.train, &g.n_train);
+            free(none);
+            if (bad) goto done;
+        } else {
+            g.n_train = recur_dataset_size(tds);
+        }
     } else {
         if (cli_stored_split(m, model_path, g.ds, held_out ? "--held-out" : "trigram baseline", &g.test,
                              &g.n_test, &g.train, &g.n_train))
             goto done;
         train_map = map;
     }
-    size_t n = held_out ? g.n_test : recur_dataset_size(g.ds);
-    g.y = malloc((n ? n : 1) * sizeof *g.y);
-    g.y_train = malloc((g.n_train ? g.n_train : 1) * sizeof *g.y_train);
-    if (!g.y || !g.y_train) goto nomem;
-    for (size_t i = 0; i < n; i++) g.y[i] = map[recur_dataset_label(g.ds, held_out ? g.test[i] : i)];
-    for (size_t i = 0; i < g.n_train; i++)
-        g.y_train[i] = train_map[recur_dataset_label(tds, g.train ? g.train[i] : i)];
-    if (cli_encode(v, g.ds, held_out ? g.test : NULL, n, &g.enc, data_dir) ||
-        cli_encode(v, tds, g.train, g.n_train, &g.enc_train, train_dir))
+    const char **names = malloc((size_t)C * sizeof *names);
+    if (!names) goto nomem;
+    for (int c = 0; c < C; c++) names[c] = recur_model_label_name(m, c);
+    const char *dir = data_dir;
+    recur_status st = recur_data_encode(g.ds, v, names, C, &g.data, &err);
+    if (!st && (dir = train_dir)) st = recur_data_encode(tds, v, names, C, &g.train_data, &err);
+    free(names);
+    if (st) {
+        cli_error("%s/%s", dir, err.message);
         goto done;
-
+    }
+    const recur_batch *db = recur_data_batch(g.data), *tb = recur_data_batch(g.train_data);
+    const size_t n = held_out ? g.n_test : (size_t)db->n;
+    g.n_eval = n;
     g.model_sum = calloc((size_t)C, sizeof *g.model_sum);
     g.tri_sum = calloc((size_t)C, sizeof *g.tri_sum);
     g.pooled_sum = calloc((size_t)C, sizeof *g.pooled_sum);
     g.terms = calloc((size_t)C, sizeof *g.terms);
     g.names = calloc((size_t)C, sizeof *g.names);
-    size_t *model_terms = calloc((size_t)C, sizeof *model_terms);
+    size_t *start = calloc((size_t)C + 1, sizeof *start), *by = malloc((n ? n : 1) * sizeof *by);
     g.tri = trigram_create(recur_vocab_size(v), C);
-    if (!g.model_sum || !g.tri_sum || !g.pooled_sum || !g.terms || !g.names || !model_terms || !g.tri) {
-        free(model_terms);
+    if (!g.model_sum || !g.tri_sum || !g.pooled_sum || !g.terms || !g.names || !start || !by || !g.tri) {
+        free(start);
+        free(by);
         goto nomem;
     }
-    /* The model, through a trainer that only evaluates (no dropout). */
-    recur_train_config tc;
-    recur_train_config_default(&tc);
-    tc.max_batch = 256;
-    tc.threads = threads;
+    /* The model, one label at a time (its per-label sums), through the
+     * library's evaluation pass (no trainer, no dropout). */
+    for (size_t i = 0; i < n; i++) start[db->labels[held_out ? g.test[i] : i] + 1]++;
+    for (int c = 0; c < C; c++) start[c + 1] += start[c];
+    for (size_t i = 0; i < n; i++) {
+        size_t it = held_out ? g.test[i] : i;
+        by[start[db->labels[it]]++] = it;
+    }
     double all_model = 0;
     size_t all_terms = 0;
-    if (recur_trainer_create(m, &tc, &g.tr, &err) ||
-        gen_loss(g.tr, &g.enc, g.y, tc.max_batch, &all_model, &all_terms, g.model_sum, model_terms, &err)) {
-        free(model_terms);
-        cli_lib_error(model_path, &err);
-        goto done;
+    for (int c = 0, at = 0; c < C; at = (int)start[c], c++) {
+        recur_metrics met;
+        if (recur_evaluate(m, db, by + at, start[c] - (size_t)at, 256, cli_interrupt_flag(), &met, &err)) {
+            recur_metrics_free(&met);
+            free(start);
+            free(by);
+            cli_lib_error(model_path, &err);
+            goto done;
+        }
+        g.model_sum[c] = met.loss_sum / log(2);
+        all_model += met.loss_sum;
+        all_terms += met.terms;
+        recur_metrics_free(&met);
     }
-    free(model_terms);
-    for (int c = 0; c < C; c++) g.model_sum[c] /= log(2);
+    free(start);
+    free(by);
     all_model /= log(2);
     /* The trigrams. */
-    for (size_t i = 0; i < g.n_train; i++)
-        if (trigram_add(g.tri, g.enc_train.tok + g.enc_train.off[i], g.enc_train.off[i + 1] - g.enc_train.off[i],
-                        g.y_train[i]))
+    for (size_t i = 0; i < g.n_train; i++) {
+        size_t it = g.train ? g.train[i] : i;
+        if (trigram_add(g.tri, tb->tokens + tb->offsets[it], (size_t)(tb->offsets[it + 1] - tb->offsets[it]),
+                        tb->labels[it]))
             goto nomem;
+    }
     double all_tri = 0, all_pooled = 0;
-    for (size_t i = 0; i < g.enc.n; i++) {
-        const int32_t *tok = g.enc.tok + g.enc.off[i];
-        size_t len = g.enc.off[i + 1] - g.enc.off[i];
-        double t = trigram_bits(g.tri, tok, len, g.y[i]), p = trigram_bits(g.tri, tok, len, -1);
-        g.tri_sum[g.y[i]] += t;
-        g.pooled_sum[g.y[i]] += p;
-        g.terms[g.y[i]] += len + 1;
-        g.names[g.y[i]]++;
+    for (size_t i = 0; i < n; i++) {
+        size_t it = held_out ? g.test[i] : i, len = (size_t)(db->offsets[it + 1] - db->offsets[it]);
+        const int32_t *tok = db->tokens + db->offsets[it];
+        int y = db->labels[it];
+        double t = trigram_bits(g.tri, tok, len, y), p = trigram_bits(g.tri, tok, len, -1);
+        g.tri_sum[y] += t;
+        g.pooled_sum[y] += p;
+        g.terms[y] += len + 1;
+        g.names[y]++;
         all_tri += t;
         all_pooled += p;
     }

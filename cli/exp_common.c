@@ -219,37 +219,28 @@ done:
 recur_status exp_task_test(recur_model *m, int symbols, int T, int n, uint64_t seed, double *accuracy,
                            double *loss, recur_error *err)
 {
-    enum { CHUNK = 100 };
-    recur_train_config tc;
-    recur_train_config_default(&tc);
-    tc.max_batch = CHUNK;
-    recur_trainer *t = NULL;
-    recur_status st = recur_trainer_create(m, &tc, &t, err);
-    if (st) return st;
-    int32_t *tok = malloc((size_t)CHUNK * T * sizeof *tok), off[CHUNK + 1], lab[CHUNK];
-    if (!tok) {
-        recur_trainer_free(t);
+    /* All n sequences as one data set, scored by the library (a runner:
+     * no trainer, no optimiser state). */
+    int32_t *tok = malloc((size_t)n * T * sizeof *tok), *off = malloc(((size_t)n + 1) * sizeof *off),
+            *lab = malloc((size_t)n * sizeof *lab);
+    recur_status st = RECUR_OK;
+    if (!tok || !off || !lab) {
         snprintf(err->message, sizeof err->message, "out of memory for test sequences");
-        return RECUR_ERR_NOMEM;
+        st = RECUR_ERR_NOMEM;
+    } else {
+        cli_rng r;
+        cli_rng_seed(&r, seed);
+        exp_task_batch(&r, symbols, T, n, tok, off, lab);
+        recur_batch all = {.n = n, .tokens = tok, .offsets = off, .labels = lab};
+        recur_metrics met;
+        st = recur_evaluate(m, &all, NULL, (size_t)n, 100, NULL, &met, err);
+        *accuracy = recur_metrics_accuracy(&met);
+        *loss = recur_metrics_loss(&met);
+        recur_metrics_free(&met);
     }
-    cli_rng r;
-    cli_rng_seed(&r, seed);
-    double lsum = 0;
-    size_t correct = 0;
-    for (int done = 0; done < n && !st; done += CHUNK) {
-        int k = n - done < CHUNK ? n - done : CHUNK;
-        exp_task_batch(&r, symbols, T, k, tok, off, lab);
-        recur_batch b = {.n = k, .tokens = tok, .offsets = off, .labels = lab};
-        double ls;
-        size_t terms, c;
-        st = recur_trainer_eval(t, &b, &ls, &terms, &c, err);
-        lsum += ls;
-        correct += c;
-    }
-    *accuracy = (double)correct / n;
-    *loss = lsum / n;
     free(tok);
-    recur_trainer_free(t);
+    free(off);
+    free(lab);
     return st;
 }
 

@@ -360,6 +360,10 @@ int exp_cost(int argc, char **argv)
     exp_progress_free(&pg);
     if (!rc && r->names) {
         exp_names_spec sp = {o->names_hidden, 64, o->names_epochs, 4, NAMES_BATCH, o->threads, 3e-3, 5, o->seed};
+        /* The trainer splits batches over its own threads: one BLAS thread
+         * keeps the two pools from competing (the library leaves this
+         * process-wide setting to the program). */
+        if (o->threads > 1) recur_set_threads(1);
         exp_progress_init(&pg, "names", (double)r->names->n_train * o->names_epochs * NCOST, NCOST,
                           o->quiet || o->json);
         for (int c = 0; c < NCOST && !rc; c++) {

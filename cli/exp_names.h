@@ -10,9 +10,8 @@ typedef struct exp_names_data {
     char dir[4096];
     recur_dataset *ds;
     recur_vocab *vocab; /* of the training lines */
+    recur_data *data; /* every line, encoded */
     size_t *train_idx, *test_idx, n_train, n_test;
-    int32_t *train_y, *test_y;
-    cli_encoded train, test;
 } exp_names_data;
 
 typedef struct exp_names_spec {

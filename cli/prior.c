@@ -79,7 +79,7 @@ int cli_prior_sweep_init(cli_prior_sweep *s, const recur_model *m, const char *m
     s->cap = max_rows;
     for (int k = 0; k < CLI_SWEEP; k++) {
         if (cli_prior_shift(m, model_path, sweep_tau[k], &s->shift[k])) goto fail;
-        if (cli_metrics_init(&s->met[k], s->C)) goto nomem;
+        if (recur_metrics_init(&s->met[k], s->C, NULL)) goto nomem;
     }
     s->tmp = malloc((size_t)max_rows * s->C * sizeof *s->tmp);
     if (!s->tmp) goto nomem;
@@ -98,7 +98,7 @@ void cli_prior_sweep_add(cli_prior_sweep *s, const float *lp, const int *labels,
     for (int k = 0; k < CLI_SWEEP; k++) {
         memcpy(s->tmp, lp, (size_t)n * s->C * sizeof *lp);
         cli_prior_apply(s->shift[k], s->tmp, n, s->C);
-        cli_metrics_add(&s->met[k], s->tmp, labels, n);
+        recur_metrics_add(&s->met[k], s->tmp, labels, n);
     }
 }
 
@@ -108,9 +108,9 @@ void cli_prior_sweep_print(FILE *f, const cli_prior_sweep *s)
     fprintf(f, "--prior-correction");
     for (int k = 0; k < CLI_SWEEP; k++) fprintf(f, " %7g", sweep_tau[k]);
     fprintf(f, "\naccuracy          ");
-    for (int k = 0; k < CLI_SWEEP; k++) fprintf(f, " %6.1f%%", 100 * cli_metrics_accuracy(&s->met[k]));
+    for (int k = 0; k < CLI_SWEEP; k++) fprintf(f, " %6.1f%%", 100 * recur_metrics_accuracy(&s->met[k]));
     fprintf(f, "\nmacro recall      ");
-    for (int k = 0; k < CLI_SWEEP; k++) fprintf(f, " %6.1f%%", 100 * cli_metrics_macro_recall(&s->met[k]));
+    for (int k = 0; k < CLI_SWEEP; k++) fprintf(f, " %6.1f%%", 100 * recur_metrics_macro_recall(&s->met[k]));
     fputc('\n', f);
 }
 
@@ -120,7 +120,7 @@ void cli_prior_sweep_json(FILE *f, const cli_prior_sweep *s)
     fputs(",\"prior_sweep\":[", f);
     for (int k = 0; k < CLI_SWEEP; k++)
         fprintf(f, "%s{\"tau\":%g,\"accuracy\":%.6f,\"macro_recall\":%.6f}", k ? "," : "", sweep_tau[k],
-                cli_metrics_accuracy(&s->met[k]), cli_metrics_macro_recall(&s->met[k]));
+                recur_metrics_accuracy(&s->met[k]), recur_metrics_macro_recall(&s->met[k]));
     fputc(']', f);
 }
 
@@ -128,7 +128,7 @@ void cli_prior_sweep_free(cli_prior_sweep *s)
 {
     for (int k = 0; k < CLI_SWEEP; k++) {
         free(s->shift[k]);
-        cli_metrics_free(&s->met[k]);
+        recur_metrics_free(&s->met[k]);
     }
     free(s->tmp);
     memset(s, 0, sizeof *s);

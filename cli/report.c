@@ -1,89 +1,10 @@
-/* Classification metrics, the per-class table and the confusion heat map in
- * a terminal. */
+/* The per-class table and the confusion heat map of classification metrics
+ * (recur_metrics, computed by the library) in a terminal. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-
-int cli_metrics_init(cli_metrics *m, int C)
-{
-    memset(m, 0, sizeof *m);
-    m->C = C;
-    m->confusion = calloc((size_t)C * (size_t)C, sizeof *m->confusion);
-    return m->confusion ? 0 : -1;
-}
-
-void cli_metrics_reset(cli_metrics *m)
-{
-    m->n = 0;
-    m->correct = 0;
-    m->loss_sum = 0;
-    memset(m->confusion, 0, (size_t)m->C * (size_t)m->C * sizeof *m->confusion);
-}
-
-void cli_metrics_free(cli_metrics *m)
-{
-    free(m->confusion);
-    memset(m, 0, sizeof *m);
-}
-
-void cli_metrics_add(cli_metrics *m, const float *logprobs, const int *labels, int n)
-{
-    const int C = m->C;
-    for (int i = 0; i < n; i++) {
-        const float *lp = logprobs + (size_t)i * C;
-        int best = 0;
-        for (int c = 1; c < C; c++)
-            if (lp[c] > lp[best]) best = c;
-        int y = labels[i];
-        m->confusion[(size_t)y * C + best]++;
-        m->correct += best == y;
-        m->loss_sum -= lp[y];
-        m->n++;
-    }
-}
-
-double cli_metrics_accuracy(const cli_metrics *m) { return m->n ? (double)m->correct / (double)m->n : 0.0; }
-
-double cli_metrics_loss(const cli_metrics *m) { return m->n ? m->loss_sum / (double)m->n : 0.0; }
-
-size_t cli_metrics_support(const cli_metrics *m, int c)
-{
-    size_t s = 0;
-    for (int j = 0; j < m->C; j++) s += m->confusion[(size_t)c * m->C + j];
-    return s;
-}
-
-static size_t predicted(const cli_metrics *m, int c)
-{
-    size_t s = 0;
-    for (int i = 0; i < m->C; i++) s += m->confusion[(size_t)i * m->C + c];
-    return s;
-}
-
-void cli_metrics_class(const cli_metrics *m, int c, double *precision, double *recall, double *f1)
-{
-    size_t tp = m->confusion[(size_t)c * m->C + c], sup = cli_metrics_support(m, c), pred = predicted(m, c);
-    double p = pred ? (double)tp / (double)pred : 0.0, r = sup ? (double)tp / (double)sup : 0.0;
-    if (precision) *precision = p;
-    if (recall) *recall = r;
-    if (f1) *f1 = p + r > 0 ? 2 * p * r / (p + r) : 0.0;
-}
-
-double cli_metrics_macro_recall(const cli_metrics *m)
-{
-    double sum = 0;
-    int k = 0;
-    for (int c = 0; c < m->C; c++) {
-        if (!cli_metrics_support(m, c)) continue;
-        double r;
-        cli_metrics_class(m, c, NULL, &r, NULL);
-        sum += r;
-        k++;
-    }
-    return k ? sum / k : 0.0;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Terminal output                                                           */
@@ -119,17 +40,17 @@ static void put_cell(FILE *f, const char *s, int width, int right)
     else fprintf(f, "%s%*s", s, width - w, "");
 }
 
-static int label_column(const cli_metrics *m, const char *const *labels, int cap)
+static int label_column(const recur_metrics *m, const char *const *labels, int cap)
 {
     int w = 5;
-    for (int c = 0; c < m->C; c++) {
+    for (int c = 0; c < m->num_labels; c++) {
         int k = text_width(labels[c]);
         if (k > w) w = k;
     }
     return w > cap ? cap : w;
 }
 
-void cli_print_class_table(FILE *f, const cli_metrics *m, const char *const *labels)
+void cli_print_class_table(FILE *f, const recur_metrics *m, const char *const *labels)
 {
     int lw = label_column(m, labels, 24);
     put_cell(f, "label", lw, 0);
@@ -137,10 +58,10 @@ void cli_print_class_table(FILE *f, const cli_metrics *m, const char *const *lab
     double sp = 0, sr = 0, sf = 0;
     int k = 0;
     char cnt[32];
-    for (int c = 0; c < m->C; c++) {
+    for (int c = 0; c < m->num_labels; c++) {
         double p, r, f1;
-        cli_metrics_class(m, c, &p, &r, &f1);
-        size_t sup = cli_metrics_support(m, c);
+        recur_metrics_class(m, c, &p, &r, &f1);
+        size_t sup = recur_metrics_support(m, c);
         put_cell(f, labels[c], lw, 0);
         fprintf(f, "  %8.1f%%  %5.1f%%  %5.1f%%  %7s\n", 100 * p, 100 * r, 100 * f1, cli_count(cnt, sup));
         if (sup) {
@@ -159,9 +80,9 @@ void cli_print_class_table(FILE *f, const cli_metrics *m, const char *const *lab
 
 /* Column headers: the first three characters of each label, or numbers
  * when two labels would share a header. Returns 1 when numbered. */
-static int short_names(const cli_metrics *m, const char *const *labels, char (*out)[16])
+static int short_names(const recur_metrics *m, const char *const *labels, char (*out)[16])
 {
-    for (int c = 0; c < m->C; c++) {
+    for (int c = 0; c < m->num_labels; c++) {
         const unsigned char *p = (const unsigned char *)labels[c];
         int cols = 0;
         size_t k = 0;
@@ -176,10 +97,10 @@ static int short_names(const cli_metrics *m, const char *const *labels, char (*o
         memcpy(out[c], labels[c], k);
         out[c][k] = '\0';
     }
-    for (int a = 0; a < m->C; a++)
-        for (int b = a + 1; b < m->C; b++)
+    for (int a = 0; a < m->num_labels; a++)
+        for (int b = a + 1; b < m->num_labels; b++)
             if (strcmp(out[a], out[b]) == 0) {
-                for (int c = 0; c < m->C; c++) snprintf(out[c], 16, "%d", c + 1);
+                for (int c = 0; c < m->num_labels; c++) snprintf(out[c], 16, "%d", c + 1);
                 return 1;
             }
     return 0;
@@ -189,9 +110,9 @@ static int short_names(const cli_metrics *m, const char *const *labels, char (*o
 static const int ramp[] = {231, 195, 153, 117, 111, 75, 69, 33, 27, 26, 20, 19, 18, 17};
 #define RAMP_N ((int)(sizeof ramp / sizeof ramp[0]))
 
-void cli_print_confusion(FILE *f, const cli_metrics *m, const char *const *labels, int color)
+void cli_print_confusion(FILE *f, const recur_metrics *m, const char *const *labels, int color)
 {
-    const int C = m->C;
+    const int C = m->num_labels;
     if (C > 60) {
         fprintf(f, "confusion matrix: %d labels are too many to draw here; use --svg or --json\n", C);
         return;
@@ -210,7 +131,7 @@ void cli_print_confusion(FILE *f, const cli_metrics *m, const char *const *label
     }
     fprintf(f, "  recall\n");
     for (int r = 0; r < C; r++) {
-        size_t sup = cli_metrics_support(m, r);
+        size_t sup = recur_metrics_support(m, r);
         if (numbered) fprintf(f, "%3d ", r + 1);
         put_cell(f, labels[r], lw, 0);
         for (int c = 0; c < C; c++) {

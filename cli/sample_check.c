@@ -21,10 +21,11 @@
 
 #include "sample.h"
 
-/* A set of token sequences (names as the model's symbols). */
+/* A set of token sequences (names as the model's symbols), some of an
+ * encoded data set. */
 typedef struct name_set {
-    const cli_encoded *e;
-    size_t *slot; /* item + 1, 0 = empty */
+    const recur_batch *e;
+    size_t *slot; /* sequence + 1, 0 = empty */
     size_t cap;
 } name_set;
 
@@ -39,21 +40,23 @@ static size_t set_find(const name_set *s, const int32_t *t, size_t n)
 {
     size_t i = (size_t)hash_seq(t, n) & (s->cap - 1);
     for (; s->slot[i]; i = (i + 1) & (s->cap - 1)) {
-        size_t it = s->slot[i] - 1, len = s->e->off[it + 1] - s->e->off[it];
-        if (len == n && memcmp(s->e->tok + s->e->off[it], t, n * sizeof *t) == 0) break;
+        size_t it = s->slot[i] - 1, len = (size_t)(s->e->offsets[it + 1] - s->e->offsets[it]);
+        if (len == n && memcmp(s->e->tokens + s->e->offsets[it], t, n * sizeof *t) == 0) break;
     }
     return i;
 }
 
-static int set_build(name_set *s, const cli_encoded *e)
+/* The sequences idx[0..n) of e (all of them when idx is NULL). */
+static int set_build(name_set *s, const recur_batch *e, const size_t *idx, size_t n)
 {
     s->e = e;
     s->cap = 16;
-    while (s->cap < 2 * e->n + 16) s->cap *= 2;
+    while (s->cap < 2 * n + 16) s->cap *= 2;
     s->slot = calloc(s->cap, sizeof *s->slot);
     if (!s->slot) return -1;
-    for (size_t it = 0; it < e->n; it++) {
-        size_t i = set_find(s, e->tok + e->off[it], e->off[it + 1] - e->off[it]);
+    for (size_t k = 0; k < n; k++) {
+        size_t it = idx ? idx[k] : k;
+        size_t i = set_find(s, e->tokens + e->offsets[it], (size_t)(e->offsets[it + 1] - e->offsets[it]));
         if (!s->slot[i]) s->slot[i] = it + 1;
     }
     return 0;
@@ -73,7 +76,7 @@ typedef struct check_data {
     char dir[4096];
     recur_dataset *ds;
     size_t *train, *test, n_train, n_test;
-    cli_encoded enc_train, enc_all;
+    recur_data *all; /* every line, encoded */
     name_set in_train, in_data;
 } check_data;
 
@@ -82,8 +85,7 @@ static void check_data_free(check_data *d)
     recur_dataset_free(d->ds);
     free(d->train);
     free(d->test);
-    cli_encoded_free(&d->enc_train);
-    cli_encoded_free(&d->enc_all);
+    recur_data_free(d->all);
     free(d->in_train.slot);
     free(d->in_data.slot);
 }
@@ -99,9 +101,13 @@ static int load_check_data(check_data *d, const recur_model *m, const char *mode
     if (!rc) rc = cli_load_data(d->dir, &d->ds);
     if (!rc) rc = cli_stored_split(m, model_path, d->ds, "--check", &d->test, &d->n_test, &d->train, &d->n_train);
     const recur_vocab *v = recur_model_vocab(m);
-    if (!rc) rc = cli_encode(v, d->ds, d->train, d->n_train, &d->enc_train, d->dir);
-    if (!rc) rc = cli_encode(v, d->ds, NULL, recur_dataset_size(d->ds), &d->enc_all, d->dir);
-    if (!rc && (set_build(&d->in_train, &d->enc_train) || set_build(&d->in_data, &d->enc_all))) {
+    recur_error err;
+    if (!rc && recur_data_encode(d->ds, v, NULL, 0, &d->all, &err)) {
+        cli_error("%s/%s", d->dir, err.message);
+        rc = EXIT_RUNTIME;
+    }
+    const recur_batch *b = rc ? NULL : recur_data_batch(d->all);
+    if (!rc && (set_build(&d->in_train, b, d->train, d->n_train) || set_build(&d->in_data, b, NULL, (size_t)b->n))) {
         cli_error("out of memory");
         rc = EXIT_RUNTIME;
     }

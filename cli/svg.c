@@ -177,9 +177,9 @@ static void heat_color(double f, char *buf, size_t cap)
     snprintf(buf, cap, "#%02x%02x%02x", r, g, b);
 }
 
-int svg_confusion(cli_buf *out, const char *title, const cli_metrics *m, const char *const *labels)
+int svg_confusion(cli_buf *out, const char *title, const recur_metrics *m, const char *const *labels)
 {
-    const int C = m->C;
+    const int C = m->num_labels;
     int maxw = 4;
     for (int c = 0; c < C; c++) {
         int w = (int)strlen(labels[c]);
@@ -216,7 +216,7 @@ int svg_confusion(cli_buf *out, const char *title, const cli_metrics *m, const c
         cli_buf_printf(out, "</text>\n");
     }
     for (int r = 0; r < C; r++) {
-        size_t sup = cli_metrics_support(m, r);
+        size_t sup = recur_metrics_support(m, r);
         for (int c = 0; c < C; c++) {
             size_t v = m->confusion[(size_t)r * C + c];
             double f = sup ? (double)v / (double)sup : 0;

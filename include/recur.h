@@ -672,7 +672,8 @@ RECUR_API void recur_metrics_class(const recur_metrics *m, int label, double *pr
 
 /*
  * Score model m on the sequences idx[0..n) of data (all of them when idx is
- * NULL), `batch` at a time (0: 256), into *out (initialised here; free it):
+ * NULL), `batch` at a time (0: 256), into *out (initialised here; free it
+ * with recur_metrics_free; on failure it is left empty):
  * classifiers through a runner (accuracy, confusion, mean loss per
  * sequence), generators through a forward pass without optimiser state
  * (summed -log p and its number of terms). When `stop` is not NULL and

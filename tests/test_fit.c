@@ -405,6 +405,29 @@ static void test_example_matches_train(void)
     result_free(&r);
 }
 
+
+/* A trainer leaves OpenBLAS's process-wide thread count alone. */
+static void test_no_blas_side_effect(void)
+{
+    toy t;
+    toy_load(&t);
+    recur_error err;
+    int saved = recur_get_threads();
+    recur_set_threads(2);
+    int before = recur_get_threads();
+    recur_model *m = toy_model(&t, RECUR_TASK_CLASSIFY);
+    recur_train_config tc;
+    recur_train_config_default(&tc);
+    tc.threads = 3;
+    recur_trainer *tr = NULL;
+    CHECK_OK(recur_trainer_create(m, &tc, &tr, &err), &err);
+    CHECK_MSG(recur_get_threads() == before, "%d threads, was %d", recur_get_threads(), before);
+    recur_trainer_free(tr);
+    recur_model_free(m);
+    recur_set_threads(saved);
+    toy_free(&t);
+}
+
 const test_case tests_fit[] = {
     {"metrics_by_hand", test_metrics_by_hand},
     {"data_encode", test_data_encode},
@@ -414,5 +437,6 @@ const test_case tests_fit[] = {
     {"split_record", test_split_record},
     {"old_model_held_out", test_old_model_held_out},
     {"example_matches_train", test_example_matches_train},
+    {"no_blas_side_effect", test_no_blas_side_effect},
     {NULL, NULL},
 };

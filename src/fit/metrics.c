@@ -188,5 +188,6 @@ recur_status recur_evaluate(const recur_model *m, const recur_batch *data, const
     RECUR_TRY(recur_metrics_init(out, classify ? recur_model_num_labels(m) : 0, err));
     recur_status s = classify ? classify_scores(m, data, idx, n, EB, stop, out, err)
                               : generate_scores(m, data, idx, n, EB, stop, out, err);
+    if (s) recur_metrics_free(out); /* nothing half-counted is returned */
     return s;
 }
