@@ -64,8 +64,16 @@ $(BUILD)/examples/%: examples/%.c include/recur.h $(BUILD)/librecur.a
 $(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/librecur.a
 	$(CC) $(CFLAGS) $(TEST_OBJ) $(BUILD)/librecur.a -o $@ $(LIBS)
 
+# oneDNN (libdnnl-dev) for the bench's side-by-side kernel rows only: Debian
+# ships no .pc for it, so the header is looked for; without it bench/dnnl.c
+# builds a stub and the rows say why. The library never links it.
+DNNL_H    := $(wildcard /usr/include/dnnl.h /usr/include/oneapi/dnnl/dnnl.h)
+ifneq ($(DNNL_H),)
+$(BUILD)/bench/dnnl.o: CPPFLAGS += -DHAVE_DNNL
+BENCH_LIBS := -ldnnl
+endif
 $(BUILD)/bench/bench: $(BENCH_OBJ) $(BUILD)/librecur.a
-	$(CC) $(CFLAGS) $(BENCH_OBJ) $(BUILD)/librecur.a -o $@ $(LIBS)
+	$(CC) $(CFLAGS) $(BENCH_OBJ) $(BUILD)/librecur.a -o $@ $(LIBS) $(BENCH_LIBS)
 
 # The names data: RECUR_DATA, else ../shared/data/names when it exists; with
 # neither, `recur train` downloads the tutorial's data.zip into its cache.
@@ -95,6 +103,8 @@ bench: $(BUILD)/bench/bench $(BUILD)/recur
 
 # Debian packages the build needs (run as root, or with sudo).
 DEBS := build-essential pkg-config libopenblas-dev libutf8proc-dev libcjson-dev libcurl4-openssl-dev libzip-dev libsndfile1-dev libkissfft-dev espeak-ng sox python3-numpy
+# Optional, for `make bench` only (oneDNN's RNN beside recur's kernel rows).
+DEBS += libdnnl-dev
 # As root directly; otherwise through sudo (a fresh root shell often has none).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 deps:

@@ -42,7 +42,8 @@ static void usage(FILE *f)
           "  --bulk-names N       names per bulk trial at most        [100000]\n"
           "  --bulk-time S        seconds per bulk trial (caps names) [0.5]\n"
           "  --bulk-full          every bulk trial runs all --bulk-names names\n"
-          "  --no-torch           recur only\n"
+          "  --no-torch           leave PyTorch out\n"
+          "  --no-dnnl            leave oneDNN out of the kernel rows\n"
           "  --python PATH        [$RECUR_BENCH_PYTHON or /usr/bin/python3]\n"
           "  --torch-script PATH  [bench/torch_ref.py]\n"
           "  --data DIR           names folder [$RECUR_DATA or ../shared/data/names]\n"
@@ -124,6 +125,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
     o->ksteps[0] = 8, o->ksteps[1] = 32, o->n_ksteps = 2;
     o->do_peak = o->do_train = o->do_latency = o->do_bulk = o->do_kernel = 1;
     o->torch = 1;
+    o->dnnl = 1;
     o->python = getenv("RECUR_BENCH_PYTHON") ? getenv("RECUR_BENCH_PYTHON") : "/usr/bin/python3";
     o->torch_script = "bench/torch_ref.py";
     o->data_dir = getenv("RECUR_DATA") ? getenv("RECUR_DATA") : "../shared/data/names";
@@ -209,6 +211,10 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
             o->bulk_full = 1;
         } else if (strcmp(a, "--no-torch") == 0) {
             o->torch = 0;
+        } else if (strcmp(a, "--no-dnnl") == 0) {
+            o->dnnl = 0;
+        } else if (strcmp(a, "--dnnl-child") == 0) {
+            o->dnnl_child = 1;
         } else if (strcmp(a, "--python") == 0) {
             NEED_ARG();
             o->python = v;
@@ -377,16 +383,22 @@ static void plan(const bench_opts *o, int have_names, rows *r)
 typedef struct derived {
     double speedup;  /* > 1: recur is faster; NAN when a side is missing */
     double frac;     /* recur GFLOP/s / SGEMM peak; NAN when undefined    */
+    double fma;      /* recur GFLOP/s / FMA-loop peak; NAN when undefined */
+    double dnnl;     /* recur / oneDNN GFLOP/s; NAN when a side is missing */
     const char *status;
 } derived;
 
 static derived derive(const bench_opts *o, const peak_info *pk, const row *w)
 {
-    derived d = {NAN, NAN, "-"};
+    derived d = {NAN, NAN, NAN, NAN, "-"};
     if (w->recur.have && w->torch.have && w->recur.s.median > 0 && w->torch.s.median > 0)
         d.speedup = w->lower_better ? w->torch.s.median / w->recur.s.median : w->recur.s.median / w->torch.s.median;
     double peak = peak_sgemm_for(o, pk, w->threads);
     if (w->recur.have_gflops && peak > 0) d.frac = w->recur.gflops.median / peak;
+    for (int t = 0; t < o->n_threads; t++)
+        if (o->threads[t] == w->threads && pk->have && pk->fma[t].median > 0 && w->recur.have_gflops)
+            d.fma = w->recur.gflops.median / pk->fma[t].median;
+    if (w->recur.have && w->dnnl.have && w->dnnl.s.median > 0) d.dnnl = w->recur.s.median / w->dnnl.s.median;
     if (w->target > 0 && w->dtype) d.status = isnan(w->vs_fp32) || w->vs_fp32 <= 0 ? "n/a" : w->vs_fp32 >= w->target ? "met" : "MISSED";
     else if (w->target > 0) d.status = isnan(d.speedup) ? "n/a" : d.speedup >= w->target ? "met" : "MISSED";
     else if (w->target_peak > 0) d.status = isnan(d.frac) ? "n/a" : d.frac >= w->target_peak ? "met" : "MISSED";
@@ -429,6 +441,7 @@ static void fmt_target(char *out, size_t cap, const row *w)
 
 typedef struct cells_txt {
     char recur[32], rspread[48], torch[32], tspread[48], speedup[32], gflops[32], frac[32], target[32];
+    char dnnl[32], dratio[32], fma[32];
 } cells_txt;
 
 static void row_text(const row *w, const derived *d, cells_txt *c)
@@ -444,6 +457,11 @@ static void row_text(const row *w, const derived *d, cells_txt *c)
     if (isnan(d->frac)) snprintf(c->frac, sizeof c->frac, "-");
     else snprintf(c->frac, sizeof c->frac, "%.0f%%", 100 * d->frac);
     fmt_target(c->target, sizeof c->target, w);
+    fmt_figure(c->dnnl, sizeof c->dnnl, &w->dnnl);
+    if (isnan(d->dnnl)) snprintf(c->dratio, sizeof c->dratio, "-");
+    else snprintf(c->dratio, sizeof c->dratio, "%.2fx", d->dnnl);
+    if (isnan(d->fma)) snprintf(c->fma, sizeof c->fma, "-");
+    else snprintf(c->fma, sizeof c->fma, "%.0f%%", 100 * d->fma);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -459,6 +477,7 @@ typedef struct context {
     char recur_threads[768];
     char torch_info[512];
     char torch_threads[1024];
+    char dnnl_info[512];
     char names_line[512];
     char date[64];
     int names_skipped;
@@ -486,6 +505,7 @@ static void print_header(FILE *f, const context *cx, int md)
     fprintf(f, "%sOpenBLAS: %s\n", b, cx->blas_line);
     fprintf(f, "%sPyTorch: %s\n", b, cx->torch_info);
     if (cx->torch_threads[0]) fprintf(f, "%sPyTorch threads: %s\n", b, cx->torch_threads);
+    if (cx->dnnl_info[0]) fprintf(f, "%soneDNN (kernel rows): %s\n", b, cx->dnnl_info);
     fprintf(f, "%snames: %s\n", b, cx->names_line);
     if (cx->pk.have) {
         if (md) fprintf(f, "\n## Peak (GFLOP/s, median [min-max]%s)\n\n| measure |",
@@ -535,18 +555,18 @@ static void print_header(FILE *f, const context *cx, int md)
     }
 }
 
-static const char *TXT_FMT = "%-7s %-30s %3s %-7s %9s %-17s %9s %-17s %8s %7s %6s %8s %s\n";
+static const char *TXT_FMT = "%-7s %-30s %3s %-7s %9s %-17s %9s %-17s %8s %7s %6s %8s %-6s %7s %8s %5s\n";
 
 static void print_table(FILE *f, const context *cx, const rows *r, int md)
 {
     if (md) {
         fprintf(f, "\n## Results\n\n");
-        fprintf(f, "| section | row | thr | unit | recur | recur min-max | PyTorch | PyTorch min-max | speedup | recur GFLOP/s | %% of SGEMM peak | target | status |\n");
-        fprintf(f, "|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|---|---|\n");
+        fprintf(f, "| section | row | thr | unit | recur | recur min-max | PyTorch | PyTorch min-max | speedup | recur GFLOP/s | %% of SGEMM peak | target | status | oneDNN GFLOP/s | recur / oneDNN | %% of FMA peak |\n");
+        fprintf(f, "|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|---|---|--:|--:|--:|\n");
     } else {
         fputc('\n', f);
         fprintf(f, TXT_FMT, "section", "row", "thr", "unit", "recur", "recur min-max", "PyTorch", "PyTorch min-max",
-                "speedup", "GFLOP/s", "%peak", "target", "status");
+                "speedup", "GFLOP/s", "%peak", "target", "status", "oneDNN", "/oneDNN", "%FMA");
     }
     int last_sec = -1;
     for (int i = 0; i < r->n; i++) {
@@ -557,13 +577,13 @@ static void print_table(FILE *f, const context *cx, const rows *r, int md)
         char thr[8];
         snprintf(thr, sizeof thr, "%d", w->threads);
         if (md) {
-            fprintf(f, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", section_name[w->section],
-                    w->what, thr, w->unit, c.recur, c.rspread, c.torch, c.tspread, c.speedup, c.gflops, c.frac,
-                    c.target, d.status);
+            fprintf(f, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+                    section_name[w->section], w->what, thr, w->unit, c.recur, c.rspread, c.torch, c.tspread,
+                    c.speedup, c.gflops, c.frac, c.target, d.status, c.dnnl, c.dratio, c.fma);
         } else {
             if (last_sec >= 0 && w->section != last_sec) fputc('\n', f);
             fprintf(f, TXT_FMT, section_name[w->section], w->what, thr, w->unit, c.recur, c.rspread, c.torch,
-                    c.tspread, c.speedup, c.gflops, c.frac, c.target, d.status);
+                    c.tspread, c.speedup, c.gflops, c.frac, c.target, d.status, c.dnnl, c.dratio, c.fma);
         }
         last_sec = w->section;
     }
@@ -599,14 +619,15 @@ static void print_summary(FILE *f, const context *cx, const rows *r, int md)
     char seen[16][160];
     int nseen = 0;
     for (int i = 0; i < r->n; i++) {
-        const side *ss[2] = {&r->v[i].recur, &r->v[i].torch};
-        for (int k = 0; k < 2; k++) {
+        const side *ss[3] = {&r->v[i].recur, &r->v[i].torch, &r->v[i].dnnl};
+        for (int k = 0; k < 3; k++) {
             if (ss[k]->have || !ss[k]->note[0]) continue;
             int dup = 0;
             for (int j = 0; j < nseen; j++) dup |= strcmp(seen[j], ss[k]->note) == 0;
             if (dup || nseen == 16) continue;
             snprintf(seen[nseen++], sizeof seen[0], "%s", ss[k]->note);
-            fprintf(f, "%s%s side missing on %s: %s\n", b, k ? "PyTorch" : "recur", r->v[i].id, ss[k]->note);
+            fprintf(f, "%s%s side missing on %s: %s\n", b, k == 2 ? "oneDNN" : k ? "PyTorch" : "recur", r->v[i].id,
+                    ss[k]->note);
         }
     }
     if (cx->names_skipped) fprintf(f, "%s%s\n", b, cx->names_line);
@@ -629,7 +650,20 @@ static void print_summary(FILE *f, const context *cx, const rows *r, int md)
             fprintf(f, "%s  missed: %s %s, %d thread(s): %.0f%% of the SGEMM peak, target %.0f%%\n", b,
                     section_name[w->section], w->what, w->threads, 100 * d.frac, 100 * w->target_peak);
     }
-    fprintf(f, "%sspeedup: PyTorch time / recur time (> 1: recur faster); %%peak: recur GFLOP/s / SGEMM peak at the same thread count\n", b);
+    int nd = 0, above = 0;
+    double lo = INFINITY, hi = 0;
+    for (int i = 0; i < r->n; i++) {
+        derived d = derive(cx->o, &cx->pk, &r->v[i]);
+        if (isnan(d.dnnl)) continue;
+        nd++;
+        above += d.dnnl >= 1.0;
+        lo = d.dnnl < lo ? d.dnnl : lo;
+        hi = d.dnnl > hi ? d.dnnl : hi;
+    }
+    if (nd)
+        fprintf(f, "%soneDNN: recur at or above it on %d of %d kernel rows (recur / oneDNN %.2f to %.2f)\n", b, above,
+                nd, lo, hi);
+    fprintf(f, "%sspeedup: PyTorch time / recur time (> 1: recur faster); %%peak: recur GFLOP/s / SGEMM peak at the same thread count; %%FMA: recur GFLOP/s / the FMA loop's (widest ISA)\n", b);
     fprintf(f, "%swall time of the benchmark: %.0f s\n", b, cx->wall_s);
 }
 
@@ -694,6 +728,7 @@ static int write_json(const char *path, const context *cx, const rows *r)
     cJSON_AddStringToObject(m, "openblas", cx->blas_line);
     cJSON_AddStringToObject(m, "pytorch", cx->torch_info);
     cJSON_AddStringToObject(m, "pytorch_threads", cx->torch_threads);
+    cJSON_AddStringToObject(m, "onednn", cx->dnnl_info);
     cJSON_AddStringToObject(m, "names", cx->names_line);
     cJSON_AddNumberToObject(m, "wall_s", cx->wall_s);
     if (cx->pk.have) {
@@ -738,6 +773,9 @@ static int write_json(const char *path, const context *cx, const rows *r)
         cJSON_AddBoolToObject(x, "lower_is_better", w->lower_better);
         cJSON_AddItemToObject(x, "recur", side_json(&w->recur));
         cJSON_AddItemToObject(x, "pytorch", side_json(&w->torch));
+        if (w->section == SEC_KERNEL) cJSON_AddItemToObject(x, "onednn", side_json(&w->dnnl));
+        if (!isnan(d.dnnl)) cJSON_AddNumberToObject(x, "recur_over_onednn", d.dnnl);
+        if (!isnan(d.fma)) cJSON_AddNumberToObject(x, "fraction_of_fma_peak", d.fma);
         if (!isnan(d.speedup)) cJSON_AddNumberToObject(x, "speedup", d.speedup);
         else cJSON_AddNullToObject(x, "speedup");
         if (!isnan(d.frac)) cJSON_AddNumberToObject(x, "fraction_of_sgemm_peak", d.frac);
@@ -765,6 +803,7 @@ int main(int argc, char **argv)
     bench_opts o;
     if (parse_opts(argc, argv, &o)) return 2;
     if (o.sgemm_child) return peak_sgemm_child(&o);
+    if (o.dnnl_child) return dnnl_child(&o);
     double t0 = now_s();
     context cx;
     memset(&cx, 0, sizeof cx);
@@ -824,6 +863,8 @@ int main(int argc, char **argv)
     if (have_names && o.do_train) names_train_rows(&o, &nd, &r);
     if (have_names && (o.do_latency || o.do_bulk)) names_infer_rows(&o, &nd, &r);
     if (o.do_kernel) kernel_rows(&o, &r);
+    if (o.do_kernel && o.dnnl) dnnl_run(&o, &r, cx.dnnl_info, sizeof cx.dnnl_info);
+    else if (o.do_kernel) snprintf(cx.dnnl_info, sizeof cx.dnnl_info, "left out (--no-dnnl)");
     recur_set_threads(saved);
     /* Reduced-weight rows against their fp32 row (same id without "/int8"). */
     for (int i = 0; i < r.n; i++) {

@@ -43,6 +43,8 @@ typedef struct bench_opts {
     const char *out_dir;
     uint64_t seed;
     int sgemm_child;     /* internal: print SGEMM figures and exit            */
+    int dnnl;            /* run oneDNN's side of the kernel rows (dnnl.c)     */
+    int dnnl_child;      /* internal: print oneDNN's kernel figures and exit  */
 } bench_opts;
 
 /* ------------------------------------------------------------------------ */
@@ -105,6 +107,7 @@ typedef struct row {
     const char *unit; /* "names/s", "us", "GFLOP/s"                          */
     int lower_better; /* latency                                             */
     side recur, torch;
+    side dnnl;        /* oneDNN's RNN primitive (kernel rows only)           */
     double target;    /* speedup target (x), 0 = none                        */
     double target_peak; /* fraction of the SGEMM peak, 0 = none              */
     /* Parameters the PyTorch side needs. */
@@ -183,6 +186,12 @@ void kernel_rows(const bench_opts *o, rows *r);
  * thread counts (or why it was skipped). */
 void torch_run(const bench_opts *o, const names_data *nd, int have_names, rows *r, char *info,
                size_t cap, char *threads_info, size_t tcap);
+
+/* The oneDNN side of the kernel rows (dnnl.c): one child process per
+ * thread count; *info receives oneDNN's version, or why it was skipped. */
+void dnnl_run(const bench_opts *o, rows *r, char *info, size_t cap);
+/* --dnnl-child: measure and print, one line per row. */
+int dnnl_child(const bench_opts *o);
 
 /* Progress on stderr, with the seconds since the start. */
 void progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
