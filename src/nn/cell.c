@@ -31,7 +31,7 @@ void rnn_cell_backward(int b, int H, int relu, const float *dh, const float *y,
 void lstm_cell_forward(const kernels *kn, int b, int H, float *a_all, float *c,
                        float *csave, float *h, float *y, int ldy)
 {
-    kn->lstm_forward(b, H, a_all, c, csave, h, y, ldy);
+    kn->lstm_forward(b, H, a_all, NULL, c, csave, h, y, ldy);
 }
 
 void lstm_cell_backward(const kernels *kn, int b, int H, const float *dh, float *dc,
@@ -44,7 +44,7 @@ void lstm_cell_backward(const kernels *kn, int b, int H, const float *dh, float 
 void gru_cell_forward(const kernels *kn, int b, int H, float *a_all, const float *hn,
                       const float *b_hn, float *h, float *hnl, float *y, int ldy)
 {
-    kn->gru_forward(b, H, a_all, hn, b_hn, h, hnl, y, ldy);
+    kn->gru_forward(b, H, a_all, NULL, hn, b_hn, h, hnl, y, ldy);
 }
 
 void gru_cell_backward(const kernels *kn, int b, int H, const float *dh, const float *act,

@@ -27,7 +27,11 @@ size_t kernels_packed_size(const kernels *k, int N, int K)
 /* Panel p holds columns p*nr .. p*nr+nr-1 as [K][nr], zero past N. */
 void kernels_pack_bt(const kernels *k, int N, int K, const float *M, int ld, float *Bp)
 {
-    const int nr = k->nr;
+    k->pack_bt(k->nr, N, K, M, ld, Bp);
+}
+
+static void generic_pack_bt(int nr, int N, int K, const float *M, int ld, float *Bp)
+{
     for (int p = 0; p * nr < N; p++) {
         float *panel = Bp + (size_t)p * nr * K;
         int cols = N - p * nr < nr ? N - p * nr : nr;
@@ -100,11 +104,13 @@ static void generic_gemm_packed_ta(int M, int N, int K, const float *A, int lda,
     generic_gemm(1, M, N, K, A, lda, Bp, C, ldc, accumulate);
 }
 
-static void generic_lstm_forward(int b, int H, float *a_all, float *c, float *csave, float *h, float *y,
-                                 int ldy)
+static void generic_lstm_forward(int b, int H, float *a_all, const float *bias, float *c, float *csave, float *h,
+                                 float *y, int ldy)
 {
     for (int r = 0; r < b; r++) {
         float *a = a_all + (size_t)r * 4 * H, *cr = c + (size_t)r * H, *hr = h + (size_t)r * H;
+        if (bias)
+            for (int j = 0; j < 4 * H; j++) a[j] += bias[j];
         generic_sigmoid(a, 2 * H);     /* i, f */
         generic_tanh(a + 2 * H, H);    /* g    */
         generic_sigmoid(a + 3 * H, H); /* o    */
@@ -118,12 +124,14 @@ static void generic_lstm_forward(int b, int H, float *a_all, float *c, float *cs
     }
 }
 
-static void generic_gru_forward(int b, int H, float *a_all, const float *hn,
+static void generic_gru_forward(int b, int H, float *a_all, const float *bias, const float *hn,
                                 const float *b_hn, float *h, float *hnl, float *y, int ldy)
 {
     const int G = 3 * H;
     for (int r = 0; r < b; r++) {
         float *a = a_all + (size_t)r * G;
+        if (bias)
+            for (int j = 0; j < G; j++) a[j] += bias[j];
         const float *hnr = hn + (size_t)r * H;
         generic_sigmoid(a, 2 * H);
         const float *gr = a, *gz = a + H;
@@ -193,7 +201,7 @@ static void generic_gru_backward(int b, int H, const float *dh, const float *act
 
 const kernels kernels_generic = {"generic", GENERIC_NR, generic_sigmoid, generic_tanh, generic_gemm_packed,
                                  generic_gemm_packed_ta, generic_lstm_forward, generic_gru_forward,
-                                 generic_lstm_backward, generic_gru_backward};
+                                 generic_lstm_backward, generic_gru_backward, generic_pack_bt};
 
 /* ------------------------------------------------------------------------ */
 /* Blocked general product                                                   */

@@ -21,16 +21,19 @@ typedef struct kernels {
     void (*gemm_packed_ta)(int M, int N, int K, const float *A, int lda, const float *Bp, float *C,
                            int ldc, int accumulate);
     /* One LSTM step of b rows, fused in one pass: a [b][4H] pre-activations
-     * (i, f, g, o) become activations; c [b][H] is updated in place (and
-     * copied to csave if not NULL); h [b][H] = o tanh(c), copied to y
-     * (row stride ldy) if not NULL. */
-    void (*lstm_forward)(int b, int H, float *a, float *c, float *csave, float *h, float *y, int ldy);
+     * (i, f, g, o), plus bias [4H] when not NULL (so that the layer needs
+     * no pass of its own to add it), become activations; c [b][H] is
+     * updated in place (and copied to csave if not NULL); h [b][H] = o
+     * tanh(c), copied to y (row stride ldy) if not NULL. */
+    void (*lstm_forward)(int b, int H, float *a, const float *bias, float *c, float *csave, float *h, float *y,
+                         int ldy);
     /* One GRU step of b rows: a [b][3H] pre-activations (r, z, and the
-     * input side of n) become activations; hn [b][H] = W_hn h_prev, b_hn
-     * [H]; h [b][H] (h_prev on entry) becomes h_new, copied to y if not
-     * NULL; hnl [b][H] receives hn + b_hn when not NULL. */
-    void (*gru_forward)(int b, int H, float *a, const float *hn, const float *b_hn, float *h, float *hnl,
-                        float *y, int ldy);
+     * input side of n; plus bias [3H] when not NULL) become activations;
+     * hn [b][H] = W_hn h_prev, b_hn [H]; h [b][H] (h_prev on entry) becomes
+     * h_new, copied to y if not NULL; hnl [b][H] receives hn + b_hn when
+     * not NULL. */
+    void (*gru_forward)(int b, int H, float *a, const float *bias, const float *hn, const float *b_hn, float *h,
+                        float *hnl, float *y, int ldy);
     /* The LSTM step's backward for b rows: dh [b][H] the gradient of h,
      * dc [b][H] that of c (replaced by the gradient of c_prev), act the
      * forward's activations [b][4H], c and c_prev [b][H]; writes the
@@ -43,6 +46,10 @@ typedef struct kernels {
      * dh_prev [b][H] = z dh (the direct part). */
     void (*gru_backward)(int b, int H, const float *dh, const float *act, const float *hnl,
                          const float *h_prev, float *dxg, float *dhg, float *dh_prev);
+    /* kernels_pack_bt's work (below), done with this table's vectors: the
+     * recurrent weights are packed at every training forward, and a scalar
+     * transpose of them cost up to a sixth of a short sequence's time. */
+    void (*pack_bt)(int nr, int N, int K, const float *M, int ld, float *Bp);
 } kernels;
 
 /* The best table for this CPU (see core/cpu.h for RECUR_KERNELS). */

@@ -128,6 +128,8 @@ typedef struct dir_ws {
     float *WhhT; /* W_hh^T packed for the step product h W_hh^T (GRU: the
                   * r and z rows; the n rows are in WhhTn)                */
     float *WhhTn;
+    float *WihT; /* W_ih^T packed: each step's input projection, made in
+                  * the time loop while its rows are in cache            */
     float *Whh;  /* W_hh packed for the backward product dG W_hh (train)   */
 } dir_ws;
 
@@ -160,7 +162,7 @@ static void ws_release(stack_ws *ws)
         for (int i = 0; i < ws->L * ws->D; i++) {
             dir_ws *w = &ws->dir[i];
             free(w->A); free(w->Hp); free(w->C); free(w->Cp); free(w->HNL); free(w->dA); free(w->dGh);
-            free(w->WhhT); free(w->WhhTn); free(w->Whh);
+            free(w->WhhT); free(w->WhhTn); free(w->WihT); free(w->Whh);
         }
     }
     if (ws->Y) for (int l = 0; l < ws->L; l++) free(ws->Y[l]);
@@ -208,6 +210,7 @@ static recur_status ws_alloc(const stack *st, stack_ws *ws, int N, int B, recur_
         bad |= falloc(&w->dGh, tr && gru ? n * GH : 0);
         bad |= falloc(&w->WhhT, kernels_packed_size(ws->kn, gru ? 2 * (int)H : (int)GH, (int)H));
         bad |= falloc(&w->WhhTn, gru ? kernels_packed_size(ws->kn, (int)H, (int)H) : 0);
+        bad |= falloc(&w->WihT, kernels_packed_size(ws->kn, (int)GH, layer_input(st, i / st->D)));
         bad |= falloc(&w->Whh, tr ? kernels_packed_size(ws->kn, (int)H, (int)GH) : 0);
     }
     int drop = tr && st->dropout > 0.0f;
@@ -318,14 +321,16 @@ static void add_bias_rows(float *A, int n, int cols, const float *bias)
     }
 }
 
-/* Pack the recurrent weights of (l, d) for the step product. */
-static void pack_step_weights(const stack *st, stack_ws *ws, int l, int d)
+/* Pack the weights of (l, d) for the step products (W_ih only when the
+ * layer's input is given: layer 0 of a model brings its own projections). */
+static void pack_step_weights(const stack *st, stack_ws *ws, int l, int d, int recurrent, int input)
 {
     const int H = st->H, GA = st->cell == RECUR_CELL_GRU ? 2 * H : st->G * H;
     dir_ws *w = &ws->dir[l * st->D + d];
     const float *W_hh = stack_w_hh(st, l, d, 0);
-    kernels_pack_bt(ws->kn, GA, H, W_hh, H, w->WhhT);
-    if (st->cell == RECUR_CELL_GRU) kernels_pack_bt(ws->kn, H, H, W_hh + (size_t)GA * H, H, w->WhhTn);
+    if (recurrent) kernels_pack_bt(ws->kn, GA, H, W_hh, H, w->WhhT);
+    if (recurrent && st->cell == RECUR_CELL_GRU) kernels_pack_bt(ws->kn, H, H, W_hh + (size_t)GA * H, H, w->WhhTn);
+    if (input) kernels_pack_bt(ws->kn, st->G * H, layer_input(st, l), stack_w_ih(st, l, d, 0), layer_input(st, l), w->WihT);
 }
 
 /* Threads split a batch by sequences: rows j0..j1-1 of every step belong to
@@ -351,6 +356,8 @@ typedef struct dir_job {
     stack_ws *ws;
     const pack *p;
     int l, d, train;
+    const float *X;    /* forward: the layer's input [N][I], or NULL when A holds its projections */
+    const float *bias; /* forward with X: stack_input_bias, added by the cells */
     const float *h0, *c0, *dY, *dhn, *dcn;
     float *hn, *cn, *dh0, *dc0;
     int bounds[MAX_SHARES + 1];
@@ -371,8 +378,11 @@ static void state_rows(float *dst, const float *src, int j0, int j1, int H)
     else memset(dst + off, 0, n);
 }
 
-/* Rows j0..j1-1 of one direction of one layer; A holds the input
- * projections on entry. */
+/* Rows j0..j1-1 of one direction of one layer. With job->X, each step's
+ * input projection x_t W_ih^T is made here, just before the recurrent
+ * product lands on it, so the step's rows never leave the cache between
+ * the two products and the cell (and the bias rides in the cell's pass);
+ * without it, A holds the projections (bias included) on entry. */
 static void direction_forward_rows(const dir_job *job, int j0, int j1)
 {
     const stack *st = job->st;
@@ -385,6 +395,8 @@ static void direction_forward_rows(const dir_job *job, int j0, int j1)
     const kernels *kn = ws->kn;
     const qstack *q = train ? NULL : st->q;
     const float *b_hn = stack_b_hh(st, l, d, 0) + 2 * H;
+    const float *bias = job->X ? job->bias : NULL;
+    const size_t I = (size_t)layer_input(st, l);
     float *S = ws->S + (size_t)j0 * H, *Cs = ws->Cs + (size_t)j0 * H, *HG = ws->HG + (size_t)j0 * H;
     float *Y = ws->Y[l];
     state_rows(ws->S, job->h0, j0, j1, H);
@@ -396,22 +408,26 @@ static void direction_forward_rows(const dir_job *job, int j0, int j1)
         size_t row = (size_t)p->off[t] + j0;
         float *a = w->A + row * GH, *y = Y + row * DH + (size_t)d * H;
         if (train) memcpy(w->Hp + row * H, S, (size_t)b * H * sizeof(float));
+        if (job->X) kn->gemm_packed(b, GH, I, job->X + row * I, I, w->WihT, a, GH, 0);
         /* The recurrent product lands on the input projections directly. */
         if (q) quant_gemm(ws->qk, b, S, H, &q->whh[l * st->D + d], a, GH, 1);
         else kn->gemm_packed(b, GA, H, S, H, w->WhhT, a, GH, 1);
         switch (st->cell) {
         case RECUR_CELL_RNN_TANH:
         case RECUR_CELL_RNN_RELU:
+            if (bias)
+                for (int r = 0; r < b; r++)
+                    for (int j = 0; j < H; j++) a[(size_t)r * H + j] += bias[j];
             rnn_cell_forward(kn, b, H, st->cell == RECUR_CELL_RNN_RELU, a, S, y, DH);
             break;
         case RECUR_CELL_LSTM:
             if (train) memcpy(w->Cp + row * H, Cs, (size_t)b * H * sizeof(float));
-            lstm_cell_forward(kn, b, H, a, Cs, train ? w->C + row * H : NULL, S, y, DH);
+            kn->lstm_forward(b, H, a, bias, Cs, train ? w->C + row * H : NULL, S, y, DH);
             break;
         case RECUR_CELL_GRU:
             if (q) quant_gemm(ws->qk, b, S, H, &q->whhn[l * st->D + d], HG, H, 0);
             else kn->gemm_packed(b, H, H, S, H, w->WhhTn, HG, H, 0);
-            gru_cell_forward(kn, b, H, a, HG, b_hn, S, train ? w->HNL + row * H : NULL, y, DH);
+            kn->gru_forward(b, H, a, bias, HG, b_hn, S, train ? w->HNL + row * H : NULL, y, DH);
             break;
         }
     }
@@ -427,11 +443,15 @@ static void direction_forward_share(void *arg, int tid, int nt)
     direction_forward_rows(job, job->bounds[tid], job->bounds[tid + 1]);
 }
 
-static void direction_forward(const stack *st, stack_ws *ws, const pack *p, int l, int d,
+static void direction_forward(const stack *st, stack_ws *ws, const pack *p, int l, int d, const float *X,
                               const float *h0, const float *c0, float *hn, float *cn, int train)
 {
-    if (!(st->q && !train) && (!ws->weights_fixed || !ws->packed_valid)) pack_step_weights(st, ws, l, d);
-    dir_job job = {st, ws, p, l, d, train, h0, c0, NULL, NULL, NULL, hn, cn, NULL, NULL, {0}};
+    /* Quantized inference has its own recurrent weights; W_ih is packed
+     * whenever this loop makes the input projections. */
+    const int quant = st->q && !train;
+    if ((!quant || X) && (!ws->weights_fixed || !ws->packed_valid)) pack_step_weights(st, ws, l, d, !quant, X != NULL);
+    if (X) stack_input_bias(st, l, d, ws->bias);
+    dir_job job = {st, ws, p, l, d, train, X, ws->bias, h0, c0, NULL, NULL, NULL, hn, cn, NULL, NULL, {0}};
     int nt = shares(ws, p);
     split_sequences(p, nt, job.bounds);
     if (nt > 1) pool_run_n(ws->pool, nt, direction_forward_share, &job);
@@ -497,11 +517,10 @@ void stack_forward(const stack *st, stack_ws *ws, const pack *p, const float *x,
                    const float *h0, const float *c0, float *hn, float *cn,
                    int train, recur_rng *rng)
 {
-    const int N = p->N, GH = st->G * st->H, DH = st->D * st->H;
+    const int N = p->N, DH = st->D * st->H;
     const size_t state = (size_t)p->B * st->H;
     for (int l = 0; l < st->L; l++) {
         const float *X = l == 0 ? x : ws->Y[l - 1];
-        int I = layer_input(st, l);
         if (l > 0 && train && st->dropout > 0.0f) {
             float keep = 1.0f - st->dropout, scale = 1.0f / keep;
             float *m = ws->mask[l], *xd = ws->Xd[l];
@@ -512,20 +531,21 @@ void stack_forward(const stack *st, stack_ws *ws, const pack *p, const float *x,
             X = xd;
         }
         for (int d = 0; d < st->D; d++) {
-            dir_ws *w = &ws->dir[l * st->D + d];
+            /* Xd NULL: A holds the projections (quantized inference makes
+             * them here, over all rows, in its own product). */
+            const float *Xd = X;
             if (X && l > 0 && st->q && !train) {
+                const int GH = st->G * st->H, I = layer_input(st, l);
+                dir_ws *w = &ws->dir[l * st->D + d];
                 qgemm_job g = {ws, N, X, I, &st->q->wih[l * st->D + d], w->A, GH};
                 if (pool_threads(ws->pool) > 1 && N >= 64) pool_run(ws->pool, qgemm_share, &g);
                 else qgemm_share(&g, 0, 1);
                 stack_input_bias(st, l, d, ws->bias);
                 add_bias_rows(w->A, N, GH, ws->bias);
-            } else if (X) {
-                stack_gemm(ws, 0, 1, N, GH, I, X, I, stack_w_ih(st, l, d, 0), I, 0, w->A, GH);
-                stack_input_bias(st, l, d, ws->bias);
-                add_bias_rows(w->A, N, GH, ws->bias);
+                Xd = NULL;
             }
             size_t k = (size_t)(l * st->D + d) * state;
-            direction_forward(st, ws, p, l, d, h0 ? h0 + k : NULL, c0 ? c0 + k : NULL,
+            direction_forward(st, ws, p, l, d, Xd, h0 ? h0 + k : NULL, c0 ? c0 + k : NULL,
                               hn ? hn + k : NULL, cn ? cn + k : NULL, train);
         }
     }
@@ -644,7 +664,7 @@ static void direction_backward(const stack *st, stack_ws *ws, const pack *p, int
     const int H = st->H, GH = st->G * st->H;
     dir_ws *w = &ws->dir[l * st->D + d];
     kernels_pack_b(ws->kn, H, GH, stack_w_hh(st, l, d, 0), H, w->Whh);
-    dir_job job = {st, ws, p, l, d, 1, NULL, NULL, dY, dhn, dcn, NULL, NULL, dh0, dc0, {0}};
+    dir_job job = {st, ws, p, l, d, 1, NULL, NULL, NULL, NULL, dY, dhn, dcn, NULL, NULL, dh0, dc0, {0}};
     int nt = shares(ws, p);
     split_sequences(p, nt, job.bounds);
     if (nt > 1) pool_run_n(ws->pool, nt, direction_backward_share, &job);
