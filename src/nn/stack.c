@@ -569,8 +569,12 @@ static void direction_backward_rows(const dir_job *job, int j0, int j1)
     dir_ws *w = &ws->dir[l * st->D + d];
     const kernels *kn = ws->kn;
     const float *dY = job->dY;
-    float *dS = ws->dS + (size_t)j0 * H, *dC = ws->dC + (size_t)j0 * H, *dh = ws->dh + (size_t)j0 * H;
+    float *dS = ws->dS + (size_t)j0 * H, *dC = ws->dC + (size_t)j0 * H, *dh_rows = ws->dh + (size_t)j0 * H;
     int lstm = st->cell == RECUR_CELL_LSTM;
+    /* The last layer of a single direction keeps dh_t for
+     * stack_ws_state_grads as [N][H]: rows the step's dh can be made in
+     * directly, instead of being copied there at every step. */
+    const int direct = l == st->L - 1 && st->D == 1;
     state_rows(ws->dS, job->dhn, j0, j1, H);
     if (lstm) state_rows(ws->dC, job->dcn, j0, j1, H);
     for (int s = p->T - 1; s >= 0; s--) {
@@ -578,6 +582,7 @@ static void direction_backward_rows(const dir_job *job, int j0, int j1)
         int b = (p->bs[t] < j1 ? p->bs[t] : j1) - j0;
         if (b <= 0) continue;
         size_t row = (size_t)p->off[t] + j0;
+        float *dh = direct ? ws->dHt + row * DH : dh_rows;
         for (int r = 0; r < b; r++) {
             const float *dyr = dY ? dY + (row + r) * DH + (size_t)d * H : NULL;
             float *o = dh + (size_t)r * H;
@@ -585,7 +590,7 @@ static void direction_backward_rows(const dir_job *job, int j0, int j1)
             if (dyr) for (int j = 0; j < H; j++) o[j] = in[j] + dyr[j];
             else memcpy(o, in, (size_t)H * sizeof *o);
         }
-        if (l == st->L - 1)
+        if (l == st->L - 1 && !direct)
             for (int r = 0; r < b; r++)
                 memcpy(ws->dHt + (row + r) * DH + (size_t)d * H, dh + (size_t)r * H, (size_t)H * sizeof *dh);
         float *dA = w->dA + row * GH;
