@@ -199,9 +199,17 @@ static void generic_gru_backward(int b, int H, const float *dh, const float *act
     }
 }
 
+static void generic_colsum(int n, int cols, const float *A, int lda, double *sum)
+{
+    for (int r = 0; r < n; r++) {
+        const float *row = A + (size_t)r * lda;
+        for (int j = 0; j < cols; j++) sum[j] += row[j];
+    }
+}
+
 const kernels kernels_generic = {"generic", GENERIC_NR, generic_sigmoid, generic_tanh, generic_gemm_packed,
                                  generic_gemm_packed_ta, generic_lstm_forward, generic_gru_forward,
-                                 generic_lstm_backward, generic_gru_backward, generic_pack_bt};
+                                 generic_lstm_backward, generic_gru_backward, generic_pack_bt, generic_colsum};
 
 /* ------------------------------------------------------------------------ */
 /* Blocked general product                                                   */

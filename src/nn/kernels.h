@@ -50,6 +50,10 @@ typedef struct kernels {
      * recurrent weights are packed at every training forward, and a scalar
      * transpose of them cost up to a sixth of a short sequence's time. */
     void (*pack_bt)(int nr, int N, int K, const float *M, int ld, float *Bp);
+    /* sum[j] += A[r][j] for r = 0..n-1, j < cols (row stride lda), in
+     * double, row after row: every level adds in the same order, so the
+     * bias gradients agree to the bit across levels. */
+    void (*colsum)(int n, int cols, const float *A, int lda, double *sum);
 } kernels;
 
 /* The best table for this CPU (see core/cpu.h for RECUR_KERNELS). */

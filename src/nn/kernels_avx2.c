@@ -24,6 +24,29 @@
 #define VABS(x) _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x)
 #define VCOPYSIGN(m, s) _mm256_or_ps(m, _mm256_and_ps(_mm256_set1_ps(-0.0f), s))
 #define VSELECT_LT(a, b, x, y) _mm256_blendv_ps(y, x, _mm256_cmp_ps(a, b, _CMP_LT_OQ))
+/* Column sums in double (kernels.h): 32 columns at a time in eight
+ * accumulators, each column's rows added in order. */
+static void avx2_colsum(int n, int cols, const float *A, int lda, double *sum)
+{
+    int j = 0;
+    for (; j + 32 <= cols; j += 32) {
+        __m256d s[8];
+        for (int q = 0; q < 8; q++) s[q] = _mm256_loadu_pd(sum + j + 4 * q);
+        for (int r = 0; r < n; r++) {
+            const float *row = A + (size_t)r * lda + j;
+            for (int q = 0; q < 8; q++) s[q] = _mm256_add_pd(s[q], _mm256_cvtps_pd(_mm_loadu_ps(row + 4 * q)));
+        }
+        for (int q = 0; q < 8; q++) _mm256_storeu_pd(sum + j + 4 * q, s[q]);
+    }
+    for (; j + 4 <= cols; j += 4) {
+        __m256d s = _mm256_loadu_pd(sum + j);
+        for (int r = 0; r < n; r++) s = _mm256_add_pd(s, _mm256_cvtps_pd(_mm_loadu_ps(A + (size_t)r * lda + j)));
+        _mm256_storeu_pd(sum + j, s);
+    }
+    for (int r = 0; r < n && j < cols; r++)
+        for (int k = j; k < cols; k++) sum[k] += A[(size_t)r * lda + k];
+}
+#define KERNEL_COLSUM avx2_colsum
 #define KERNEL_NAME "avx2"
 #define KERNEL_TABLE kernels_avx2
 

@@ -24,6 +24,29 @@
 #define VCOPYSIGN(m, s) \
     _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(m), _mm512_and_si512(_mm512_castps_si512(s), _mm512_set1_epi32((int)0x80000000))))
 #define VSELECT_LT(a, b, x, y) _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), y, x)
+/* Column sums in double (kernels.h): 64 columns at a time in eight
+ * accumulators, each column's rows added in order. */
+static void avx512_colsum(int n, int cols, const float *A, int lda, double *sum)
+{
+    int j = 0;
+    for (; j + 64 <= cols; j += 64) {
+        __m512d s[8];
+        for (int q = 0; q < 8; q++) s[q] = _mm512_loadu_pd(sum + j + 8 * q);
+        for (int r = 0; r < n; r++) {
+            const float *row = A + (size_t)r * lda + j;
+            for (int q = 0; q < 8; q++) s[q] = _mm512_add_pd(s[q], _mm512_cvtps_pd(_mm256_loadu_ps(row + 8 * q)));
+        }
+        for (int q = 0; q < 8; q++) _mm512_storeu_pd(sum + j + 8 * q, s[q]);
+    }
+    for (; j + 8 <= cols; j += 8) {
+        __m512d s = _mm512_loadu_pd(sum + j);
+        for (int r = 0; r < n; r++) s = _mm512_add_pd(s, _mm512_cvtps_pd(_mm256_loadu_ps(A + (size_t)r * lda + j)));
+        _mm512_storeu_pd(sum + j, s);
+    }
+    for (int r = 0; r < n && j < cols; r++)
+        for (int k = j; k < cols; k++) sum[k] += A[(size_t)r * lda + k];
+}
+#define KERNEL_COLSUM avx512_colsum
 #define KERNEL_NAME "avx512"
 #define KERNEL_TABLE kernels_avx512
 

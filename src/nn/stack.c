@@ -632,9 +632,10 @@ static void direction_backward_share(void *arg, int tid, int nt)
  * gradient sums thousands of rows (every step of every sequence), and row by
  * row in float its error grew with the rows (20x float32 PyTorch's). */
 typedef struct colsum_job {
-    float *acc;
+    float *acc, *acc2; /* acc2: a second gradient with the same sums, or NULL */
     const float *A;
     int n, cols;
+    const kernels *kn;
 } colsum_job;
 
 static void colsum_share(void *arg, int tid, int nt)
@@ -647,24 +648,25 @@ static void colsum_share(void *arg, int tid, int nt)
     for (int j0 = c0; j0 < c1; j0 += CHUNK) {
         int w = c1 - j0 < CHUNK ? c1 - j0 : CHUNK;
         for (int j = 0; j < w; j++) sum[j] = 0.0;
-        for (int r = 0; r < c->n; r++) {
-            const float *row = c->A + (size_t)r * c->cols + j0;
-            for (int j = 0; j < w; j++) sum[j] += row[j];
-        }
+        c->kn->colsum(c->n, w, c->A + j0, c->cols, sum);
         for (int j = 0; j < w; j++) c->acc[j0 + j] = (float)((double)c->acc[j0 + j] + sum[j]);
+        if (c->acc2)
+            for (int j = 0; j < w; j++) c->acc2[j0 + j] = (float)((double)c->acc2[j0 + j] + sum[j]);
     }
 }
 
-static void add_column_sums(stack_ws *ws, float *acc, const float *A, int n, int cols)
+static void add_column_sums(stack_ws *ws, float *acc, float *acc2, const float *A, int n, int cols)
 {
-    colsum_job c = {acc, A, n, cols};
+    colsum_job c = {acc, acc2, A, n, cols, ws->kn};
     if (pool_threads(ws->pool) > 1 && cols >= 64) pool_run(ws->pool, colsum_share, &c);
     else colsum_share(&c, 0, 1);
 }
 
+/* b_ih_grad: where the same column sums go too, or NULL (the RNN's and the
+ * LSTM's bias gradients are equal; the GRU's are not). */
 static void direction_backward(const stack *st, stack_ws *ws, const pack *p, int l, int d,
                                const float *dY, const float *dhn, const float *dcn,
-                               float *dh0, float *dc0)
+                               float *dh0, float *dc0, float *b_ih_grad)
 {
     const int H = st->H, GH = st->G * st->H;
     dir_ws *w = &ws->dir[l * st->D + d];
@@ -677,7 +679,7 @@ static void direction_backward(const stack *st, stack_ws *ws, const pack *p, int
     /* Parameter gradients of the recurrent side: one product over all rows. */
     const float *dGh_all = st->cell == RECUR_CELL_GRU ? w->dGh : w->dA;
     stack_gemm(ws, 1, 0, GH, H, p->N, dGh_all, GH, w->Hp, H, 1, stack_w_hh(st, l, d, 1), H);
-    add_column_sums(ws, stack_b_hh(st, l, d, 1), dGh_all, p->N, GH);
+    add_column_sums(ws, stack_b_hh(st, l, d, 1), b_ih_grad, dGh_all, p->N, GH);
 }
 
 void stack_backward(const stack *st, stack_ws *ws, const pack *p,
@@ -690,10 +692,13 @@ void stack_backward(const stack *st, stack_ws *ws, const pack *p,
     for (int l = st->L - 1; l >= 0; l--) {
         int I = layer_input(st, l);
         const float *X = l == 0 ? x : (ws->Xd[l] && st->dropout > 0.0f ? ws->Xd[l] : ws->Y[l - 1]);
+        /* One pass of column sums serves both biases where they are equal. */
+        const int shared_sums = X && st->cell != RECUR_CELL_GRU;
         for (int d = 0; d < st->D; d++) {
             size_t k = (size_t)(l * st->D + d) * state;
             direction_backward(st, ws, p, l, d, dY, dhn ? dhn + k : NULL, dcn ? dcn + k : NULL,
-                               dh0 ? dh0 + k : NULL, dc0 ? dc0 + k : NULL);
+                               dh0 ? dh0 + k : NULL, dc0 ? dc0 + k : NULL,
+                               shared_sums ? stack_b_ih(st, l, d, 1) : NULL);
         }
         /* Input side: dW_ih, db_ih and the gradient of the layer's input. */
         float *dX = l == 0 ? dx : ws->dX;
@@ -701,7 +706,7 @@ void stack_backward(const stack *st, stack_ws *ws, const pack *p,
             const float *dA = ws->dir[l * st->D + d].dA;
             if (X) {
                 stack_gemm(ws, 1, 0, GH, I, N, dA, GH, X, I, 1, stack_w_ih(st, l, d, 1), I);
-                add_column_sums(ws, stack_b_ih(st, l, d, 1), dA, N, GH);
+                if (!shared_sums) add_column_sums(ws, stack_b_ih(st, l, d, 1), NULL, dA, N, GH);
             }
             if (dX)
                 stack_gemm(ws, 0, 0, N, I, GH, dA, GH, stack_w_ih(st, l, d, 0), I, d, dX, I);
