@@ -100,6 +100,14 @@ check:
 # $(BUILD)/bench/bench. Options: make bench BENCH_ARGS="--quick" (see --help).
 bench: $(BUILD)/bench/bench $(BUILD)/recur
 	$(abspath $(BUILD)/bench/bench) $(BENCH_ARGS)
+	$(MAKE) --no-print-directory bench-python
+
+# The Python row (bench/python_vs_torch.py): a PyTorch-trained LSTM-128
+# answered by PyTorch and by recur through `import recur`. Skips without torch.
+BENCH_PYTHON ?= /usr/bin/python3
+.PHONY: bench-python
+bench-python: $(BUILD)/librecur.so
+	RECUR_LIBRARY=$(abspath $(BUILD)/librecur.so) $(BENCH_PYTHON) bench/python_vs_torch.py $(if $(findstring --quick,$(BENCH_ARGS)),--quick)
 
 # Debian packages the build needs (run as root, or with sudo).
 DEBS := build-essential pkg-config libopenblas-dev libutf8proc-dev libcjson-dev libcurl4-openssl-dev libzip-dev libsndfile1-dev libkissfft-dev espeak-ng sox python3-numpy
@@ -144,7 +152,7 @@ clean:
 # the reproducer's path, on any crash, leak, timeout or sanitizer report.
 FUZZ_CC        ?= clang
 FUZZ_SECONDS   ?= 30
-FUZZ_HARNESSES ?= safetensors model dataset cli audio
+FUZZ_HARNESSES ?= safetensors model dataset cli audio import
 FUZZ_BIN       := $(FUZZ_HARNESSES:%=build-fuzz/fuzz_%)
 # Warnings stay on, -Werror stays with the main (gcc) build.
 SAN_CFLAGS_W   := -std=c11 -Wall -Wextra -Wno-unused-parameter

@@ -28,6 +28,7 @@ int cmd_experiment(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_features(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 
 /* ------------------------------------------------------------------------ */
 /* Flag parsing (args.c): a table of options per command                     */
@@ -106,6 +107,7 @@ arg_command *cmd_info_table(void);
 arg_command *cmd_sample_table(void);
 arg_command *cmd_quantize_table(void);
 arg_command *cmd_features_table(void);
+arg_command *cmd_import_table(void);
 /* Defines `arg_command *fn(void)` for a command whose flag table is built
  * by `void fill(arg_command *, arg_spec *, opts_type *)` with n_specs
  * entries: the command, its specs and its options in one malloc'd block. */

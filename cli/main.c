@@ -17,6 +17,7 @@ static const struct {
     {"sample", cmd_sample, "names drawn from a generation model (train --generate)"},
     {"quantize", cmd_quantize, "int8 or bf16 weights for faster inference"},
     {"features", cmd_features, "speech features (log-mel, MFCC) of audio files, as NumPy arrays"},
+    {"import", cmd_import, "a recur model from a PyTorch state_dict saved as safetensors"},
 };
 
 static void usage(FILE *f)

@@ -49,6 +49,7 @@ static const struct {
     {"info", cmd_info_table},
     {"sample", cmd_sample_table},
     {"quantize", cmd_quantize_table},
+    {"import", cmd_import_table},
     {"experiment memory", cmd_experiment_memory_table},
     {"experiment gradients", cmd_experiment_gradients_table},
     {"experiment cost", cmd_experiment_cost_table},

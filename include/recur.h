@@ -87,6 +87,11 @@ typedef enum recur_abi_struct {
     RECUR_ABI_MODEL_CONFIG,  /* recur_model_config  */
     RECUR_ABI_TRAIN_CONFIG,  /* recur_train_config  */
     RECUR_ABI_BATCH,         /* recur_batch         */
+    RECUR_ABI_METRICS,       /* recur_metrics       */
+    RECUR_ABI_FIT_STEP,      /* recur_fit_step      */
+    RECUR_ABI_FIT_EPOCH,     /* recur_fit_epoch     */
+    RECUR_ABI_FIT_CONFIG,    /* recur_fit_config    */
+    RECUR_ABI_FIT_RESULT,    /* recur_fit_result    */
     RECUR_ABI_COUNT          /* new structs go just above, never between */
 } recur_abi_struct;
 RECUR_API recur_status recur_abi_check(int major, int minor, const size_t *sizes,
@@ -426,6 +431,20 @@ RECUR_API recur_status recur_model_save(const recur_model *m, const char *path,
                               recur_error *err);
 RECUR_API recur_status recur_model_load(const char *path, recur_model **out,
                               recur_error *err);
+/*
+ * A plain PyTorch state_dict (safetensors, no recur metadata) as a
+ * classifier: the recurrent module's tensors "<rnn>.weight_ih_l0", ...
+ * under any prefix, a linear head "<head>.weight" + "<head>.bias" and
+ * optionally an embedding "<emb>.weight" (docs/FORMAT.md section 4). The
+ * cell, sizes, layers and directions come from the shapes; cell >= 0
+ * (rnn_relu: the shapes cannot tell it from rnn_tanh) must agree with
+ * them. vocab gives the symbols (V ids: the embedding's rows, or the
+ * RNN's input size without one); labels the class names (NULL and 0:
+ * "0", "1", ...). RECUR_ERR_FORMAT names the tensor that does not fit.
+ */
+RECUR_API recur_status recur_model_import(const char *path, int cell, const recur_vocab *vocab,
+                                          const char *const *labels, int num_labels,
+                                          recur_model **out, recur_error *err);
 
 /*
  * Reduced-precision weights for inference (training stays fp32). Quantizing

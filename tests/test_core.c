@@ -57,6 +57,11 @@ static void abi_check_names_what_differs(void)
         [RECUR_ABI_MODEL_CONFIG] = sizeof(recur_model_config),
         [RECUR_ABI_TRAIN_CONFIG] = sizeof(recur_train_config),
         [RECUR_ABI_BATCH] = sizeof(recur_batch),
+        [RECUR_ABI_METRICS] = sizeof(recur_metrics),
+        [RECUR_ABI_FIT_STEP] = sizeof(recur_fit_step),
+        [RECUR_ABI_FIT_EPOCH] = sizeof(recur_fit_epoch),
+        [RECUR_ABI_FIT_CONFIG] = sizeof(recur_fit_config),
+        [RECUR_ABI_FIT_RESULT] = sizeof(recur_fit_result),
     };
     char msg[256];
     CHECK(recur_abi_check(RECUR_VERSION_MAJOR, RECUR_VERSION_MINOR, sizes, RECUR_ABI_COUNT, msg,

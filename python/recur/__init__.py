@@ -8,6 +8,7 @@ A pure-Python (ctypes) binding of librecur.so:
     m.classify(["Dovesky", "Satoshi"])   # log-probabilities, ndarray [2, labels]
 
 * ``recur.Model``: load/save model files, predict/classify texts, sample names.
+* ``recur.fit(data, **options)``: train one (librecur's training driver).
 * ``recur.RNN``, ``recur.LSTM``, ``recur.GRU``: PyTorch's layers on NumPy arrays,
   forward and backward.
 * ``recur.from_torch(module)`` and ``.to_torch()``: PyTorch models in and out.
@@ -21,10 +22,11 @@ from ._lib import (ArgumentError, DataError, FileError, FormatError, Interrupted
 from .layers import GRU, LSTM, RNN
 from .model import Model, Runner
 from .torch_io import from_torch
+from .fit import fit
 
 __version__ = "0.2.0"
 
-__all__ = ["Model", "Runner", "RNN", "LSTM", "GRU", "from_torch", "library_version",
+__all__ = ["Model", "Runner", "fit", "RNN", "LSTM", "GRU", "from_torch", "library_version",
            "library_path", "set_threads", "RecurError", "LibraryError", "ArgumentError",
            "FormatError", "DataError", "FileError", "NumericError", "OutOfMemoryError",
            "Interrupted"]

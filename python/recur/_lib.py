@@ -119,8 +119,53 @@ class Batch(Structure):
                 ("step_labels", POINTER(c_int32)), ("targets", POINTER(c_float))]
 
 
+class Metrics(Structure):
+    _fields_ = [("num_labels", c_int), ("n", c_size_t), ("correct", c_size_t),
+                ("loss_sum", c_double), ("terms", c_size_t), ("confusion", POINTER(c_size_t))]
+
+
+class FitStep(Structure):
+    _fields_ = [("epoch", c_int), ("epochs", c_int), ("step", c_uint64), ("done", c_size_t),
+                ("total", c_size_t), ("seconds", c_double), ("loss", c_double)]
+
+
+class FitEpoch(Structure):
+    _fields_ = [("epoch", c_int), ("epochs", c_int), ("train_loss", c_double),
+                ("train_seconds", c_double), ("sequences", c_size_t),
+                ("valid", POINTER(Metrics)), ("valid_loss", c_double),
+                ("valid_accuracy", c_double), ("valid_macro_recall", c_double),
+                ("improved", c_int), ("lr_halved", c_int), ("lr", c_float),
+                ("best_epoch", c_int), ("best_score", c_double), ("history_n", c_int),
+                ("history_train_loss", POINTER(c_double)),
+                ("history_valid_loss", POINTER(c_double)),
+                ("history_accuracy", POINTER(c_double)),
+                ("history_macro_recall", POINTER(c_double))]
+
+
+FIT_EPOCH_FN = ctypes.CFUNCTYPE(c_int, POINTER(FitEpoch), c_void_p)
+FIT_STEP_FN = ctypes.CFUNCTYPE(None, POINTER(FitStep), c_void_p)
+
+
+class FitConfig(Structure):
+    _fields_ = [("train", TrainConfig), ("epochs", c_int), ("batch", c_int), ("bucket", c_int),
+                ("balance", c_double), ("token_dropout", c_double), ("patience", c_int),
+                ("select", c_int), ("eval_batch", c_int), ("seed", c_uint64),
+                ("model_path", c_char_p), ("checkpoint_path", c_char_p), ("resume", c_char_p),
+                ("resume_lr", c_int), ("meta", POINTER(c_char_p)), ("n_meta", c_int),
+                ("stop", POINTER(c_int)),  # sig_atomic_t is int on the platforms recur runs on
+                ("on_step", FIT_STEP_FN), ("on_epoch", FIT_EPOCH_FN), ("user", c_void_p)]
+
+
+class FitResult(Structure):
+    _fields_ = [("epochs_done", c_int), ("best_epoch", c_int), ("best_score", c_double),
+                ("best_loss", c_double), ("best_accuracy", c_double),
+                ("best_macro_recall", c_double), ("best_saved", c_int),
+                ("saved_current", c_int), ("current_score", c_double)]
+
+
 # recur_abi_struct order.
-_ABI_STRUCTS = [Error, RnnConfig, Param, DatasetStats, ModelConfig, TrainConfig, Batch]
+_ABI_STRUCTS = [Error, RnnConfig, Param, DatasetStats, ModelConfig, TrainConfig, Batch,
+                Metrics, FitStep, FitEpoch, FitConfig, FitResult]
 
 _P = c_void_p
 _E = POINTER(Error)
@@ -167,6 +212,17 @@ _PROTOTYPES = {
     "recur_runner_classify_ids": (c_int, [_P, _P, _P, c_int, _P, _E]),
     "recur_runner_reset": (c_int, [_P, c_int, _E]),
     "recur_runner_step": (c_int, [_P, c_int32, POINTER(c_float), _E]),
+    "recur_vocab_add": (c_int, [_P, c_char_p, c_size_t, _E]),
+    "recur_dataset_load": (c_int, [c_char_p, POINTER(_P), _E]),
+    "recur_dataset_free": (None, [_P]),
+    "recur_dataset_size": (c_size_t, [_P]),
+    "recur_dataset_num_labels": (c_int, [_P]),
+    "recur_dataset_label_name": (c_char_p, [_P, c_int]),
+    "recur_dataset_text": (ctypes.POINTER(c_char), [_P, c_size_t, POINTER(c_size_t)]),
+    "recur_dataset_label": (c_int, [_P, c_size_t]),
+    "recur_fit_config_default": (None, [POINTER(FitConfig)]),
+    "recur_fit": (c_int, [_P, POINTER(FitConfig), POINTER(Batch), POINTER(c_size_t), c_size_t,
+                          POINTER(c_size_t), c_size_t, POINTER(FitResult), _E]),
     "recur_set_threads": (None, [c_int]),
     "recur_get_threads": (c_int, []),
 }

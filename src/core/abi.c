@@ -24,6 +24,11 @@ static const struct {
     [RECUR_ABI_MODEL_CONFIG] = {"recur_model_config", sizeof(recur_model_config)},
     [RECUR_ABI_TRAIN_CONFIG] = {"recur_train_config", sizeof(recur_train_config)},
     [RECUR_ABI_BATCH] = {"recur_batch", sizeof(recur_batch)},
+    [RECUR_ABI_METRICS] = {"recur_metrics", sizeof(recur_metrics)},
+    [RECUR_ABI_FIT_STEP] = {"recur_fit_step", sizeof(recur_fit_step)},
+    [RECUR_ABI_FIT_EPOCH] = {"recur_fit_epoch", sizeof(recur_fit_epoch)},
+    [RECUR_ABI_FIT_CONFIG] = {"recur_fit_config", sizeof(recur_fit_config)},
+    [RECUR_ABI_FIT_RESULT] = {"recur_fit_result", sizeof(recur_fit_result)},
 };
 
 recur_status recur_abi_check(int major, int minor, const size_t *sizes, int n, char *message,

@@ -64,3 +64,26 @@ def read_bytes(path):
 def write_bytes(path, data):
     with open(path, "wb") as f:
         f.write(data)
+
+
+def save_state_dict(tensors, path):
+    """A plain safetensors file ({name: float32 ndarray}, no metadata), as
+    safetensors.torch.save_file writes one (Debian has no safetensors)."""
+    import json
+    import struct
+    header, blobs, off = {}, [], 0
+    for name, a in tensors.items():
+        raw = np.ascontiguousarray(a, dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + len(raw)]}
+        blobs.append(raw)
+        off += len(raw)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    write_bytes(path, struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+RECUR_BIN = os.path.join(ROOT, "build", "recur")
+
+
+def recur_cli(*args):
+    return subprocess.run([RECUR_BIN] + list(args), capture_output=True, text=True, timeout=60)

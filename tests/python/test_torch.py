@@ -1,6 +1,7 @@
 """PyTorch in and out: from_torch and to_torch give identical outputs (1e-5)
 on random configurations: cells x layers x directions x ragged lengths, with
 and without an embedding, batch_first or not."""
+import os
 import random
 import unittest
 
@@ -130,3 +131,61 @@ class FromTorchTest(TempDir):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@needs_torch
+class ImportCommandTest(TempDir):
+    """recur import: a plain state_dict (PyTorch names, no metadata) -> a model."""
+
+    def test_state_dicts_import_with_the_same_outputs(self):
+        from common import recur_cli, save_state_dict
+        torch.manual_seed(3)
+        for cell, L, bi, embed in (("lstm", 1, False, 6), ("gru", 2, True, 0),
+                                   ("rnn_relu", 2, False, 5)):
+            with self.subTest(cell=cell, L=L, bi=bi, embed=embed):
+                net = make_module(cell, L, bi, embed, batch_first=False)
+                sd = {k: v.numpy() for k, v in net.state_dict().items()}
+                src, dst = self.path("sd.safetensors"), self.path("m.safetensors")
+                save_state_dict(sd, src)
+                args = ["import", src, "-o", dst, "--vocab", "abcdefghij", "--labels", "p,q,r,s"]
+                if cell == "rnn_relu":
+                    args += ["--cell", "rnn_relu"]
+                r = recur_cli(*args)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("-> " + dst, r.stdout)
+                with recur.Model.load(dst) as m:
+                    self.assertEqual(m.labels, list("pqrs"))
+                    self.assertEqual((m.config["cell"], m.config["layers"]), (cell, L))
+                    texts = ["abc", "j", "hgfedcba"]
+                    tokens, lengths = padded([m.encode(t) for t in texts])
+                    with torch.no_grad():
+                        want = net(tokens, lengths).numpy()
+                    np.testing.assert_allclose(m.classify(texts), want, atol=1e-5)
+                    self.assertEqual(m.get_meta("imported_from"), src)
+
+    def test_state_dicts_that_do_not_fit_are_one_line(self):
+        from common import recur_cli, save_state_dict
+        net = make_module("lstm", 1, False, 6, batch_first=False)
+        sd = {k: v.numpy() for k, v in net.state_dict().items()}
+        src, dst = self.path("sd.safetensors"), self.path("m.safetensors")
+        cases = [
+            (dict(sd), ["--vocab", "abc"], "embedding \"emb.weight\" has 12 rows, the vocabulary 5"),
+            (dict(sd), ["--vocab", "abcdefghij", "--cell", "gru"], "4 gates, a gru has 3"),
+            (dict(sd), ["--vocab", "abcdefghij", "--hidden", "9"], "the flags say otherwise"),
+            (dict(sd), ["--vocab", "abcdefghij", "--labels", "a,b"], "2 labels given, the head has 4"),
+            (dict(sd), [], "give the vocabulary once"),
+            ({k: v for k, v in sd.items() if not k.startswith("fc.")}, ["--vocab", "abcdefghij"],
+             "no linear head"),
+            (dict(sd, **{"norm.scale": np.ones(3, np.float32)}), ["--vocab", "abcdefghij"],
+             "tensor \"norm.scale\" has no place"),
+            ({k: v for k, v in sd.items() if k != "lstm.bias_hh_l0"}, ["--vocab", "abcdefghij"],
+             "lstm.bias_hh_l0"),
+        ]
+        for tensors, flags, message in cases:
+            with self.subTest(message=message):
+                save_state_dict(tensors, src)
+                r = recur_cli("import", src, "-o", dst, *flags)
+                self.assertNotEqual(r.returncode, 0)
+                self.assertIn(message, r.stderr)
+                self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+                self.assertFalse(os.path.exists(dst))
