@@ -103,7 +103,10 @@ class DatasetStats(Structure):
 class ModelConfig(Structure):
     _fields_ = [("task", c_int), ("cell", c_int), ("hidden", c_int), ("layers", c_int),
                 ("bidirectional", c_int), ("embed", c_int), ("label_embed", c_int),
-                ("dropout", c_float), ("seed", c_uint64)]
+                ("dropout", c_float), ("seed", c_uint64),
+                # Task properties (zero: the classifier of before).
+                ("input", c_int), ("input_size", c_int), ("head", c_int), ("target", c_int),
+                ("outputs", c_int), ("loss", c_int), ("huber_delta", c_float)]
 
 
 class TrainConfig(Structure):

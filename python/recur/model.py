@@ -9,7 +9,7 @@ from ctypes import byref, c_char_p, c_float, c_size_t, c_void_p
 from . import _lib, _np
 from ._lib import ArgumentError, call
 
-TASKS = ("classify", "generate")
+TASKS = ("classify", "generate", "tag", "regress")  # recur_task order
 TEXT_MODES = ("unicode", "ascii")
 BOUNDARY = 1
 UNKNOWN = 0

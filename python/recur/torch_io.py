@@ -219,6 +219,9 @@ def _module_classes():
 def model_to_torch(model):
     torch = _torch()
     cfg = model.config
+    if cfg["task"] not in ("classify", "generate"):
+        raise ValueError("to_torch: a %s model has no torch counterpart here (classifiers and "
+                         "generators only)" % cfg["task"])
     Classifier, Generator = _module_classes()
     V, NL = cfg["vocab_size"], cfg["num_labels"]
     cls = Classifier if cfg["task"] == "classify" else Generator
