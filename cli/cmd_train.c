@@ -250,6 +250,10 @@ static int parse_flags(run *r, int argc, char **argv, char **pos, int *npos)
     }
     int epochs_done = atoi(done);
     r->old_split = recur_model_get_meta(ck, "split.method") == NULL;
+    recur_split_plan kept;
+    int has_plan = !r->old_split && recur_model_get_split(ck, &kept, &err) == RECUR_OK;
+    char kept_dir[4096] = "";
+    if (has_plan && kept.test_dir) snprintf(kept_dir, sizeof kept_dir, "%s", kept.test_dir);
     const recur_model_config arch = *recur_model_get_config(ck);
     /* The options will point into this copy: it lives as long as the run. */
     r->stored_args = strdup(a);
@@ -280,6 +284,16 @@ static int parse_flags(run *r, int argc, char **argv, char **pos, int *npos)
         return EXIT_RUNTIME;
     }
     resolve_direction(&r->o);
+    /* The parts a checkpoint was trained and validated on are part of it. */
+    const train_opts *o = &r->o;
+    if (has_plan && ((int)kept.method != o->split || kept.valid_fraction != o->valid_split ||
+                     (!kept.test_dir && kept.test_fraction != o->test_split) || kept.seed != o->seed ||
+                     kept.dedupe != o->dedupe || strcmp(kept_dir, o->test_dir ? o->test_dir : "") != 0)) {
+        cli_error("--resume: %s was split with other --split, --valid-split, --test-split, --test-dir, --dedupe or "
+                  "--seed values; a checkpoint keeps its split",
+                  resume);
+        return EXIT_RUNTIME;
+    }
     return keep_architecture(&r->o, &arch, resume, argc, argv);
 }
 

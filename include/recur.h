@@ -8,6 +8,10 @@
  *    and never exits.
  *  - The caller owns what it creates and frees it with the matching
  *    recur_*_free; every free accepts NULL.
+ *  - Pointers a getter returns are borrowed from the object they come from
+ *    and stay valid until that object is freed, unless the getter says
+ *    otherwise (recur_model_get_meta, recur_data_batch); names of statuses
+ *    and cells are constant strings, valid forever.
  *  - Nothing in the library is global and mutable: two models in one process
  *    are independent, and one model may be read by many threads at once,
  *    each through its own recur_runner.
@@ -258,7 +262,9 @@ RECUR_API size_t recur_dataset_size(const recur_dataset *ds);
 RECUR_API int recur_dataset_num_labels(const recur_dataset *ds);
 RECUR_API const char *recur_dataset_label_name(const recur_dataset *ds, int label);
 RECUR_API size_t recur_dataset_label_size(const recur_dataset *ds, int label);
-/* Text (trimmed, NUL-terminated, valid UTF-8) and label of example i. */
+/* Text (trimmed, NUL-terminated, valid UTF-8) and label of example i. The
+ * text lives as long as ds (recur_dataset_dedupe renumbers the examples but
+ * keeps every text where it is). */
 RECUR_API const char *recur_dataset_text(const recur_dataset *ds, size_t i, size_t *len);
 RECUR_API int recur_dataset_label(const recur_dataset *ds, size_t i);
 /* 1-based line number of example i in its file. */
@@ -417,10 +423,14 @@ RECUR_API const float *recur_model_input_mean(const recur_model *m);
 RECUR_API const float *recur_model_input_std(const recur_model *m);
 /* Named parameters with full state-dict names ("rnn.weight_ih_l0", ...). */
 RECUR_API int recur_model_param_count(const recur_model *m);
+/* Its data and grad point into the model's weight and gradient blocks,
+ * valid while the model lives. */
 RECUR_API recur_param recur_model_param(const recur_model *m, int i);
 RECUR_API size_t recur_model_num_weights(const recur_model *m);
 /* Free-form string metadata saved with the model ("user." keys in the
- * file). set copies both strings; get returns NULL when absent. */
+ * file). set copies both strings; get returns NULL when absent, else the
+ * model's copy, valid until the model is freed or the same key is set
+ * again (recur_trainer_load and recur_fit set keys: read again after). */
 RECUR_API recur_status recur_model_set_meta(recur_model *m, const char *key,
                                   const char *value, recur_error *err);
 RECUR_API const char *recur_model_get_meta(const recur_model *m, const char *key);

@@ -428,6 +428,26 @@ static void test_no_blas_side_effect(void)
     toy_free(&t);
 }
 
+
+/* A checkpoint keeps its split: resuming with other split flags is refused,
+ * with the same ones it goes on. */
+static void test_resume_keeps_split(void)
+{
+    NEED_BIN();
+    const char *dir = tool_new_dir("fit", "resume-split");
+    char args[9000];
+    snprintf(args, sizeof args, "train '%s' -q --epochs 1 --hidden 8 --embed 4 --threads 1 -o m.safetensors", toy_dir());
+    result r = run_in(dir, NULL, args, NULL);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    result_free(&r);
+    r = run_in(dir, NULL, "train -q --resume m.safetensors.ckpt --epochs 2 --valid-split 0.3", NULL);
+    CHECK_MSG(r.code != 0 && strstr(r.err, "keeps its split"), "exit %d: %s", r.code, r.err);
+    result_free(&r);
+    r = run_in(dir, NULL, "train -q --resume m.safetensors.ckpt --epochs 2", NULL);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    result_free(&r);
+}
+
 const test_case tests_fit[] = {
     {"metrics_by_hand", test_metrics_by_hand},
     {"data_encode", test_data_encode},
@@ -438,5 +458,6 @@ const test_case tests_fit[] = {
     {"old_model_held_out", test_old_model_held_out},
     {"example_matches_train", test_example_matches_train},
     {"no_blas_side_effect", test_no_blas_side_effect},
+    {"resume_keeps_split", test_resume_keeps_split},
     {NULL, NULL},
 };
