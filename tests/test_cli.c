@@ -491,7 +491,18 @@ static void test_interrupt(void)
     }
     CHECK(pid > 0);
     if (pid <= 0) return;
-    struct timespec ts = {1, 200000000};
+    /* Signal once training runs: its "train" line is flushed before the
+     * first batch. A fixed delay raced the start-up under sanitizers on a
+     * loaded machine (the signal came before the handler). */
+    struct timespec tick = {0, 50000000};
+    for (int k = 0; k < 1200; k++) {
+        char *o = slurp(out, NULL);
+        int started = o && strstr(o, "\ntrain   ");
+        free(o);
+        if (started) break;
+        nanosleep(&tick, NULL);
+    }
+    struct timespec ts = {0, 300000000};
     nanosleep(&ts, NULL);
     kill(pid, SIGINT);
     int st = 0;
