@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/rng.h"
+#include "io/safetensors.h"
 #include "test.h"
 
 enum { NSEQ = 4, F = 3, NCLS = 3, K = 2 };
@@ -729,6 +730,195 @@ static void regress_metrics_count(void)
     recur_regress_metrics_free(&rm);
 }
 
+/* ------------------------------------------------------------------------ */
+/* PyTorch parity (fixtures task_*.safetensors of make_fixtures.py)         */
+/* ------------------------------------------------------------------------ */
+
+static const float *fx_tensor(const st_file *f, const char *name, size_t *n)
+{
+    const st_tensor *t = st_find(f, name);
+    if (!t) return NULL;
+    if (n) *n = t->nbytes / 4;
+    return (const float *)t->data;
+}
+
+static int fx_int(const st_file *f, const char *key)
+{
+    const char *v = st_meta(f, key);
+    return v ? atoi(v) : -1;
+}
+
+/* Largest |a - b| / (1 + |b|). */
+static double rel_err(const float *a, const float *b, size_t n)
+{
+    double e = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]) / (1.0 + fabs(b[i]));
+        if (d > e) e = d;
+    }
+    return e;
+}
+
+static void task_parity(const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "tests/fixtures/%s.safetensors", name);
+    st_file *f = NULL;
+    recur_error err;
+    CHECK_OK(st_read(path, &f, &err), &err);
+    if (!f) return;
+    recur_model_config c;
+    recur_model_config_default(&c);
+    const char *head = st_meta(f, "head"), *target = st_meta(f, "target"), *loss = st_meta(f, "loss");
+    int dense = strcmp(st_meta(f, "input"), "dense") == 0, real = strcmp(target, "real") == 0;
+    c.cell = (recur_cell)recur_cell_parse(st_meta(f, "cell"));
+    c.hidden = fx_int(f, "hidden");
+    c.layers = fx_int(f, "layers");
+    c.bidirectional = fx_int(f, "bidirectional");
+    c.embed = fx_int(f, "embed");
+    c.input = dense ? RECUR_INPUT_DENSE : RECUR_INPUT_TOKENS;
+    c.input_size = fx_int(f, "input_size");
+    c.head = strcmp(head, "steps") == 0 ? RECUR_HEAD_STEPS : RECUR_HEAD_FINAL;
+    c.target = real ? RECUR_TARGET_REAL : RECUR_TARGET_CLASS;
+    c.outputs = fx_int(f, "outputs");
+    c.loss = strcmp(loss, "huber") == 0 ? RECUR_LOSS_HUBER : strcmp(loss, "mse") == 0 ? RECUR_LOSS_MSE : RECUR_LOSS_NLL;
+    c.huber_delta = (float)atof(st_meta(f, "huber_delta"));
+    recur_vocab *v = dense ? NULL : small_vocab();
+    recur_model *m = NULL;
+    int nl = real ? 0 : 3;
+    CHECK_OK(recur_model_create(&c, v, nl ? class_names : NULL, nl, &m, &err), &err);
+    recur_vocab_free(v);
+    if (!m) {
+        st_free(f);
+        return;
+    }
+    for (int k = 0; k < recur_model_param_count(m); k++) {
+        recur_param p = recur_model_param(m, k);
+        size_t n;
+        const float *w = fx_tensor(f, p.name, &n);
+        CHECK_MSG(w && n == (size_t)p.shape[0] * (p.ndim == 2 ? p.shape[1] : 1), "%s: %s", name, p.name);
+        if (w) memcpy(p.data, w, n * sizeof(float));
+    }
+    if (dense)
+        CHECK_OK(recur_model_set_input_norm(m, fx_tensor(f, "input_norm.mean", NULL), fx_tensor(f, "input_norm.std", NULL),
+                                            &err), &err);
+    size_t no = 0;
+    const float *want = fx_tensor(f, "expect.outputs", &no);
+    const st_tensor *to = st_find(f, "input.offsets"), *tt = st_find(f, "input.tokens");
+    const st_tensor *tl = st_find(f, "input.labels"), *ts = st_find(f, "input.step_labels");
+    recur_batch b = {.n = (int)(to->nbytes / 4) - 1, .offsets = (const int32_t *)to->data};
+    b.tokens = tt ? (const int32_t *)tt->data : NULL;
+    b.labels = tl ? (const int32_t *)tl->data : NULL;
+    b.step_labels = ts ? (const int32_t *)ts->data : NULL;
+    b.features = fx_tensor(f, "input.features", NULL);
+    b.targets = fx_tensor(f, "input.targets", NULL);
+    recur_train_config tc;
+    recur_train_config_default(&tc);
+    recur_trainer *t = NULL;
+    CHECK_OK(recur_trainer_create(m, &tc, &t, &err), &err);
+    float lv = 0;
+    CHECK_OK(recur_trainer_grad(t, &b, &lv, &err), &err);
+    double worst = rel_err(&lv, fx_tensor(f, "expect.loss", NULL), 1);
+    for (int k = 0; k < recur_model_param_count(m); k++) {
+        recur_param p = recur_model_param(m, k);
+        char g[96];
+        snprintf(g, sizeof g, "expect.grad.%s", p.name);
+        size_t n;
+        const float *e = fx_tensor(f, g, &n);
+        CHECK_MSG(e != NULL, "%s lacks %s", name, g);
+        if (e) {
+            double d = rel_err(p.grad, e, n);
+            if (d > worst) worst = d;
+        }
+    }
+    recur_runner *r = NULL;
+    CHECK_OK(recur_runner_create(m, 8, &r, &err), &err);
+    float *out = calloc(no, sizeof *out);
+    CHECK(recur_runner_rows(r, &b) * recur_model_output_size(m) == no);
+    CHECK_OK(recur_runner_predict(r, &b, out, &err), &err);
+    double d = rel_err(out, want, no);
+    if (d > worst) worst = d;
+    /* The step API of one-way models: row by row. */
+    if (!c.bidirectional) {
+        int W = recur_model_output_size(m);
+        float step[16];
+        for (int i = 0; i < b.n; i++) {
+            CHECK_OK(recur_runner_reset(r, 0, &err), &err);
+            for (int k = b.offsets[i]; k < b.offsets[i + 1]; k++) {
+                if (dense) CHECK_OK(recur_runner_step_features(r, b.features + (size_t)k * c.input_size, step, &err), &err);
+                else CHECK_OK(recur_runner_step(r, b.tokens[k], step, &err), &err);
+                const float *row = c.head == RECUR_HEAD_STEPS ? want + (size_t)k * W
+                                   : k + 1 == b.offsets[i + 1] ? want + (size_t)i * W : NULL;
+                if (row) {
+                    d = rel_err(step, row, (size_t)W);
+                    if (d > worst) worst = d;
+                }
+            }
+        }
+    }
+    CHECK_MSG(worst < 2e-5, "%s: error %.3g", name, worst);
+    fprintf(stderr, "    %s: largest relative error %.2e\n", name, worst);
+    free(out);
+    recur_runner_free(r);
+    recur_trainer_free(t);
+    recur_model_free(m);
+    st_free(f);
+}
+
+#define TP(fn) \
+    static void fn(void) { task_parity(#fn); }
+TP(task_tag_lstm_dense_bi2)
+TP(task_tag_gru_tokens_bi)
+TP(task_regress_gru_dense_final_bi2)
+TP(task_regress_lstm_dense_steps_l2)
+TP(task_regress_rnn_tanh_dense_steps_huber_bi2)
+TP(task_classify_lstm_dense)
+
+/* recur's files of every new kind load into PyTorch (load_state_dict,
+ * strict) and give recur's outputs. */
+static void pytorch_loads_task_models(void)
+{
+    if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
+        test_skip("python3-torch is not installed");
+        return;
+    }
+    data d;
+    struct { recur_task task; int dense, steps, bi; recur_loss loss; } cases[] = {
+        /* Each run imports torch (seconds): three kinds cover the new
+         * paths of torch_check.py; the fixtures above cover the rest. */
+        {RECUR_TASK_TAG, 1, 1, 1, 0}, {RECUR_TASK_TAG, 0, 1, 0, 0}, {RECUR_TASK_REGRESS, 1, 0, 0, RECUR_LOSS_MSE},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        make_data(&d, NSEQ, 50 + k, cases[k].steps);
+        recur_model *m = make_model(cases[k].task, cases[k].dense, RECUR_CELL_GRU, 2, cases[k].bi, cases[k].steps,
+                                    cases[k].loss);
+        if (!m) continue;
+        recur_error err;
+        recur_runner *r = NULL;
+        CHECK_OK(recur_runner_create(m, 8, &r, &err), &err);
+        size_t rows = recur_runner_rows(r, &d.b);
+        int W = recur_model_output_size(m);
+        float out[128 * 4];
+        CHECK_OK(recur_runner_predict(r, &d.b, out, &err), &err);
+        char model[600], expect[600], cmd[1400];
+        snprintf(model, sizeof model, "%s/torch_task.safetensors", test_tmpdir());
+        snprintf(expect, sizeof expect, "%s/torch_task_expect.safetensors", test_tmpdir());
+        CHECK_OK(recur_model_save(m, model, &err), &err);
+        int S = d.offsets[NSEQ];
+        st_out o[3] = {
+            {"input.offsets", ST_I32, 1, {NSEQ + 1}, d.offsets},
+            {"expect.outputs", ST_F32, 2, {(int64_t)rows, W}, out},
+            cases[k].dense ? (st_out){"input.features", ST_F32, 2, {S, F}, d.features}
+                           : (st_out){"input.tokens", ST_I32, 1, {S}, d.tokens},
+        };
+        CHECK_OK(st_write(expect, o, 3, NULL, 0, &err), &err);
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/parity/torch_check.py '%s' '%s' >&2", model, expect);
+        CHECK_MSG(system(cmd) == 0, "torch_check disagrees (case %zu)", k);
+        recur_runner_free(r);
+        recur_model_free(m);
+    }
+}
+
 const test_case tests_task[] = {
     {"gradcheck_tag_dense_bi", gradcheck_tag_dense_bi},
     {"gradcheck_tag_tokens_bi", gradcheck_tag_tokens_bi},
@@ -748,5 +938,12 @@ const test_case tests_task[] = {
     {"model_file_v1_loads", model_file_v1_loads},
     {"tag_metrics_count", tag_metrics_count},
     {"regress_metrics_count", regress_metrics_count},
+    {"task_tag_lstm_dense_bi2", task_tag_lstm_dense_bi2},
+    {"task_tag_gru_tokens_bi", task_tag_gru_tokens_bi},
+    {"task_regress_gru_dense_final_bi2", task_regress_gru_dense_final_bi2},
+    {"task_regress_lstm_dense_steps_l2", task_regress_lstm_dense_steps_l2},
+    {"task_regress_rnn_tanh_dense_steps_huber_bi2", task_regress_rnn_tanh_dense_steps_huber_bi2},
+    {"task_classify_lstm_dense", task_classify_lstm_dense},
+    {"pytorch_loads_task_models", pytorch_loads_task_models},
     {NULL, NULL},
 };

@@ -20,7 +20,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from torch_check import (Classifier, Generator, make_rnn,  # noqa: E402
+from torch_check import (Classifier, Generator, TaskModel, make_rnn,  # noqa: E402
                          write_safetensors)
 
 
@@ -183,6 +183,85 @@ def generate_fixture(cell, onehot):
 
 
 # ---------------------------------------------------------------------------
+# Tasks of format 2: tagging and regression, dense input (issue 16)
+# ---------------------------------------------------------------------------
+
+TASK_LENGTHS = [3, 1, 4, 2]
+TASK_F, TASK_K = 3, 2
+
+# name: (cell, layers, bidirectional, dense, head, target, loss)
+TASKS = {
+    "task_tag_lstm_dense_bi2": ("lstm", 2, True, True, "steps", "class", "nll"),
+    "task_tag_gru_tokens_bi": ("gru", 1, True, False, "steps", "class", "nll"),
+    "task_regress_gru_dense_final_bi2": ("gru", 2, True, True, "final", "real", "mse"),
+    "task_regress_lstm_dense_steps_l2": ("lstm", 2, False, True, "steps", "real", "mse"),
+    "task_regress_rnn_tanh_dense_steps_huber_bi2": ("rnn_tanh", 2, True, True, "steps", "real", "huber"),
+    "task_classify_lstm_dense": ("lstm", 1, False, True, "final", "class", "nll"),
+}
+
+
+def task_fixture(name):
+    cell, L, bi, dense, head, target, loss = TASKS[name]
+    E = 0 if dense else 3
+    delta = 0.5
+    model = TaskModel(cell, HIDDEN, L, bi, dense, TASK_F if dense else 0, VOCAB, E, head,
+                      target, TASK_K if target == "real" else 0, LABELS, loss, delta)
+    torch.manual_seed(seed_for(name))
+    params = draw_params(model, -0.6, 0.6)
+    offsets = offsets_of(TASK_LENGTHS)
+    S, n = offsets[-1], len(TASK_LENGTHS)
+    t = {}
+    if dense:
+        feats = torch.empty((S, TASK_F), dtype=torch.float32).uniform_(-2, 3)
+        mean = torch.empty(TASK_F, dtype=torch.float32).uniform_(-1, 1)
+        std = torch.empty(TASK_F, dtype=torch.float32).uniform_(0.5, 2)
+        model.input_norm.mean.copy_(mean)
+        model.input_norm.std.copy_(std)
+        inputs = feats
+    else:
+        inputs = torch.randint(0, VOCAB, (S,))
+    rows = S if head == "steps" else n
+    if target == "real":
+        truth = torch.empty((rows, TASK_K), dtype=torch.float32).uniform_(-1.5, 1.5)
+    elif head == "steps":
+        truth = torch.randint(0, LABELS, (S,))
+        truth[2] = -1  # not scored (ignore_index)
+    else:
+        truth = torch.randperm(n) % LABELS
+    model.double()
+    model.load_state_dict({**{k: v.double() for k, v in params.items()},
+                           **({"input_norm.mean": mean.double(), "input_norm.std": std.double()}
+                              if dense else {})}, strict=True)
+    x = inputs.double() if dense else inputs
+    out, lossv = model.loss(x, offsets, truth.double() if target == "real" else truth)
+    lossv.backward()
+    t.update({k: f32(v) for k, v in params.items()})
+    if dense:
+        t["input_norm.mean"] = f32(mean)
+        t["input_norm.std"] = f32(std)
+        t["input.features"] = f32(feats)
+    else:
+        t["input.tokens"] = i32(inputs.tolist())
+    t["input.offsets"] = i32(offsets)
+    if target == "real":
+        t["input.targets"] = f32(truth)
+    elif head == "steps":
+        t["input.step_labels"] = i32(truth.tolist())
+    else:
+        t["input.labels"] = i32(truth.tolist())
+    t["expect.outputs"] = f32(out)
+    t["expect.loss"] = f32(lossv.reshape(1))
+    for k, p in model.named_parameters():
+        t["expect.grad." + k] = f32(p.grad)
+    meta = {"cell": cell, "hidden": HIDDEN, "layers": L, "bidirectional": int(bi),
+            "input": "dense" if dense else "tokens", "input_size": TASK_F if dense else 0,
+            "embed": E, "head": head, "target": target, "outputs": TASK_K if target == "real" else 0,
+            "loss": loss, "huber_delta": delta, "vocab_size": VOCAB,
+            "num_labels": 0 if target == "real" else LABELS}
+    return name, t, meta
+
+
+# ---------------------------------------------------------------------------
 # Optimisers: torch.optim.SGD / Adam and clip_grad_norm_ over a few steps
 # ---------------------------------------------------------------------------
 
@@ -226,6 +305,8 @@ def all_fixtures():
         yield lambda c=cell: generate_fixture(c, False)
     yield lambda: generate_fixture("gru", True)
     yield optim_fixture
+    for name in TASKS:
+        yield lambda n=name: task_fixture(n)
 
 
 def main():

@@ -5,11 +5,14 @@ usage: torch_check.py MODEL.safetensors EXPECT.safetensors
 
 MODEL is a model file written by recur (PyTorch state-dict names, metadata
 "task", "cell", "hidden", "layers", "bidirectional", "embed", "label_embed",
-"labels" and "vocab"; tensors named "optim.*" are ignored). EXPECT holds
-"input.tokens", "input.offsets", "input.labels" and "expect.logprobs". The
+"labels" and "vocab"; format 2 adds "input", "input_size", "head",
+"target", "outputs", "loss", "huber_delta"; tensors named "optim.*" are
+ignored). EXPECT holds "input.tokens", "input.offsets", "input.labels" and
+"expect.logprobs"; for tag, regress and dense-input models "input.tokens"
+or "input.features" [S, F], "input.offsets" and "expect.outputs". The
 script builds the matching PyTorch module, loads the weights with
 load_state_dict(strict=True), runs it in float32 on the inputs and compares
-the log-probabilities with the expected ones.
+the log-probabilities (or outputs) with the expected ones.
 
 Prints one line with the largest absolute difference. Exit status: 0 when
 it is at most 1e-4, 1 when it is larger (or the weights do not fit the
@@ -267,6 +270,86 @@ class Generator(nn.Module):
         return logprobs, F.nll_loss(logprobs, targets)
 
 
+class InputNorm(nn.Module):
+    """The dense input's standardisation: buffers, not parameters, so that
+    load_state_dict takes input_norm.mean / input_norm.std."""
+
+    def __init__(self, features):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(features))
+        self.register_buffer("std", torch.ones(features))
+
+    def forward(self, x):
+        return (x - self.mean) / self.std
+
+
+class TaskModel(nn.Module):
+    """recur's format-2 models (docs/FORMAT.md 2.6, 2.7): input tokens
+    (embedding or one-hot) or dense features (standardised by input_norm),
+    head on the final state(s) or on every step, target a class or K reals,
+    loss CrossEntropy (nll of log_softmax), MSELoss or HuberLoss, each with
+    reduction "mean" over the valid (unpadded) steps."""
+
+    def __init__(self, cell, hidden, layers=1, bidirectional=False, dense=False,
+                 input_size=0, vocab_size=0, embed=0, head="final", target="class",
+                 outputs=0, num_labels=0, loss="nll", huber_delta=1.0):
+        super().__init__()
+        self.dense, self.vocab_size = dense, vocab_size
+        self.bidirectional = bool(bidirectional)
+        self.head, self.target, self.loss_kind = head, target, loss
+        self.huber_delta = huber_delta
+        self.embed = nn.Embedding(vocab_size, embed) if not dense and embed > 0 else None
+        if dense:
+            self.input_norm = InputNorm(input_size)
+            in_size = input_size
+        else:
+            in_size = embed if embed > 0 else vocab_size
+        D = 2 if bidirectional else 1
+        self.rnn = make_rnn(cell, in_size, hidden, layers, bidirectional)
+        self.out = nn.Linear(D * hidden, outputs if target == "real" else num_labels)
+
+    def forward(self, inputs, offsets):
+        """inputs: token ids [S] or features [S, F]; offsets [n+1]. Returns
+        the head's rows: [n, C] (final) or [S, C] (steps, in offsets order);
+        log-probabilities for classes, values for real targets."""
+        offsets = torch.as_tensor(offsets, dtype=torch.int64)
+        lengths = _lengths(offsets)
+        n = len(lengths)
+        if self.dense:
+            x = self.input_norm(torch.as_tensor(inputs, dtype=self.out.weight.dtype))
+            T = int(lengths.max())
+            pad = torch.zeros((T, n, x.shape[1]), dtype=x.dtype)
+            for b in range(n):
+                pad[:int(lengths[b]), b] = x[offsets[b]:offsets[b + 1]]
+        else:
+            tokens = torch.as_tensor(inputs, dtype=torch.int64)
+            ids = _pad([tokens[offsets[b]:offsets[b + 1]] for b in range(n)])
+            pad = (self.embed(ids) if self.embed is not None
+                   else F.one_hot(ids, self.vocab_size).to(self.out.weight.dtype))
+        packed = pack_padded_sequence(pad, lengths, enforce_sorted=False)
+        y, hn = self.rnn(packed)
+        if self.head == "steps":
+            y, _ = pad_packed_sequence(y)
+            h = torch.cat([y[:int(lengths[b]), b] for b in range(n)])
+        else:
+            if isinstance(hn, tuple):
+                hn = hn[0]
+            h = torch.cat((hn[-2], hn[-1]), dim=1) if self.bidirectional else hn[-1]
+        z = self.out(h)
+        return z if self.target == "real" else F.log_softmax(z, dim=1)
+
+    def loss(self, inputs, offsets, truth):
+        """truth: labels [n] or step labels [S] (-1: not scored), or targets
+        [rows, K]. Returns (outputs, mean loss)."""
+        out = self.forward(inputs, offsets)
+        if self.target != "real":
+            return out, F.nll_loss(out, torch.as_tensor(truth, dtype=torch.int64), ignore_index=-1)
+        t = torch.as_tensor(truth, dtype=out.dtype).reshape(out.shape)
+        if self.loss_kind == "huber":
+            return out, F.huber_loss(out, t, delta=self.huber_delta)
+        return out, F.mse_loss(out, t)
+
+
 # ---------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------
@@ -303,8 +386,9 @@ def build_model(meta):
     cell = meta.get("cell")
     if cell not in CELLS:
         raise FormatError("metadata cell %r is not one of %s" % (cell, ", ".join(CELLS)))
-    n_vocab = _meta_list(meta, "vocab", "vocab_size")
-    V = 2 + n_vocab if n_vocab is not None else _meta_int(meta, "vocab_size")
+    dense = meta.get("input") == "dense"
+    n_vocab = _meta_list(meta, "vocab", "vocab_size") if not dense or "vocab" in meta else None
+    V = 2 + n_vocab if n_vocab is not None else _meta_int(meta, "vocab_size", 0 if dense else None)
     n_labels = _meta_list(meta, "labels", "num_labels")
     C = n_labels if n_labels is not None else _meta_int(meta, "num_labels")
     hidden = _meta_int(meta, "hidden")
@@ -312,8 +396,16 @@ def build_model(meta):
     bidirectional = _meta_int(meta, "bidirectional", 0)
     embed = _meta_int(meta, "embed", 0)
     label_embed = _meta_int(meta, "label_embed", 0)
-    if hidden < 1 or layers < 1 or embed < 0 or label_embed < 0 or V < 3 or C < 1:
+    if hidden < 1 or layers < 1 or embed < 0 or label_embed < 0 or (V < 3 and not dense) \
+            or (C < 1 and task != "regress"):
         raise FormatError("metadata sizes out of range")
+    if meta.get("input") == "dense" or task in ("tag", "regress"):
+        dense = meta.get("input") == "dense"
+        delta = float(meta.get("huber_delta", "1"))
+        return TaskModel(cell, hidden, layers, bidirectional, dense,
+                         _meta_int(meta, "input_size", 0), V, embed, meta.get("head", "final"),
+                         meta.get("target", "class"), _meta_int(meta, "outputs", 0), C,
+                         meta.get("loss", "nll"), delta)
     if task == "classify":
         return Classifier(cell, V, C, hidden, layers, bidirectional, embed)
     if task == "generate":
@@ -331,13 +423,20 @@ def main(argv):
         weights, meta = read_safetensors(argv[1])
         expect, _ = read_safetensors(argv[2])
         model = build_model(meta)
-        for key in ("input.tokens", "input.offsets", "input.labels", "expect.logprobs"):
+        task_model = isinstance(model, TaskModel)
+        keys = (("input.features" if model.dense else "input.tokens", "input.offsets", "expect.outputs")
+                if task_model else ("input.tokens", "input.offsets", "input.labels", "expect.logprobs"))
+        for key in keys:
             if key not in expect:
                 raise FormatError("%s: no tensor %r" % (argv[2], key))
-        tokens = torch.from_numpy(expect["input.tokens"].astype(np.int64))
+        if task_model:
+            tokens = torch.from_numpy(expect[keys[0]].astype(np.float32 if model.dense else np.int64))
+            labels = None
+        else:
+            tokens = torch.from_numpy(expect["input.tokens"].astype(np.int64))
+            labels = torch.from_numpy(expect["input.labels"].astype(np.int64))
         offsets = torch.from_numpy(expect["input.offsets"].astype(np.int64))
-        labels = torch.from_numpy(expect["input.labels"].astype(np.int64))
-        want = torch.from_numpy(expect["expect.logprobs"].astype(np.float32))
+        want = torch.from_numpy(expect[keys[-1]].astype(np.float32))
     except (OSError, FormatError) as e:
         sys.stderr.write("torch_check: %s\n" % e)
         return 2
@@ -353,7 +452,7 @@ def main(argv):
         return 1
     try:
         with torch.no_grad():
-            if isinstance(model, Classifier):
+            if isinstance(model, (Classifier, TaskModel)):
                 got = model(tokens, offsets)
             else:
                 got, _ = model(tokens, offsets, labels)
