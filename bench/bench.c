@@ -17,7 +17,7 @@
 #include "core/cpu.h"
 #include "nn/kernels.h"
 
-static const char *section_name[SEC_COUNT] = {"train", "latency", "bulk", "kernel"};
+static const char *section_name[SEC_COUNT] = {"train", "latency", "bulk", "kernel", "task"};
 
 /* ------------------------------------------------------------------------ */
 /* Options                                                                   */
@@ -27,7 +27,7 @@ static void usage(FILE *f)
 {
     fputs("usage: build/bench/bench [options]   (make bench BENCH_ARGS=\"options\")\n"
           "  --quick              3 short trials per figure, fewer kernel shapes (a rough look)\n"
-          "  --only LIST          sections to run: peak,train,latency,bulk,kernel\n"
+          "  --only LIST          sections to run: peak,train,latency,bulk,kernel,task\n"
           "                       (peak comes with train and kernel unless skipped)\n"
           "  --skip LIST          sections to leave out\n"
           "  --cells LIST         rnn_tanh,lstm,gru (also rnn_relu)   [rnn_tanh,lstm,gru]\n"
@@ -102,6 +102,7 @@ static int parse_sections(const char *s, int on, bench_opts *o)
         else if (strcmp(tok, "latency") == 0) o->do_latency = on;
         else if (strcmp(tok, "bulk") == 0) o->do_bulk = on;
         else if (strcmp(tok, "kernel") == 0) o->do_kernel = on;
+        else if (strcmp(tok, "task") == 0) o->do_task = on;
         else return -1;
     }
     return 0;
@@ -123,7 +124,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
     o->hidden[0] = 128, o->hidden[1] = 512, o->n_hidden = 2;
     o->khidden[0] = 128, o->khidden[1] = 256, o->khidden[2] = 512, o->n_khidden = 3;
     o->ksteps[0] = 8, o->ksteps[1] = 32, o->n_ksteps = 2;
-    o->do_peak = o->do_train = o->do_latency = o->do_bulk = o->do_kernel = 1;
+    o->do_peak = o->do_train = o->do_latency = o->do_bulk = o->do_kernel = o->do_task = 1;
     o->torch = 1;
     o->dnnl = 1;
     o->python = getenv("RECUR_BENCH_PYTHON") ? getenv("RECUR_BENCH_PYTHON") : "/usr/bin/python3";
@@ -162,7 +163,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
         } else if (strcmp(a, "--quick") == 0) {
         } else if (strcmp(a, "--only") == 0) {
             NEED_ARG();
-            if (!only) o->do_peak = o->do_train = o->do_latency = o->do_bulk = o->do_kernel = 0;
+            if (!only) o->do_peak = o->do_train = o->do_latency = o->do_bulk = o->do_kernel = o->do_task = 0;
             only = 1;
             bad = parse_sections(v, 1, o);
         } else if (strcmp(a, "--skip") == 0) {
@@ -305,9 +306,30 @@ static void machine_read(machine *mc)
 /* The plan: every row, before anything runs                                 */
 /* ------------------------------------------------------------------------ */
 
+/* Task rows (issue 16): LSTM-128 only, dense-input regression and
+ * tagging training, in sequence steps per second; target 5x PyTorch. */
+static void plan_task(const bench_opts *o, rows *r)
+{
+    for (int var = 0; var < 2; var++)
+        for (int t = 0; t < o->n_threads; t++) {
+            row *w = rows_add(r);
+            w->section = SEC_TASK;
+            w->cell = RECUR_CELL_LSTM;
+            w->hidden = 128;
+            w->threads = o->threads[t];
+            w->steps = var; /* 0 regress, 1 tag (bench/task.c) */
+            snprintf(w->id, sizeof w->id, "task/%s/lstm/h128/t%d", var ? "tag" : "regress", w->threads);
+            snprintf(w->what, sizeof w->what, "dense %s lstm H=128", var ? "tag" : "regress");
+            w->unit = "steps/s";
+            w->target = 5;
+        }
+}
+
 static void plan(const bench_opts *o, int have_names, rows *r)
 {
+    if (o->do_task) plan_task(o, r);
     for (int sec = 0; sec < SEC_COUNT; sec++) {
+        if (sec == SEC_TASK) continue;
         int on = sec == SEC_TRAIN ? o->do_train : sec == SEC_LATENCY ? o->do_latency
                                               : sec == SEC_BULK      ? o->do_bulk
                                                                      : o->do_kernel;
@@ -865,6 +887,7 @@ int main(int argc, char **argv)
     if (o.do_kernel) kernel_rows(&o, &r);
     if (o.do_kernel && o.dnnl) dnnl_run(&o, &r, cx.dnnl_info, sizeof cx.dnnl_info);
     else if (o.do_kernel) snprintf(cx.dnnl_info, sizeof cx.dnnl_info, "left out (--no-dnnl)");
+    if (o.do_task) task_rows(&o, &r);
     recur_set_threads(saved);
     /* Reduced-weight rows against their fp32 row (same id without "/int8"). */
     for (int i = 0; i < r.n; i++) {

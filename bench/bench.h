@@ -35,7 +35,7 @@ typedef struct bench_opts {
     int n_khidden;
     int ksteps[4];
     int n_ksteps;
-    int do_peak, do_train, do_latency, do_bulk, do_kernel;
+    int do_peak, do_train, do_latency, do_bulk, do_kernel, do_task;
     int torch;           /* run the PyTorch side */
     const char *python;
     const char *torch_script;
@@ -86,7 +86,7 @@ int measure(bench_call call, void *ctx, const bench_opts *o, double trial_s, lon
 /* Result rows                                                               */
 /* ------------------------------------------------------------------------ */
 
-enum { SEC_TRAIN, SEC_LATENCY, SEC_BULK, SEC_KERNEL, SEC_COUNT };
+enum { SEC_TRAIN, SEC_LATENCY, SEC_BULK, SEC_KERNEL, SEC_TASK, SEC_COUNT };
 
 typedef struct side {
     int have;
@@ -180,6 +180,8 @@ void names_free(names_data *nd);
 void names_train_rows(const bench_opts *o, const names_data *nd, rows *r);
 void names_infer_rows(const bench_opts *o, const names_data *nd, rows *r);
 void kernel_rows(const bench_opts *o, rows *r);
+/* Dense-input training, regression and tagging (bench/task.c). */
+void task_rows(const bench_opts *o, rows *r);
 
 /* The PyTorch side: runs torch_ref.py once per thread count and fills the
  * torch side of the rows; *info receives a line about torch's versions and

@@ -14,7 +14,7 @@
 
 static const char *section_key(int s)
 {
-    return s == SEC_TRAIN ? "train" : s == SEC_LATENCY ? "latency" : s == SEC_BULK ? "bulk" : "kernel";
+    return s == SEC_TRAIN ? "train" : s == SEC_LATENCY ? "latency" : s == SEC_BULK ? "bulk" : s == SEC_TASK ? "task" : "kernel";
 }
 
 static cJSON *spec_json(const bench_opts *o, const names_data *nd, int have_names, const rows *r)
@@ -54,7 +54,7 @@ static cJSON *spec_json(const bench_opts *o, const names_data *nd, int have_name
     for (int i = 0; i < r->n; i++) {
         const row *w = &r->v[i];
         if (w->p99) continue; /* filled from its median row's job */
-        if (w->section != SEC_KERNEL && !have_names) continue;
+        if (w->section != SEC_KERNEL && w->section != SEC_TASK && !have_names) continue;
         cJSON *x = cJSON_CreateObject();
         cJSON_AddStringToObject(x, "id", w->id);
         cJSON_AddStringToObject(x, "section", section_key(w->section));
@@ -199,7 +199,7 @@ void torch_run(const bench_opts *o, const names_data *nd, int have_names, rows *
     for (int t = 0; t < o->n_threads; t++) {
         int n = o->threads[t], jobs = 0;
         for (int i = 0; i < r->n; i++)
-            if (r->v[i].threads == n && (have_names || r->v[i].section == SEC_KERNEL)) jobs++;
+            if (r->v[i].threads == n && (have_names || r->v[i].section == SEC_KERNEL || r->v[i].section == SEC_TASK)) jobs++;
         if (!jobs) continue;
         char cmd[4096];
         snprintf(cmd, sizeof cmd,

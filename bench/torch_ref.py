@@ -330,6 +330,49 @@ def kernel_job(job):
     return measure(call_fwd)
 
 
+TASK_B, TASK_F, TASK_CLS = 64, 16, 8
+
+
+def task_job(job):
+    """Dense-input training in steps/s, as bench/task.c: LSTM, F = 16,
+    batch 64 of lengths 16 + (i * 7) % 33, standardised input, Adam and
+    clip 5; regress: final state -> Linear(H, 1) -> MSELoss; tag: every
+    valid step -> Linear(H, 8) -> CrossEntropyLoss."""
+    from torch.nn.utils.rnn import pad_packed_sequence
+    cell, hidden, tag = job["cell"], job["hidden"], job["steps"] == 1
+    lengths = torch.tensor([16 + (i * 7) % 33 for i in range(TASK_B)], dtype=torch.long)
+    T = int(lengths.max())
+    g = torch.Generator().manual_seed(7)
+    x = torch.rand((T, TASK_B, TASK_F), generator=g) * 4 - 1
+    mask = torch.arange(T).unsqueeze(1) < lengths.unsqueeze(0)  # [T, B] valid steps
+    x = x * mask.unsqueeze(2)
+    mean, std = x[mask].mean(0), x[mask].std(0, unbiased=False)
+    rnn = make_rnn(cell, TASK_F, hidden)
+    out = nn.Linear(hidden, TASK_CLS if tag else 1)
+    params = list(rnn.parameters()) + list(out.parameters())
+    opt = torch.optim.Adam(params, lr=1e-3)
+    labels = (torch.arange(T * TASK_B).reshape(T, TASK_B) % TASK_CLS)[mask]
+    y = (torch.arange(TASK_B, dtype=torch.float32) / TASK_B).unsqueeze(1)
+    steps = int(lengths.sum())
+
+    def call():
+        packed = pack_padded_sequence((x - mean) / std, lengths, enforce_sorted=False)
+        ys, hn = rnn(packed)
+        if tag:
+            ys, _ = pad_packed_sequence(ys, total_length=T)
+            loss = nn.functional.cross_entropy(out(ys[mask]), labels)
+        else:
+            h = hn[0] if isinstance(hn, tuple) else hn
+            loss = nn.functional.mse_loss(out(h[-1]), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(params, 5.0)
+        opt.step()
+        return steps, 0.0
+
+    return measure(call)
+
+
 def cpu_capability():
     """The vector level of PyTorch's own kernels, as its build reports it."""
     for line in torch.__config__.show().splitlines():
@@ -361,7 +404,8 @@ def main():
         "encoding_mismatches": check_encoding() if NAMES else None,
     }
     emit({"info": info})
-    runners = {"train": train_job, "latency": latency_job, "bulk": bulk_job, "kernel": kernel_job}
+    runners = {"train": train_job, "latency": latency_job, "bulk": bulk_job, "kernel": kernel_job,
+               "task": task_job}
     for job in SPEC["jobs"]:
         if job["threads"] != THREADS:
             continue

@@ -92,21 +92,27 @@ int cmd_info(int argc, char **argv)
     fprintf(f, "%-12s%s", "file", path);
     if (stat(path, &sb) == 0) fprintf(f, " (%s bytes)", cli_count(a, (size_t)sb.st_size));
     fputc('\n', f);
-    fprintf(f, "%-12s%s\n", "task", c->task == RECUR_TASK_CLASSIFY ? "classify" : "generate");
+    fprintf(f, "%-12s%s\n", "task", recur_task_name(c->task));
+    if (c->task == RECUR_TASK_REGRESS)
+        fprintf(f, "%-12s%d value(s) per %s, %s loss\n", "target", c->outputs,
+                c->head == RECUR_HEAD_STEPS ? "step" : "sequence", c->loss == RECUR_LOSS_HUBER ? "Huber" : "MSE");
     fprintf(f, "%-12s%s\n", "cell", recur_cell_name(c->cell));
     fprintf(f, "%-12s%d\n", "hidden", c->hidden);
     fprintf(f, "%-12s%d\n", "layers", c->layers);
     fprintf(f, "%-12s%s\n", "direction", c->bidirectional ? "bidirectional" : "forward");
-    if (c->embed) fprintf(f, "%-12sembedding of %d\n", "input", c->embed);
+    if (c->input == RECUR_INPUT_DENSE) fprintf(f, "%-12s%d features per step (standardised)\n", "input", c->input_size);
+    else if (c->embed) fprintf(f, "%-12sembedding of %d\n", "input", c->embed);
     else fprintf(f, "%-12sone-hot\n", "input");
     if (c->task == RECUR_TASK_GENERATE) {
         if (c->label_embed) fprintf(f, "%-12sembedding of %d\n", "label input", c->label_embed);
         else fprintf(f, "%-12sone-hot\n", "label input");
     }
     fprintf(f, "%-12s%g (between layers, training only)\n", "dropout", (double)c->dropout);
-    fprintf(f, "%-12s%d symbols (%s text; 2 reserved: unknown, boundary)\n", "vocabulary", recur_vocab_size(v),
-            recur_vocab_mode(v) == RECUR_TEXT_ASCII ? "the tutorial's ASCII" : "Unicode NFC");
-    print_symbols(f, v);
+    if (v) {
+        fprintf(f, "%-12s%d symbols (%s text; 2 reserved: unknown, boundary)\n", "vocabulary", recur_vocab_size(v),
+                recur_vocab_mode(v) == RECUR_TEXT_ASCII ? "the tutorial's ASCII" : "Unicode NFC");
+        print_symbols(f, v);
+    }
     int C = recur_model_num_labels(m);
     fprintf(f, "%-12s%d:", "labels", C);
     int col = 16;

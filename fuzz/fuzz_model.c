@@ -3,8 +3,9 @@
  *
  * bytes -> an anonymous in-memory file (memfd, opened by recur through
  * /proc/self/fd/N: nothing touches the disk) -> recur_model_load -> when it
- * loads: every accessor, a runner, then classify a few texts (classify
- * models) or reset and step a few tokens (unidirectional models); a
+ * loads: every accessor, a runner, a batch through recur_runner_predict
+ * (any kind), then classify a few texts (token classifiers) or reset and
+ * step a few tokens or feature vectors (unidirectional models); a
  * checkpoint also resumes into a trainer that takes one step -> free.
  * A loaded model must keep the promises of include/recur.h; the harness
  * aborts when one is broken.
@@ -77,9 +78,12 @@ static void exercise(recur_model *m)
     const recur_model_config *cfg = recur_model_get_config(m);
     REQUIRE(cfg != NULL);
     const recur_vocab *v = recur_model_vocab(m);
-    REQUIRE(v != NULL);
-    int V = recur_vocab_size(v), C = recur_model_num_labels(m);
-    REQUIRE(V >= 2 && C >= 1);
+    const int dense = cfg->input == RECUR_INPUT_DENSE, Fs = cfg->input_size;
+    REQUIRE(v != NULL || dense);
+    int V = v ? recur_vocab_size(v) : 0, C = recur_model_num_labels(m), W = recur_model_output_size(m);
+    REQUIRE((dense || V >= 2) && (C >= 1 || cfg->task == RECUR_TASK_REGRESS) && W >= 1);
+    REQUIRE(!dense || (Fs >= 1 && recur_model_input_mean(m) && recur_model_input_std(m)));
+    for (int f = 0; f < (dense ? Fs : 0); f++) REQUIRE(recur_model_input_std(m)[f] > 0);
     for (int i = 0; i < V; i++) REQUIRE(recur_vocab_symbol(v, i) != NULL);
     for (int i = 0; i < C; i++) {
         const char *name = recur_model_label_name(m, i);
@@ -98,9 +102,24 @@ static void exercise(recur_model *m)
 
     recur_runner *r = NULL;
     if (recur_runner_create(m, 4, &r, &err) != RECUR_OK) return;
-    float *lp = malloc((size_t)(V > C ? V : C) * 4 * sizeof *lp);
+    int wide = V > W ? V : W;
+    float *lp = malloc((size_t)wide * 8 * sizeof *lp);
     REQUIRE(lp != NULL);
-    if (cfg->task == RECUR_TASK_CLASSIFY) {
+    /* Any kind through the batch API: two sequences of 2 and 3 steps. */
+    {
+        float x[5 * 8] = {0};
+        int32_t tokens[5] = {2 % (V ? V : 1), 1, V ? V - 1 : 0, 0, 1}, offsets[3] = {0, 2, 5}, labels[2] = {0, 0};
+        recur_batch b = {.n = 2, .offsets = offsets, .labels = labels};
+        if (dense && Fs <= 8) b.features = x;
+        if (!dense) b.tokens = tokens;
+        recur_status s = recur_runner_predict(r, &b, lp, &err);
+        REQUIRE(s == RECUR_OK || (dense && Fs > 8 && s == RECUR_ERR_ARG));
+        if (s == RECUR_OK) {
+            REQUIRE(recur_runner_rows(r, &b) <= 8);
+            check_logprobs(lp, (int)recur_runner_rows(r, &b) * W);
+        }
+    }
+    if (cfg->task == RECUR_TASK_CLASSIFY && !dense) {
         const char *texts[4] = {"Dovesky", "\xc3\x89lodie", "a", "Nguy\xe1\xbb\x85n Th\xe1\xbb\x8b"};
         recur_status s = recur_runner_classify(r, texts, NULL, 4, lp, &err);
         REQUIRE(s == RECUR_OK || s == RECUR_ERR_ARG);
@@ -111,13 +130,24 @@ static void exercise(recur_model *m)
         REQUIRE(s == RECUR_OK);
         check_logprobs(lp, 2 * C);
     }
-    if (!cfg->bidirectional) {
+    if (!cfg->bidirectional && dense) {
+        REQUIRE(recur_runner_reset(r, 0, &err) == RECUR_OK);
+        float *x = calloc((size_t)Fs, sizeof *x);
+        REQUIRE(x != NULL);
+        for (int k = 0; k < 3; k++) {
+            REQUIRE(recur_runner_step_features(r, x, lp, &err) == RECUR_OK);
+            check_logprobs(lp, W);
+            x[k % Fs] = 1.5f;
+        }
+        REQUIRE(recur_runner_step(r, 1, lp, &err) == RECUR_ERR_UNSUPPORTED);
+        free(x);
+    } else if (!cfg->bidirectional) {
         REQUIRE(recur_runner_reset(r, 0, &err) == RECUR_OK);
         int32_t tok = RECUR_TOKEN_BOUNDARY;
         int n = cfg->task == RECUR_TASK_GENERATE ? C : 1;
         for (int k = 0; k < 3; k++) {
             REQUIRE(recur_runner_step(r, tok, lp, &err) == RECUR_OK);
-            check_logprobs(lp, cfg->task == RECUR_TASK_GENERATE ? V : C);
+            check_logprobs(lp, W);
             tok = (tok + 1 + k) % V;
         }
         REQUIRE(recur_runner_step(r, V, lp, &err) == RECUR_ERR_ARG);
@@ -148,12 +178,26 @@ static void resume(recur_model *m)
         s = recur_trainer_load(t, mem_path, &err);
     }
     if (s == RECUR_OK) {
-        int V = recur_vocab_size(recur_model_vocab(m)), C = recur_model_num_labels(m);
-        int32_t tokens[4] = {2 % V, 3 % V, 0, 1}, offsets[3] = {0, 1, 4}, labels[2] = {0, C - 1};
-        recur_batch b = {.n = 2, .tokens = tokens, .offsets = offsets, .labels = labels};
+        const recur_model_config *cfg = recur_model_get_config(m);
+        const recur_vocab *v = recur_model_vocab(m);
+        int V = v ? recur_vocab_size(v) : 1, C = recur_model_num_labels(m), W = recur_model_output_size(m);
+        int32_t tokens[4] = {2 % V, 3 % V, 0, 1}, offsets[3] = {0, 1, 4}, labels[2] = {0, C > 0 ? C - 1 : 0};
+        int32_t steps[4] = {0, C - 1, -1, 0};
+        recur_batch b = {.n = 2, .tokens = tokens, .offsets = offsets, .labels = labels, .step_labels = steps};
+        /* Dense features and real targets, zero-filled, when the model reads them. */
+        float *x = calloc((size_t)4 * (cfg->input_size > 0 ? cfg->input_size : 1), sizeof *x);
+        float *y = calloc((size_t)4 * (W > 0 ? W : 1), sizeof *y);
+        REQUIRE(x && y);
+        if (cfg->input == RECUR_INPUT_DENSE) {
+            b.tokens = NULL;
+            b.features = x;
+        }
+        b.targets = y;
         float loss = 0;
         s = recur_trainer_step(t, &b, &loss, &err);
         REQUIRE(s == RECUR_OK || s == RECUR_ERR_NUMERIC);
+        free(x);
+        free(y);
     }
     recur_trainer_free(t);
 }

@@ -4,7 +4,7 @@
  * ./build/fuzz_seeds` (fuzz/README.md). Deterministic: the same library
  * writes the same bytes, so the committed seeds can be regenerated.
  *
- *  model/        models saved by recur (each cell, task, text mode, one-hot
+ *  model/        models saved by recur (each cell, task, input kind, text mode, one-hot
  *                and embedded inputs, bidirectional, user metadata, SGD and
  *                Adam checkpoints), one without its checksum, and damaged
  *                copies (truncated, bad length, edited metadata, flipped
@@ -181,7 +181,7 @@ static void models(void)
                 {"damaged_hidden_big.safetensors", "\"hidden\":\"4\",\"layers\":\"1\"", "\"hidden\":\"9\",\"layers\":\"9\""},
                 {"damaged_cell.safetensors", "\"lstm\"", "\"gru\" "},
                 {"damaged_task.safetensors", "\"classify\"", "\"generate\""},
-                {"damaged_version.safetensors", "\"format_version\":\"1\"", "\"format_version\":\"2\""},
+                {"damaged_version.safetensors", "\"format_version\":\"2\"", "\"format_version\":\"3\""},
                 {"damaged_vocab_json.safetensors", "\"vocab\":\"[", "\"vocab\":\"{"},
                 {"damaged_label_number.safetensors", "\\\"Czech\\\"", "123456789"},
                 {"damaged_dropout.safetensors", "\"dropout\":\"0\"", "\"dropout\":\"1\""},
@@ -227,7 +227,103 @@ static void models(void)
     }
 }
 
-/* Quantized models (int8 and bf16, docs/FORMAT.md 2.7) and damaged copies
+/* Format-2 kinds (docs/FORMAT.md 2.6, 2.7): dense taggers and regressors
+ * with their input statistics, a token tagger, a dense checkpoint, and
+ * damaged copies (sizes, words, the task, the statistics). */
+static void tasks(void)
+{
+    struct { const char *name; recur_task task; int dense, steps, bi; recur_loss loss; } spec[] = {
+        {"tag_lstm_dense_bi", RECUR_TASK_TAG, 1, 1, 1, RECUR_LOSS_AUTO},
+        {"tag_gru_tokens", RECUR_TASK_TAG, 0, 1, 0, RECUR_LOSS_AUTO},
+        {"regress_gru_dense_steps_huber", RECUR_TASK_REGRESS, 1, 1, 0, RECUR_LOSS_HUBER},
+        {"regress_lstm_dense_final", RECUR_TASK_REGRESS, 1, 0, 0, RECUR_LOSS_MSE},
+    };
+    recur_error err;
+    const char *labels[3] = {"B", "I", "O"};
+    for (size_t i = 0; i < sizeof spec / sizeof *spec; i++) {
+        recur_model_config c;
+        recur_model_config_default(&c);
+        recur_model_config_task(&c, spec[i].task);
+        c.cell = spec[i].bi ? RECUR_CELL_LSTM : RECUR_CELL_GRU;
+        c.hidden = 4;
+        c.layers = 2;
+        c.bidirectional = spec[i].bi;
+        c.embed = 3;
+        c.seed = 42;
+        if (spec[i].dense) {
+            c.input = RECUR_INPUT_DENSE;
+            c.input_size = 3;
+        }
+        if (spec[i].task == RECUR_TASK_REGRESS) {
+            c.head = spec[i].steps ? RECUR_HEAD_STEPS : RECUR_HEAD_FINAL;
+            c.outputs = 2;
+            c.loss = spec[i].loss;
+            c.huber_delta = 0.5f;
+        }
+        int nl = spec[i].task == RECUR_TASK_REGRESS ? 0 : 3;
+        recur_vocab *v = spec[i].dense ? NULL : vocab(RECUR_TEXT_UNICODE);
+        recur_model *m = NULL;
+        if (recur_model_create(&c, v, nl ? labels : NULL, nl, &m, &err)) die("task model", &err);
+        recur_vocab_free(v);
+        float mean[3] = {0.5f, -1.0f, 2.0f}, sd[3] = {1.5f, 0.25f, 3.0f};
+        if (spec[i].dense && recur_model_set_input_norm(m, mean, sd, &err)) die("input norm", &err);
+        size_t n;
+        unsigned char *b = saved(m, NULL, &n);
+        char name[128];
+        snprintf(name, sizeof name, "%s.safetensors", spec[i].name);
+        both(name, b, n);
+        if (i == 0) {
+            struct { const char *file, *from, *to; } edits[] = {
+                {"damaged_task_kind.safetensors", "\"task\":\"tag\"", "\"task\":\"gen\""},
+                {"damaged_task_mismatch.safetensors", "\"head\":\"steps\"", "\"head\":\"final\""},
+                {"damaged_input_kind.safetensors", "\"input\":\"dense\"", "\"input\":\"dance\""},
+                {"damaged_input_size.safetensors", "\"input_size\":\"3\"", "\"input_size\":\"4\""},
+                {"damaged_input_size_big.safetensors", "\"input_size\":\"3\"", "\"input_size\":\"9\""},
+                {"damaged_target.safetensors", "\"target\":\"class\"", "\"target\":\"real\" "},
+                {"damaged_norm_name.safetensors", "\"input_norm.std\"", "\"input_norm.sdt\""},
+                {"damaged_norm_shape.safetensors", "\"input_norm.mean\":{\"dtype\":\"F32\",\"shape\":[3]",
+                 "\"input_norm.mean\":{\"dtype\":\"F32\",\"shape\":[1]"},
+            };
+            unsigned char *d = malloc(n);
+            for (size_t k = 0; k < sizeof edits / sizeof *edits; k++) {
+                memcpy(d, b, n);
+                if (!edit(d, n, edits[k].from, edits[k].to)) {
+                    fprintf(stderr, "gen_seeds: %s: no %s\n", edits[k].file, edits[k].from);
+                    exit(1);
+                }
+                put("model", edits[k].file, d, n);
+            }
+            /* No checksum, a zero standard deviation (the last tensor). */
+            memcpy(d, b, n);
+            if (edit(d, n, "\"recur.crc32\"", "\"recur.nocrc\"")) {
+                memset(d + n - 4, 0, 4);
+                put("model", "nocrc_zero_std.safetensors", d, n);
+            }
+            free(d);
+        }
+        if (i == 2) { /* a dense checkpoint */
+            recur_train_config tc;
+            recur_train_config_default(&tc);
+            recur_trainer *t = NULL;
+            if (recur_trainer_create(m, &tc, &t, &err)) die("trainer", &err);
+            int32_t offsets[3] = {0, 2, 5};
+            float x[15] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5}, y[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+            recur_batch bt = {.n = 2, .offsets = offsets, .features = x, .targets = y};
+            float loss;
+            for (int s = 0; s < 3; s++)
+                if (recur_trainer_step(t, &bt, &loss, &err)) die("step", &err);
+            size_t cn;
+            unsigned char *cb = saved(m, t, &cn);
+            both("checkpoint_regress_dense.safetensors", cb, cn);
+            free(cb);
+            recur_trainer_free(t);
+        }
+        free(b);
+        recur_model_free(m);
+    }
+}
+
+/* Quantized models (int8 and bf16, docs/FORMAT.md 2.9) and damaged copies
  * of the int8 one: the runner's reduced-precision paths and the loader's
  * checks of scales and dtypes. */
 static void quantized(void)
@@ -396,6 +492,7 @@ int main(void)
     mkdir("fuzz/corpus/safetensors", 0777);
     mkdir("fuzz/corpus/dataset", 0777);
     models();
+    tasks();
     quantized();
     containers();
     datasets();
