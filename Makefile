@@ -14,6 +14,7 @@ PREFIX    ?= /usr/local
 
 LIB_SRC   := $(sort $(wildcard src/*/*.c))
 CLI_SRC   := $(sort $(wildcard cli/*.c))
+SERVE_SRC := $(sort $(wildcard serve/*.c))
 TEST_SRC  := $(sort $(wildcard tests/*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 # examples/*.c: one program each, built by `all` against librecur.a alone.
@@ -22,6 +23,7 @@ EX_BIN    := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
+SERVE_OBJ := $(SERVE_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/%.o)
 
@@ -54,8 +56,14 @@ $(BUILD)/recur.pc: Makefile include/recur.h
 	@mkdir -p $(BUILD)
 	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: recur\nDescription: recurrent neural networks in C\nVersion: %s\nLicense: MIT\nRequires.private: %s\nLibs: -L$${libdir} -lrecur\nLibs.private: -lm -lpthread\nCflags: -I$${includedir}\n' '$(PREFIX)' '$(VERSION)' '$(PKGS)' > $@
 
-$(BUILD)/recur: $(CLI_OBJ) $(BUILD)/librecur.a
-	$(CC) $(CFLAGS) $(CLI_OBJ) $(BUILD)/librecur.a -o $@ $(LIBS)
+# recur serve (serve/) is the only user of libmicrohttpd: the binary links
+# it, librecur does not.
+MHD_CFLAGS = $(shell pkg-config --cflags libmicrohttpd)
+MHD_LIBS   = $(shell pkg-config --libs libmicrohttpd)
+$(SERVE_OBJ): CPPFLAGS += -Icli $(MHD_CFLAGS)
+$(BUILD)/serve/page.o: serve/page.html
+$(BUILD)/recur: $(CLI_OBJ) $(SERVE_OBJ) $(BUILD)/librecur.a
+	$(CC) $(CFLAGS) $(CLI_OBJ) $(SERVE_OBJ) $(BUILD)/librecur.a -o $@ $(LIBS) $(MHD_LIBS)
 
 $(BUILD)/examples/%: examples/%.c include/recur.h $(BUILD)/librecur.a
 	@mkdir -p $(dir $@)
@@ -110,7 +118,8 @@ bench-python: $(BUILD)/librecur.so
 	RECUR_LIBRARY=$(abspath $(BUILD)/librecur.so) $(BENCH_PYTHON) bench/python_vs_torch.py $(if $(findstring --quick,$(BENCH_ARGS)),--quick)
 
 # Debian packages the build needs (run as root, or with sudo).
-DEBS := build-essential pkg-config libopenblas-dev libutf8proc-dev libcjson-dev libcurl4-openssl-dev libzip-dev libsndfile1-dev libkissfft-dev espeak-ng sox python3-numpy
+DEBS := build-essential pkg-config libopenblas-dev libutf8proc-dev libcjson-dev libcurl4-openssl-dev libzip-dev libsndfile1-dev libkissfft-dev espeak-ng sox python3-numpy \
+        libmicrohttpd-dev
 # Optional, for `make bench` only (oneDNN's RNN beside recur's kernel rows).
 DEBS += libdnnl-dev
 # As root directly; otherwise through sudo (a fresh root shell often has none).
@@ -141,7 +150,7 @@ install: all
 clean:
 	rm -rf build build-san build-fuzz build-tsan
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BENCH_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SERVE_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BENCH_OBJ:.o=.d)
 
 # ------------------------------------------------------------------------ #
 # Fuzzing, valgrind, ThreadSanitizer (fuzz/README.md).                      #
@@ -152,7 +161,7 @@ clean:
 # the reproducer's path, on any crash, leak, timeout or sanitizer report.
 FUZZ_CC        ?= clang
 FUZZ_SECONDS   ?= 30
-FUZZ_HARNESSES ?= safetensors model dataset cli audio import
+FUZZ_HARNESSES ?= safetensors model dataset cli audio import serve
 FUZZ_BIN       := $(FUZZ_HARNESSES:%=build-fuzz/fuzz_%)
 # Warnings stay on, -Werror stays with the main (gcc) build.
 SAN_CFLAGS_W   := -std=c11 -Wall -Wextra -Wno-unused-parameter
@@ -178,6 +187,10 @@ build-fuzz/fuzz_%: fuzz/fuzz_%.c build-fuzz/librecur.a
 build-fuzz/fuzz_cli: fuzz/fuzz_cli.c $(filter-out build-fuzz/cli/main.o,$(CLI_OBJ)) build-fuzz/librecur.a
 	$(CC) $(CPPFLAGS) -Icli $(CFLAGS) -fsanitize=fuzzer -MMD -MP $< $(filter-out build-fuzz/cli/main.o,$(CLI_OBJ)) \
 	  build-fuzz/librecur.a -o $@ $(LIBS)
+
+# The server's request parser (serve/parse.c: JSON only, no HTTP library).
+build-fuzz/fuzz_serve: fuzz/fuzz_serve.c build-fuzz/serve/parse.o build-fuzz/librecur.a
+	$(CC) $(CPPFLAGS) -Iserve $(CFLAGS) -fsanitize=fuzzer -MMD -MP $< build-fuzz/serve/parse.o build-fuzz/librecur.a -o $@ $(LIBS)
 
 # The seed generator (run by hand: fuzz/README.md) links the plain library.
 $(BUILD)/fuzz_seeds: fuzz/gen_seeds.c $(BUILD)/librecur.a

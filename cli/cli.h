@@ -29,6 +29,7 @@ int cmd_sample(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_features(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+int cmd_serve(int argc, char **argv); /* serve/serve.c */
 
 /* ------------------------------------------------------------------------ */
 /* Flag parsing (args.c): a table of options per command                     */

@@ -2,14 +2,11 @@
  * recur sample MODEL: names drawn from a generation model (recur train
  * --generate), one per line, for one label, a few labels, or all of them.
  *
- * Each name starts from the label and the boundary symbol (then --start's
- * symbols) and grows one symbol at a time through the runner's step API,
- * which carries the recurrent state: a name of n symbols costs n steps,
- * not n^2. The next symbol is drawn from the model's distribution sharpened
- * by --temperature and cut to the --top-k most likely; the unknown symbol
- * is never drawn, nor the end of the name before its first character.
+ * Each name is drawn by the library's recur_runner_sample (the step API):
+ * from the label and the boundary symbol, then --start's symbols, one
+ * symbol at a time from the model's distribution sharpened by --temperature
+ * and cut to the --top-k most likely.
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,10 +20,7 @@ static const char summary[] =
     "are new (not among the training names, the split derived again from the flags in\n"
     "MODEL) and the share CLASSIFIER assigns to the label asked for.";
 
-void sampler_seed(cli_rng *rng, uint64_t seed, int label)
-{
-    cli_rng_seed(rng, seed * 0x9e3779b97f4a7c15ULL + (uint64_t)label * 0xbf58476d1ce4e5b9ULL + 1);
-}
+void sampler_seed(cli_rng *rng, uint64_t seed, int label) { rng->s = recur_sample_seed(seed, label); }
 
 int sampler_init(sampler *s, const recur_model *m, const sample_opts *o)
 {
@@ -34,18 +28,14 @@ int sampler_init(sampler *s, const recur_model *m, const sample_opts *o)
     s->m = m;
     s->o = o;
     const recur_vocab *v = recur_model_vocab(m);
-    s->V = recur_vocab_size(v);
     recur_error err;
     if (recur_runner_create(m, 1, &s->rn, &err)) {
         cli_lib_error(NULL, &err);
         return EXIT_RUNTIME;
     }
-    s->lp = malloc((size_t)s->V * sizeof *s->lp);
-    s->w = malloc((size_t)s->V * sizeof *s->w);
-    s->sorted = malloc((size_t)s->V * sizeof *s->sorted);
     size_t cap = o->start ? strlen(o->start) + 1 : 1;
     s->prefix = malloc(cap * sizeof *s->prefix);
-    if (!s->lp || !s->w || !s->sorted || !s->prefix) {
+    if (!s->prefix) {
         cli_error("out of memory");
         return EXIT_RUNTIME;
     }
@@ -72,75 +62,18 @@ int sampler_init(sampler *s, const recur_model *m, const sample_opts *o)
 void sampler_free(sampler *s)
 {
     recur_runner_free(s->rn);
-    free(s->lp);
-    free(s->w);
-    free(s->sorted);
     free(s->prefix);
     memset(s, 0, sizeof *s);
-}
-
-static int cmp_desc(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return x > y ? -1 : x < y;
-}
-
-/* The next symbol from s->lp; `len` symbols are already in the name. */
-static int32_t draw_symbol(sampler *s, int len, cli_rng *rng)
-{
-    const sample_opts *o = s->o;
-    int V = s->V;
-    float cut = -INFINITY, top = -INFINITY;
-    for (int i = 0; i < V; i++)
-        if (s->lp[i] > top) top = s->lp[i];
-    if (o->top_k > 0 && o->top_k < V) {
-        memcpy(s->sorted, s->lp, (size_t)V * sizeof *s->sorted);
-        qsort(s->sorted, (size_t)V, sizeof *s->sorted, cmp_desc);
-        cut = s->sorted[o->top_k - 1];
-    }
-    double total = 0;
-    for (int i = 0; i < V; i++) {
-        int banned = i == RECUR_TOKEN_UNKNOWN || (i == RECUR_TOKEN_BOUNDARY && len == 0);
-        /* exp((lp - top) / T): the largest weight is 1, none overflows. */
-        s->w[i] = banned || s->lp[i] < cut ? 0 : exp((double)(s->lp[i] - top) / o->temperature);
-        total += s->w[i];
-    }
-    if (!(total > 0)) return RECUR_TOKEN_BOUNDARY; /* every allowed symbol underflowed */
-    /* 53 random bits: a uniform double in [0, total). */
-    double u = (double)(cli_rng_next(rng) >> 11) * 0x1.0p-53 * total;
-    int last = RECUR_TOKEN_BOUNDARY;
-    for (int i = 0; i < V; i++) {
-        if (s->w[i] == 0) continue;
-        last = i;
-        if (u < s->w[i]) return i;
-        u -= s->w[i];
-    }
-    return last; /* rounding left u just above the sum */
 }
 
 int sampler_draw(sampler *s, int label, cli_rng *rng, int32_t *tok, int *n, char *text, size_t cap,
                  double *logprob, recur_error *err)
 {
     const recur_vocab *v = recur_model_vocab(s->m);
-    int len = 0;
-    double lpsum = 0;
-    if (recur_runner_reset(s->rn, label, err) || recur_runner_step(s->rn, RECUR_TOKEN_BOUNDARY, s->lp, err))
-        return -1;
-    for (int i = 0; i < s->n_prefix; i++) {
-        lpsum += s->lp[s->prefix[i]];
-        tok[len++] = s->prefix[i];
-        if (recur_runner_step(s->rn, s->prefix[i], s->lp, err)) return -1;
-    }
-    /* A name that reaches --max-length is cut there. */
-    while (len < s->o->max_length) {
-        int32_t next = draw_symbol(s, len, rng);
-        lpsum += s->lp[next];
-        if (next == RECUR_TOKEN_BOUNDARY) break;
-        tok[len++] = next;
-        if (len < s->o->max_length && recur_runner_step(s->rn, next, s->lp, err)) return -1;
-    }
+    recur_sample_config c = {s->o->temperature, s->o->top_k, s->o->max_length};
+    if (recur_runner_sample(s->rn, label, s->prefix, s->n_prefix, &c, &rng->s, tok, n, logprob, err)) return -1;
     size_t at = 0;
-    for (int i = 0; i < len; i++) {
+    for (int i = 0; i < *n; i++) {
         const char *sym = recur_vocab_symbol(v, tok[i]);
         size_t k = strlen(sym);
         if (at + k + 1 > cap) break;
@@ -148,8 +81,6 @@ int sampler_draw(sampler *s, int label, cli_rng *rng, int32_t *tok, int *n, char
         at += k;
     }
     text[at] = '\0';
-    *n = len;
-    *logprob = lpsum;
     return 0;
 }
 

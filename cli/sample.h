@@ -25,12 +25,8 @@ typedef struct sampler {
     const recur_model *m;
     recur_runner *rn;
     const sample_opts *o;
-    int V;
     int32_t *prefix;
     int n_prefix;
-    float *lp;     /* [V] log-probabilities of the next symbol   */
-    double *w;     /* [V] sampling weights                       */
-    float *sorted; /* [V] for the top-k threshold                */
 } sampler;
 
 /* 0, or EXIT_RUNTIME / EXIT_USAGE (printed). */

@@ -545,6 +545,33 @@ RECUR_API recur_status recur_runner_step(recur_runner *r, int32_t token, float *
                                recur_error *err);
 RECUR_API recur_status recur_runner_step_features(recur_runner *r, const float *x, float *out,
                                         recur_error *err);
+/* The model a runner reads. */
+RECUR_API const recur_model *recur_runner_model(const recur_runner *r);
+
+/*
+ * Sampling from a generation model through the step API. One sequence of
+ * `label` starts from BOUNDARY and the prefix's ids, then grows one symbol
+ * at a time, drawn from the model's distribution sharpened by temperature
+ * (> 0; weights exp(logprob / T)) and cut to the top_k most likely (0: all);
+ * the unknown symbol is never drawn, nor the end before the first symbol.
+ * It stops at the end symbol or at max_length symbols (prefix included).
+ * *rng is a splitmix64 state, advanced by each draw: the same state gives
+ * the same sequence. tok has room for max_length ids; *n receives the
+ * count, *logprob (may be NULL) the model's log-probability of the drawn
+ * symbols (the end included, the temperature not applied).
+ */
+typedef struct recur_sample_config {
+    double temperature;
+    int top_k;
+    int max_length;
+} recur_sample_config;
+/* The rng state of `label`'s sequences for a user's seed: the same seed and
+ * label give the same sequences whatever else is drawn alongside. */
+RECUR_API uint64_t recur_sample_seed(uint64_t seed, int label);
+RECUR_API recur_status recur_runner_sample(recur_runner *r, int label, const int32_t *prefix,
+                                           int n_prefix, const recur_sample_config *cfg,
+                                           uint64_t *rng, int32_t *tok, int *n, double *logprob,
+                                           recur_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Training                                                                  */

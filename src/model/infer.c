@@ -299,3 +299,5 @@ recur_status recur_runner_step_features(recur_runner *r, const float *x, float *
     step_layers(r, out);
     return RECUR_OK;
 }
+
+const recur_model *recur_runner_model(const recur_runner *r) { return r ? r->m : NULL; }
