@@ -573,6 +573,34 @@ RECUR_API recur_status recur_runner_sample(recur_runner *r, int label, const int
                                            uint64_t *rng, int32_t *tok, int *n, double *logprob,
                                            recur_error *err);
 
+/*
+ * What the cells do on one text (recur inspect, the server's page): every
+ * step's gate activations and states, and the model's output after each
+ * step. Series, by cell: LSTM "input", "forget", "output" (gates i, f, o in
+ * 0..1), "cell" (the cell state c), "hidden"; GRU "reset", "update" (r, z),
+ * "hidden"; RNN "hidden".
+ *   values   [series][layers][directions][steps][hidden]: step t of the
+ *            reverse direction is its state after reading t..steps-1.
+ *   logprobs [steps][outputs]: classify: the label distribution of the
+ *            prefix of steps 0..t: a unidirectional model's head on its
+ *            state at t (the step API's output); a bidirectional one is run
+ *            whole on each prefix (its reverse direction reads the prefix
+ *            from its own end, not the full text's). generate: the next
+ *            symbol's distribution after step t.
+ *   tokens   [steps] the ids read: the text's symbols; for a generation
+ *            model BOUNDARY first (and `label` conditions every step).
+ */
+typedef struct recur_inspection {
+    int steps, layers, directions, hidden, outputs, n_series;
+    const char *series[5];
+    int32_t *tokens;
+    float *values;
+    float *logprobs;
+} recur_inspection;
+RECUR_API recur_status recur_model_inspect(const recur_model *m, const char *text, size_t len, int label,
+                                           recur_inspection **out, recur_error *err);
+RECUR_API void recur_inspection_free(recur_inspection *x);
+
 /* ------------------------------------------------------------------------ */
 /* Training                                                                  */
 /* ------------------------------------------------------------------------ */
