@@ -120,6 +120,9 @@ recur_status recur_model_inspect(const recur_model *m, const char *text, size_t 
     if (len > RECUR_MAX_TEXT_BYTES)
         return recur_fail(err, RECUR_ERR_ARG, "a text of %zu bytes; inspect reads at most %d", len,
                           RECUR_MAX_TEXT_BYTES);
+    if (m->q)
+        return recur_fail(err, RECUR_ERR_UNSUPPORTED,
+                          "inspect reads fp32 models; inspect the model from before 'recur quantize'");
     const int gen = m->cfg.task == RECUR_TASK_GENERATE;
     if (gen && (label < 0 || label >= m->num_labels))
         return recur_fail(err, RECUR_ERR_ARG, "label %d out of range 0..%d", label, m->num_labels - 1);
