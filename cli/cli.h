@@ -30,6 +30,7 @@ int cmd_quantize(int argc, char **argv);
 int cmd_features(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_serve(int argc, char **argv); /* serve/serve.c */
+int cmd_inspect(int argc, char **argv);
 
 /* ------------------------------------------------------------------------ */
 /* Flag parsing (args.c): a table of options per command                     */
@@ -106,6 +107,7 @@ arg_command *cmd_eval_table(void);
 arg_command *cmd_predict_table(void);
 arg_command *cmd_info_table(void);
 arg_command *cmd_sample_table(void);
+arg_command *cmd_inspect_table(void);
 arg_command *cmd_quantize_table(void);
 arg_command *cmd_features_table(void);
 arg_command *cmd_import_table(void);
@@ -170,6 +172,20 @@ typedef struct cli_buf {
 void cli_buf_printf(cli_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cli_buf_put(cli_buf *b, const char *s, size_t n);
 void cli_buf_free(cli_buf *b);
+/* A JSON string literal of s (escaped) into b. */
+void cli_buf_json(cli_buf *b, const char *s);
+
+/* ------------------------------------------------------------------------ */
+/* Inspect (cmd_inspect.c): what recur inspect and recur serve show          */
+/* ------------------------------------------------------------------------ */
+
+/* Series s of layer l, direction d: [steps][hidden]. */
+const float *inspect_series(const recur_inspection *x, int s, int l, int d);
+/* The range of series s (gates 0..1, states symmetric about 0). */
+void inspect_range(const recur_inspection *x, int s, double *lo, double *hi);
+/* The inspection as one JSON object (recur inspect --json, the server). */
+void inspect_json(cli_buf *b, const recur_model *m, const char *model, const char *text, int label,
+                  const recur_inspection *x);
 
 /* ------------------------------------------------------------------------ */
 /* Data (data.c)                                                             */
@@ -265,6 +281,10 @@ int svg_line_plot(cli_buf *out, const char *title, const char *xlabel, const cha
                   const char *ylabel1, int percent1, const svg_series *s, int ns, int n);
 /* A heat map of the row-normalised confusion matrix with labels. */
 int svg_confusion(cli_buf *out, const char *title, const recur_metrics *m, const char *const *labels);
+/* recur inspect's heat map: per character, each series' mean over the units
+ * of layer l, direction d, and the prefix's output. 0 or -1. */
+int svg_gates(cli_buf *out, const char *model, const char *text, const recur_model *m, const recur_inspection *x,
+              int l, int d);
 
 /* Series over their own x values, for panels with linear or log axes. */
 typedef struct svg_xy_series {

@@ -245,6 +245,77 @@ int svg_confusion(cli_buf *out, const char *title, const recur_metrics *m, const
     return out->failed ? -1 : 0;
 }
 
+int svg_gates(cli_buf *out, const char *model, const char *text, const recur_model *m, const recur_inspection *x,
+              int l, int d)
+{
+    const int T = x->steps, S = x->n_series, gen = recur_model_get_config(m)->task == RECUR_TASK_GENERATE;
+    const double cw = 34, rh = 26, L = 90, top = 84;
+    const double W = L + cw * T + 40, H = top + rh * (S + 1) + 70;
+    cli_buf_printf(out,
+                   "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                   "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+                   "viewBox=\"0 0 %.0f %.0f\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
+                   "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+                   W < 420 ? 420 : W, H, W < 420 ? 420 : W, H);
+    cli_buf_printf(out, "<text x=\"12\" y=\"24\" font-size=\"16\" font-weight=\"bold\">");
+    xml_text(out, model);
+    cli_buf_printf(out, " reads &#8220;");
+    xml_text(out, text);
+    cli_buf_printf(out, "&#8221;</text>\n<text x=\"12\" y=\"44\" fill=\"#555\">%s, layer %d of %d, %s direction: "
+                        "each cell is the mean over %d units (darker = higher; gates 0..1, states -1..1)</text>\n",
+                   recur_cell_name(recur_model_get_config(m)->cell), l + 1, x->layers, d ? "reverse" : "forward",
+                   x->hidden);
+    for (int t = 0; t < T; t++) {
+        int id = x->tokens[t];
+        const char *sym = id == RECUR_TOKEN_BOUNDARY ? "&lt;s&gt;" : NULL;
+        cli_buf_printf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"15\">", L + cw * t + cw / 2,
+                       top - 8);
+        if (sym) cli_buf_printf(out, "%s", sym);
+        else xml_text(out, id == RECUR_TOKEN_UNKNOWN ? "?" : recur_vocab_symbol(recur_model_vocab(m), id));
+        cli_buf_printf(out, "</text>\n");
+    }
+    for (int s = 0; s < S; s++) {
+        double lo, hi, y = top + rh * s;
+        inspect_range(x, s, &lo, &hi);
+        cli_buf_printf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", L - 8, y + rh / 2 + 4,
+                       x->series[s]);
+        const float *v = inspect_series(x, s, l, d);
+        for (int t = 0; t < T; t++) {
+            double mean = 0;
+            for (int j = 0; j < x->hidden; j++) mean += v[(size_t)t * x->hidden + j];
+            mean /= x->hidden;
+            double f = (mean - lo) / (hi - lo);
+            char col[8];
+            heat_color(f * f, col, sizeof col); /* heat_color takes a square root */
+            cli_buf_printf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\" "
+                                "stroke=\"#ddd\" stroke-width=\"0.5\"><title>%s %.3f</title></rect>\n"
+                                "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"9\" fill=\"%s\">%.2f</text>\n",
+                           L + cw * t, y, cw, rh, col, x->series[s], mean, L + cw * t + cw / 2, y + rh / 2 + 3,
+                           f > 0.55 ? "white" : "#222", mean);
+        }
+    }
+    /* The output after each step: the prefix's top label (classify) or
+     * the probability of the real next symbol (generate), as bars. */
+    const float *last = x->logprobs + (size_t)(T - 1) * x->outputs;
+    int final = 0;
+    for (int k = 1; k < x->outputs; k++)
+        if (last[k] > last[final]) final = k;
+    double y0 = top + rh * S + 8, bh = rh + 20;
+    cli_buf_printf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">p(", L - 8, y0 + bh / 2);
+    if (gen) cli_buf_printf(out, "next");
+    else xml_text(out, recur_model_label_name(m, final));
+    cli_buf_printf(out, ")</text>\n");
+    for (int t = 0; t < T; t++) {
+        int k = gen ? (t + 1 < T ? x->tokens[t + 1] : RECUR_TOKEN_BOUNDARY) : final;
+        double p = exp(x->logprobs[(size_t)t * x->outputs + k]);
+        cli_buf_printf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#3a7\"/>\n"
+                            "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"9\">%.2f</text>\n",
+                       L + cw * t + 4, y0 + bh * (1 - p), cw - 8, bh * p, L + cw * t + cw / 2, y0 + bh + 12, p);
+    }
+    cli_buf_printf(out, "</svg>\n");
+    return out->failed ? -1 : 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* XY panels (recur experiment): series over their own x values, each axis  */
 /* linear or logarithmic, one or more panels side by side.                  */

@@ -250,3 +250,14 @@ void cli_catch_interrupts(void)
 int cli_interrupted(void) { return interrupted != 0; }
 
 const volatile sig_atomic_t *cli_interrupt_flag(void) { return &interrupted; }
+
+void cli_buf_json(cli_buf *b, const char *s)
+{
+    cli_buf_put(b, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') cli_buf_printf(b, "\\%c", *p);
+        else if (*p < 0x20) cli_buf_printf(b, "\\u%04x", *p);
+        else cli_buf_put(b, (const char *)p, 1);
+    }
+    cli_buf_put(b, "\"", 1);
+}

@@ -9,7 +9,8 @@
  * 1..max_batch texts, each non-empty, valid UTF-8, NUL-terminated at its
  * length, at most max_text bytes; classification is within 0..labels; a
  * generate request has a label, a count and lengths within the limits; a
- * refused one is a 400 with one line of message; nothing leaks.
+ * refused one is a 400 with one line of message; nothing leaks. The same
+ * bytes then go through the inspect request's parser.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -61,6 +62,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         REQUIRE(r.want_text || r.want_logprob);
     }
     serve_infer_free(&r);
+    /* The same bytes as an inspect request. */
+    char *text, *label;
+    rc = serve_parse_inspect(body, n, lim.max_text, &text, &label, msg, sizeof msg);
+    if (rc) {
+        REQUIRE(rc == 400 && !text && !label && msg[0] && !strchr(msg, '\n'));
+    } else {
+        REQUIRE(text && *text && strlen(text) <= lim.max_text && serve_utf8_valid(text, strlen(text)));
+        REQUIRE(!label || serve_utf8_valid(label, strlen(label)));
+    }
+    free(text);
+    free(label);
     free(body);
     return 0;
 }

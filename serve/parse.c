@@ -319,3 +319,33 @@ done:
     cJSON_Delete(root);
     return rc;
 }
+
+int serve_parse_inspect(const char *body, size_t len, size_t max_text, char **text, char **label, char *msg,
+                        size_t cap)
+{
+    *text = *label = NULL;
+    msg[0] = '\0';
+    const char *end = NULL;
+    cJSON *root = len ? cJSON_ParseWithLengthOpts(body, len, &end, 0) : NULL;
+    if (!root) {
+        size_t at = end && end >= body && end <= body + len ? (size_t)(end - body) : 0;
+        return len ? fail(msg, cap, "malformed JSON at byte %zu", at)
+                   : fail(msg, cap, "empty body: an inspect request is {\"text\": \"...\"}");
+    }
+    int rc = 0;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "text");
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(root, "label");
+    if (!cJSON_IsObject(root) || !cJSON_IsString(t)) rc = fail(msg, cap, "an inspect request is {\"text\": \"...\"}");
+    else if (l && !cJSON_IsString(l)) rc = fail(msg, cap, "'label' must be a string (a label name)");
+    else if (!(*text = dup_string(t, "'text'", max_text, &rc, msg, cap))) {
+    } else if (!**text) rc = fail(msg, cap, "'text' is empty");
+    else if (l && !(*label = dup_string(l, "'label'", 256, &rc, msg, cap))) {
+    }
+    if (rc) {
+        free(*text);
+        free(*label);
+        *text = *label = NULL;
+    }
+    cJSON_Delete(root);
+    return rc;
+}

@@ -1119,5 +1119,34 @@ int cmd_serve(int argc, char **argv)
 
 enum MHD_Result serve_inspect(server *sv, struct MHD_Connection *c, req *q, version *v, const char *name)
 {
-    return reply_error(sv, c, q, 501, "inspect is not there yet");
+    char *text = NULL, *lname = NULL, msg[512];
+    int rc = serve_parse_inspect(q->body, q->len, (size_t)sv->o.max_text, &text, &lname, msg, sizeof msg);
+    if (rc) return reply_error(sv, c, q, rc, "%s", msg);
+    int label = 0;
+    enum MHD_Result res;
+    if (v->task == RECUR_TASK_GENERATE) {
+        label = lname ? recur_model_label_find(v->m, lname) : -1;
+        if (label < 0) {
+            char list[400];
+            label_list(v->m, list, sizeof list);
+            res = lname ? reply_error(sv, c, q, 400, "'%s' is not a label of %s (%s)", lname, name, list)
+                        : reply_error(sv, c, q, 400, "a generation model needs the 'label' to read the text under (%s)",
+                                      list);
+            goto done;
+        }
+    }
+    recur_inspection *x = NULL;
+    recur_error err;
+    if (recur_model_inspect(v->m, text, strlen(text), label, &x, &err)) {
+        res = reply_error(sv, c, q, status_of(err.status), "%s", err.message);
+        goto done;
+    }
+    cli_buf b = {0};
+    inspect_json(&b, v->m, name, text, label, x);
+    recur_inspection_free(x);
+    res = reply_json(sv, c, q, 200, &b);
+done:
+    free(text);
+    free(lname);
+    return res;
 }

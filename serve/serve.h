@@ -55,6 +55,10 @@ typedef struct serve_limits {
 int serve_parse_infer(const char *body, size_t len, recur_task task, int num_labels, const serve_limits *lim,
                       serve_infer *out, char *msg, size_t cap);
 void serve_infer_free(serve_infer *r);
+/* {"text": "...", "label": "..."} of POST .../inspect: copies (free them),
+ * the text valid UTF-8 of 1..max_text bytes; 0 or 400 with msg. */
+int serve_parse_inspect(const char *body, size_t len, size_t max_text, char **text, char **label, char *msg,
+                        size_t cap);
 /* 1 when s[0..len) is valid UTF-8 (no overlongs, surrogates or > U+10FFFF). */
 int serve_utf8_valid(const char *s, size_t len);
 

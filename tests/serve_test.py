@@ -152,6 +152,7 @@ def main():
     try:
         endpoints(srv, want)
         errors(srv)
+        inspect(srv, want)
         concurrent(srv, want)
         reload_under_load(srv, want, want2)
         log_lines(srv)
@@ -231,6 +232,48 @@ def endpoints(srv, want):
     st, raw, hdr = call(srv, "/")
     check(st == 200 and hdr["Content-Type"].startswith("text/html") and b"<html" in raw, "the page")
     check(b"http://" not in raw and b"https://" not in raw, "the page loads nothing from elsewhere")
+
+
+def inspect(srv, want):
+    """recur inspect (terminal, --json, --svg) and POST .../inspect agree with
+    each other and with predict."""
+    out = recur("inspect", "cls.safetensors", "Kalimos", "--color", "never")
+    rows = out.splitlines()
+    check(rows[2].split()[:5] == ["input", "forget", "output", "cell", "hidden"], "inspect header: %r" % rows[:3])
+    check([r.split()[0] for r in rows[3:10]] == list("Kalimos"), "one row per character: %r" % rows)
+    check(rows[-1] == "-> %s (%.2f)" % (want["Kalimos"][0]["label"], 2.718281828459045 ** want["Kalimos"][0]["logprob"]),
+          "inspect ends with predict's answer: %r vs %r" % (rows[-1], want["Kalimos"][0]))
+    js = json.loads(recur("inspect", "cls.safetensors", "Kalimos", "--json"))
+    check(len(js["steps"]) == 7 and js["steps"][-1]["top"] == want["Kalimos"][0]["label"]
+          and abs(js["steps"][-1]["top_logprob"] - want["Kalimos"][0]["logprob"]) < 1e-4, "inspect --json")
+    g = js["steps"][3]["layers"][0][0]
+    check(set(g) == {"input", "forget", "output", "cell", "hidden"} and len(g["forget"]["units"]) == 16
+          and all(0 <= u <= 1 for u in g["forget"]["units"]), "inspect --json gates")
+    recur("inspect", "cls.safetensors", "Kalimos", "--svg", "gates.svg")
+    with open(os.path.join(WORK, "gates.svg")) as f:
+        svg = f.read()
+    check(svg.startswith("<?xml") and svg.count("<rect") > 7 * 5 and "forget" in svg, "inspect --svg")
+    st, js2, _ = call(srv, "/v2/models/cls/inspect", {"text": "Kalimos"})
+    js.pop("model"), js2.pop("model")
+    check(st == 200 and js2 == js, "POST inspect is inspect --json")
+    st, js, _ = call(srv, "/v2/models/gen/inspect", {"text": "Bug", "label": "Beta"})
+    check(st == 200 and [x["symbol"] for x in js["steps"]] == ["<s>", "B", "u", "g"] and len(js["outputs"]) > 10,
+          "generator inspect: %r" % js.get("steps", js)[:1])
+    for body, text in [({"text": ""}, "'text' is empty"), ({"txt": "a"}, "an inspect request is"),
+                       (b"{", "malformed JSON"), ({"text": "a" * 1025}, "the limit is 1024"),
+                       (b'{"text":"\xff"}', "not valid UTF-8")]:
+        err_case(srv, "/v2/models/cls/inspect", body, 400, text)
+    err_case(srv, "/v2/models/gen/inspect", {"text": "a"}, 400, "needs the 'label'")
+    err_case(srv, "/v2/models/gen/inspect", {"text": "a", "label": "Nope"}, 400, "'Nope' is not a label of gen")
+    err_case(srv, "/v2/models/cls/inspect", None, 405, "takes POST")
+    for args, text in [(["inspect", "gen.safetensors", "Bug"], "give the --label"),
+                       (["inspect", "cls.safetensors", "Bug", "--label", "Beta"], "--label goes with generation"),
+                       (["inspect", "cls.safetensors", "Bug", "--layer", "2"], "has 1 layer"),
+                       (["inspect", "cls.safetensors", "Bug", "--direction", "reverse"], "reads one way only"),
+                       (["inspect", "cls.safetensors"], "missing")]:
+        r = subprocess.run([BIN] + args, cwd=WORK, capture_output=True, text=True, timeout=10)
+        check(r.returncode == 2 and r.stderr.startswith("recur: ") and text in r.stderr and not r.stdout,
+              "%r: %d %r" % (args, r.returncode, r.stderr))
 
 
 def errors(srv):
