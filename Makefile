@@ -109,6 +109,7 @@ check:
 bench: $(BUILD)/bench/bench $(BUILD)/recur
 	$(abspath $(BUILD)/bench/bench) $(BENCH_ARGS)
 	$(MAKE) --no-print-directory bench-python
+	$(MAKE) --no-print-directory bench-serve
 
 # The Python row (bench/python_vs_torch.py): a PyTorch-trained LSTM-128
 # answered by PyTorch and by recur through `import recur`. Skips without torch.
@@ -116,6 +117,12 @@ BENCH_PYTHON ?= /usr/bin/python3
 .PHONY: bench-python
 bench-python: $(BUILD)/librecur.so
 	RECUR_LIBRARY=$(abspath $(BUILD)/librecur.so) $(BENCH_PYTHON) bench/python_vs_torch.py $(if $(findstring --quick,$(BENCH_ARGS)),--quick)
+
+# The server rows alone: recur serve against PyTorch behind FastAPI/uvicorn
+# (bench/serve_bench.py; SERVE_BENCH_ARGS="--model M --quick").
+.PHONY: bench-serve
+bench-serve: $(BUILD)/recur
+	/usr/bin/python3 bench/serve_bench.py --recur $(BUILD)/recur $(SERVE_BENCH_ARGS)
 
 # Debian packages the build needs (run as root, or with sudo).
 DEBS := build-essential pkg-config libopenblas-dev libutf8proc-dev libcjson-dev libcurl4-openssl-dev libzip-dev libsndfile1-dev libkissfft-dev espeak-ng sox python3-numpy \

@@ -48,6 +48,7 @@ static const struct {
     {"predict", cmd_predict_table},
     {"info", cmd_info_table},
     {"sample", cmd_sample_table},
+    {"inspect", cmd_inspect_table},
     {"quantize", cmd_quantize_table},
     {"import", cmd_import_table},
     {"experiment memory", cmd_experiment_memory_table},

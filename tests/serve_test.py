@@ -311,6 +311,8 @@ def errors(srv):
         (dict(texts(["a"]), id=5), 400, "'id' must be a string"),
         (b'{"inputs":' * 2000 + b"1" + b"}" * 2000, 400, "malformed JSON"),
         (b'{"inputs":[{"name":"t","shape":[1],"datatype":"BYTES","data":[[[[[["a"]]]]]]}]}', 400, "nested more than 4"),
+        # fuzz_serve's first find: a raw newline in a name, echoed in the message.
+        (b'{"inputs":[{"name":"t\n\x01x","shape":[1],"datatype":"FP32","data":[1]}]}', 400, "input 't??x'"),
     ]
     for body, st, text in cases:
         err_case(srv, inf, body, st, text)

@@ -30,6 +30,25 @@ static void test_http(void)
     CHECK_MSG(system(cmd) == 0, "tests/serve_test.py failed (its FAIL lines are above)");
 }
 
+/* The page in a headless Chromium (Debian's chromium; skipped without it).
+ * Screenshots: build/test-output/page-*.png (the run's output folder). */
+static void test_browser(void)
+{
+    NEED_BIN();
+    const char *py = python(), *chrome = NULL;
+    const char *cands[] = {"/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"};
+    for (size_t i = 0; i < sizeof cands / sizeof cands[0] && !chrome; i++)
+        if (access(cands[i], X_OK) == 0) chrome = cands[i];
+    if (!py || !chrome) {
+        test_skip("chromium is not installed (apt-get install chromium): the page's browser test skips");
+        return;
+    }
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s tests/serve_browser.py '%s' '%s/browser' build/test-output '%s' >&2", py, bin(),
+             test_tmpdir(), chrome);
+    CHECK_MSG(system(cmd) == 0, "tests/serve_browser.py failed (its FAIL lines are above)");
+}
+
 /* A generation model of random weights over the symbols a..e. */
 static recur_model *toy_generator(recur_task task)
 {
@@ -206,5 +225,6 @@ const test_case tests_serve[] = {
     {"inspect", test_inspect},
     {"sample_api", test_sample_api},
     {"http", test_http},
+    {"browser", test_browser},
     {NULL, NULL},
 };
