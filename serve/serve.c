@@ -223,6 +223,18 @@ static version *version_load(const server *sv, const char *name, const char *pat
         free(v);
         return NULL;
     }
+    const recur_model_config *mc = recur_model_get_config(v->m);
+    if ((mc->task != RECUR_TASK_CLASSIFY && mc->task != RECUR_TASK_GENERATE) || mc->input != RECUR_INPUT_TOKENS) {
+        /* Dense (FP32) inputs, taggers and regressors: the protocol has
+         * room for them; this server does not answer them yet. */
+        snprintf(err->message, sizeof err->message,
+                 "%s: recur serve answers text classifiers and generators; this model %s", path,
+                 mc->input != RECUR_INPUT_TOKENS ? "reads dense features (FP32 inputs are not served yet)"
+                 : mc->task == RECUR_TASK_TAG ? "tags every step (not served yet)" : "regresses (not served yet)");
+        recur_model_free(v->m);
+        free(v);
+        return NULL;
+    }
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -123,6 +123,11 @@ recur_status recur_model_inspect(const recur_model *m, const char *text, size_t 
     if (m->q)
         return recur_fail(err, RECUR_ERR_UNSUPPORTED,
                           "inspect reads fp32 models; inspect the model from before 'recur quantize'");
+    if ((m->cfg.task != RECUR_TASK_CLASSIFY && m->cfg.task != RECUR_TASK_GENERATE) ||
+        m->cfg.input != RECUR_INPUT_TOKENS)
+        return recur_fail(err, RECUR_ERR_UNSUPPORTED,
+                          "inspect reads text models that classify or generate; not yet taggers, regressors or "
+                          "dense-input models");
     const int gen = m->cfg.task == RECUR_TASK_GENERATE;
     if (gen && (label < 0 || label >= m->num_labels))
         return recur_fail(err, RECUR_ERR_ARG, "label %d out of range 0..%d", label, m->num_labels - 1);
