@@ -408,16 +408,19 @@ static void direction_forward_rows(const dir_job *job, int j0, int j1)
         size_t row = (size_t)p->off[t] + j0;
         float *a = w->A + row * GH, *y = Y + row * DH + (size_t)d * H;
         if (train) memcpy(w->Hp + row * H, S, (size_t)b * H * sizeof(float));
-        if (job->X) kn->gemm_packed(b, GH, I, job->X + row * I, I, w->WihT, a, GH, 0);
+        /* The plain RNN has no cell pass of its own to add the bias in: its
+         * rows start as the bias (copies, vectorised) and the products
+         * accumulate onto them. */
+        const int rnn_bias = bias && st->G == 1;
+        if (rnn_bias)
+            for (int r = 0; r < b; r++) memcpy(a + (size_t)r * GH, bias, (size_t)GH * sizeof *a);
+        if (job->X) kn->gemm_packed(b, GH, I, job->X + row * I, I, w->WihT, a, GH, rnn_bias);
         /* The recurrent product lands on the input projections directly. */
         if (q) quant_gemm(ws->qk, b, S, H, &q->whh[l * st->D + d], a, GH, 1);
         else kn->gemm_packed(b, GA, H, S, H, w->WhhT, a, GH, 1);
         switch (st->cell) {
         case RECUR_CELL_RNN_TANH:
         case RECUR_CELL_RNN_RELU:
-            if (bias)
-                for (int r = 0; r < b; r++)
-                    for (int j = 0; j < H; j++) a[(size_t)r * H + j] += bias[j];
             rnn_cell_forward(kn, b, H, st->cell == RECUR_CELL_RNN_RELU, a, S, y, DH);
             break;
         case RECUR_CELL_LSTM:
