@@ -6,6 +6,15 @@ OPT       ?= -O2
 CFLAGS_W  := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CPPFLAGS  := -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L $(shell pkg-config --cflags $(PKGS))
 LIBS      := $(shell pkg-config --libs $(PKGS)) -lm -lpthread
+# libcsv (the CSV loader, src/data/load_csv.c) ships no .pc file: found by
+# compiling its header; without it the build stops and says what to install.
+HAVE_CSV  := $(shell printf '\043include <csv.h>\n' | $(CC) -E -x c - >/dev/null 2>&1 && echo yes)
+ifneq ($(HAVE_CSV),yes)
+ifeq ($(filter deps clean,$(MAKECMDGOALS)),)
+$(error libcsv not found (no <csv.h>): install libcsv-dev ('make deps'))
+endif
+endif
+LIBS      += -lcsv
 BUILD     ?= build
 EXTRA     ?=
 # -fno-math-errno: no libm call sets errno here, and it lets sqrtf vectorise.
@@ -54,7 +63,7 @@ $(BUILD)/librecur.so: $(LIB_OBJ) src/librecur.map
 
 $(BUILD)/recur.pc: Makefile include/recur.h
 	@mkdir -p $(BUILD)
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: recur\nDescription: recurrent neural networks in C\nVersion: %s\nLicense: MIT\nRequires.private: %s\nLibs: -L$${libdir} -lrecur\nLibs.private: -lm -lpthread\nCflags: -I$${includedir}\n' '$(PREFIX)' '$(VERSION)' '$(PKGS)' > $@
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: recur\nDescription: recurrent neural networks in C\nVersion: %s\nLicense: MIT\nRequires.private: %s\nLibs: -L$${libdir} -lrecur\nLibs.private: -lcsv -lm -lpthread\nCflags: -I$${includedir}\n' '$(PREFIX)' '$(VERSION)' '$(PKGS)' > $@
 
 # recur serve (serve/) is the only user of libmicrohttpd: the binary links
 # it, librecur does not.
@@ -129,6 +138,8 @@ DEBS := build-essential pkg-config libopenblas-dev libutf8proc-dev libcjson-dev 
         libmicrohttpd-dev
 # Optional, for `make bench` only (oneDNN's RNN beside recur's kernel rows).
 DEBS += libdnnl-dev
+# libcsv: the CSV reader of src/data/load_csv.c (no .pc file; see HAVE_CSV).
+DEBS += libcsv-dev
 # As root directly; otherwise through sudo (a fresh root shell often has none).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 deps:
@@ -168,7 +179,7 @@ clean:
 # the reproducer's path, on any crash, leak, timeout or sanitizer report.
 FUZZ_CC        ?= clang
 FUZZ_SECONDS   ?= 30
-FUZZ_HARNESSES ?= safetensors model dataset cli audio import serve
+FUZZ_HARNESSES ?= safetensors model dataset cli audio import serve tagged dense
 FUZZ_BIN       := $(FUZZ_HARNESSES:%=build-fuzz/fuzz_%)
 # Warnings stay on, -Werror stays with the main (gcc) build.
 SAN_CFLAGS_W   := -std=c11 -Wall -Wextra -Wno-unused-parameter

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 secs="${FUZZ_SECONDS:-30}"
 bin="${FUZZ_BIN_DIR:-build-fuzz}"
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(safetensors model dataset cli serve)
+[ ${#names[@]} -gt 0 ] || names=(safetensors model dataset cli serve tagged dense)
 work="$bin/run"
 artifacts="$bin/artifacts"
 mkdir -p "$work" "$artifacts"

@@ -296,6 +296,109 @@ RECUR_API recur_status recur_fetch_names(const char *cache_dir, char *path_out,
                                size_t cap, recur_error *err);
 
 /* ------------------------------------------------------------------------ */
+/* Sequence sets: the data formats users already have (src/data/load_*.c)    */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A recur_seqset owns a whole data set of sequences in memory (or mapped
+ * from its file) and shows it as one recur_batch of all its sequences
+ * (recur_seqset_batch), from which index lists pick, plus what names its
+ * values: vocabulary, label and tag names, feature and target names.
+ *
+ *  - Tagged text (token ids, a tag per step, optionally a label per sequence):
+ *    CoNLL columns (recur_seqset_load_conll) and JSON Lines (_load_jsonl),
+ *    character-level (a recur_vocab of NFC code points) or token-level (a
+ *    vocabulary of whole tokens: ids 0 unknown, 1 boundary, then the tokens
+ *    seen at least min_count times, most frequent first, ties bytewise).
+ *  - Dense sequences (features [steps][F], targets, labels, tags): CSV with
+ *    one row per step (_load_csv), NumPy .npy and .npz (_load_npy). float32
+ *    arrays stored 4-byte aligned are memory-mapped, not copied.
+ * Label and tag names are sorted bytewise. Every loader treats its file as
+ * hostile: errors are one line naming the file and the line or row and the
+ * column (the byte offset in binary files); nothing is written anywhere.
+ * Limits: at most 2^31-1 sequences and steps, RECUR_SEQSET_MAX_COLUMNS
+ * features or targets.
+ */
+typedef struct recur_seqset recur_seqset;
+struct recur_batch;
+
+#define RECUR_SEQSET_MAX_COLUMNS 65536
+
+typedef struct recur_seqset_options {
+    /* Tagged text */
+    int token_level;   /* 0: one symbol per character; 1: per whole token      */
+    int min_count;     /* rarer symbols are RECUR_TOKEN_UNKNOWN (default 1)   */
+    int token_column;  /* CoNLL: 0-based column of the token (default 0)      */
+    int tag_column;    /* CoNLL: 0-based column of the tag; -1 = last (default) */
+    /* CSV: header names; a list is comma-separated                          */
+    const char *id_column;       /* sequence id; NULL: the file is one sequence */
+    const char *feature_columns; /* NULL: every column not named elsewhere     */
+    const char *target_columns;  /* real targets, or NULL                      */
+    const char *label_column;    /* a class per sequence (same on its rows)    */
+    const char *tag_column_name; /* a class per step                           */
+    int targets_per_sequence;    /* CSV: 1: targets equal on every row of a
+                                  * sequence give one target per sequence    */
+    char delimiter;              /* CSV: default ','; '\t' for .tsv          */
+} recur_seqset_options;
+
+/* token_level 0, min_count 1, token_column 0, tag_column -1, delimiter ','. */
+RECUR_API void recur_seqset_options_default(recur_seqset_options *o);
+/* opts may be NULL (the defaults). */
+RECUR_API recur_status recur_seqset_load_conll(const char *path, const recur_seqset_options *opts,
+                                     recur_seqset **out, recur_error *err);
+RECUR_API recur_status recur_seqset_load_jsonl(const char *path, const recur_seqset_options *opts,
+                                     recur_seqset **out, recur_error *err);
+RECUR_API recur_status recur_seqset_load_csv(const char *path, const recur_seqset_options *opts,
+                                   recur_seqset **out, recur_error *err);
+/* .npy or .npz, told apart by their first bytes. */
+RECUR_API recur_status recur_seqset_load_npy(const char *path, const recur_seqset_options *opts,
+                                   recur_seqset **out, recur_error *err);
+/* By the name's ending: .conll .conllu .bio .iob (.tsv without CSV columns
+ * in opts) CoNLL; .jsonl .ndjson JSON Lines; .csv (.tsv with columns) CSV;
+ * .npy .npz NumPy. RECUR_ERR_UNSUPPORTED for any other. */
+RECUR_API recur_status recur_seqset_load(const char *path, const recur_seqset_options *opts,
+                               recur_seqset **out, recur_error *err);
+RECUR_API void recur_seqset_free(recur_seqset *s);
+
+/* The whole set as one batch; valid until the set is freed or re-encoded. */
+RECUR_API const struct recur_batch *recur_seqset_batch(const recur_seqset *s);
+RECUR_API size_t recur_seqset_size(const recur_seqset *s);   /* sequences */
+RECUR_API size_t recur_seqset_steps(const recur_seqset *s);  /* all steps */
+/* Features per step (F of features [steps][F]); 0 for token input. */
+RECUR_API int recur_seqset_input_size(const recur_seqset *s);
+/* Width of the targets (0: none) and whether they are [steps][outputs] (1)
+ * or [n][outputs] (0). */
+RECUR_API int recur_seqset_outputs(const recur_seqset *s);
+RECUR_API int recur_seqset_targets_per_step(const recur_seqset *s);
+/* Column names (CSV header, or "0", "1", ... for NumPy arrays). */
+RECUR_API const char *recur_seqset_feature_name(const recur_seqset *s, int j);
+RECUR_API const char *recur_seqset_target_name(const recur_seqset *s, int j);
+/* Classes per sequence (labels) and per step (tags); 0 when absent. */
+RECUR_API int recur_seqset_num_labels(const recur_seqset *s);
+RECUR_API const char *recur_seqset_label_name(const recur_seqset *s, int label);
+RECUR_API int recur_seqset_num_tags(const recur_seqset *s);
+RECUR_API const char *recur_seqset_tag_name(const recur_seqset *s, int tag);
+/* Character level: the vocabulary of the tokens (pass it to
+ * recur_model_create); NULL for token-level and dense sets. */
+RECUR_API const recur_vocab *recur_seqset_vocab(const recur_seqset *s);
+/* Token level: ids in use (2 reserved + kept tokens) and each id's token
+ * ("" for the reserved ids); 0 and NULL for other sets. */
+RECUR_API int recur_seqset_num_tokens(const recur_seqset *s);
+RECUR_API const char *recur_seqset_token(const recur_seqset *s, int id);
+/* Sequence i's name (CSV id, .npz member) or "" and the 1-based line or row
+ * where it starts (0 in binary files). */
+RECUR_API const char *recur_seqset_name(const recur_seqset *s, size_t i);
+RECUR_API size_t recur_seqset_line(const recur_seqset *s, size_t i);
+/* Bytes of features and targets used in place from the file's read-only
+ * map (.npy/.npz float32, aligned): memory the set does not own. */
+RECUR_API size_t recur_seqset_mapped_bytes(const recur_seqset *s);
+/* Tagged text: rebuild the vocabulary from sequences idx[0..n) only (the
+ * training split, so that held-out symbols are unknown as they will be in
+ * use), with the min_count cut, and re-encode every sequence with it. */
+RECUR_API recur_status recur_seqset_reencode(recur_seqset *s, const size_t *idx, size_t n,
+                                   recur_error *err);
+
+/* ------------------------------------------------------------------------ */
 /* Models: embedding -> recurrent stack -> linear head, with text in and out */
 /* ------------------------------------------------------------------------ */
 
