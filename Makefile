@@ -218,7 +218,7 @@ $(BUILD)/fuzz_seeds: fuzz/gen_seeds.c $(BUILD)/librecur.a
 # runners (classify and step) and read data sets, under memcheck (about 100 s):
 # any error or definite/indirect leak fails. (threads. takes 6 minutes under
 # valgrind, which runs one thread at a time: `make tsan` covers it.)
-VALGRIND_TESTS ?= core. text. safetensors. dataset. optim. model. regress.
+VALGRIND_TESTS ?= core. text. safetensors. dataset. optim. model. regress. seqset.
 VALGRIND       ?= valgrind --leak-check=full --error-exitcode=1 --errors-for-leak-kinds=definite,indirect
 valgrind: $(BUILD)/run_tests
 	@set -e; for t in $(VALGRIND_TESTS); do \
