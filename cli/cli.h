@@ -194,7 +194,8 @@ void inspect_json(cli_buf *b, const recur_model *m, const char *model, const cha
 /* DATA argument, else $RECUR_DATA, else the tutorial's data fetched into the
  * cache folder. Writes the folder into out; 0 or EXIT_RUNTIME (printed). */
 int cli_resolve_data(const char *given, char *out, size_t cap);
-/* Load a data folder; 0 or EXIT_RUNTIME (printed). */
+/* Load a data folder; 0, EXIT_RUNTIME or, when a caught signal stopped it,
+ * EXIT_INTERRUPTED (printed). */
 int cli_load_data(const char *dir, recur_dataset **out);
 /* What the data hold, compactly (a few lines). */
 void cli_print_data_summary(FILE *f, const char *dir, const recur_dataset *ds);

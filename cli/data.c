@@ -38,7 +38,14 @@ int cli_resolve_data(const char *given, char *out, size_t cap)
 int cli_load_data(const char *dir, recur_dataset **out)
 {
     recur_error err;
-    if (recur_dataset_load(dir, out, &err) != RECUR_OK) {
+    /* A SIGINT or SIGTERM caught (cli_catch_interrupts) stops a long load. */
+    recur_load_options lo = {cli_interrupt_flag()};
+    recur_status st = recur_dataset_load_opts(dir, &lo, out, &err);
+    if (st == RECUR_ERR_INTERRUPTED) {
+        cli_error("interrupted while loading %s; nothing written", dir);
+        return EXIT_INTERRUPTED;
+    }
+    if (st != RECUR_OK) {
         cli_lib_error(NULL, &err);
         return EXIT_RUNTIME;
     }

@@ -257,6 +257,18 @@ typedef struct recur_dataset_stats {
 /* Labels are the file names without ".txt", sorted bytewise. */
 RECUR_API recur_status recur_dataset_load(const char *dir, recur_dataset **out,
                                 recur_error *err);
+/* Options of recur_dataset_load_opts; all zero (or a NULL pointer to them)
+ * is recur_dataset_load. */
+typedef struct recur_load_options {
+    /* When not NULL, loading looks at *stop every few thousand lines (and
+     * between reads of a large file) and, once it is nonzero, frees what it
+     * built and returns RECUR_ERR_INTERRUPTED: a flag a SIGINT or SIGTERM
+     * handler sets stops a load of millions of lines within a fraction of
+     * a second. */
+    const volatile sig_atomic_t *stop;
+} recur_load_options;
+RECUR_API recur_status recur_dataset_load_opts(const char *dir, const recur_load_options *opts,
+                                     recur_dataset **out, recur_error *err);
 RECUR_API void recur_dataset_free(recur_dataset *ds);
 RECUR_API size_t recur_dataset_size(const recur_dataset *ds);
 RECUR_API int recur_dataset_num_labels(const recur_dataset *ds);

@@ -1,4 +1,5 @@
 /* Data sets: loading folders, errors, statistics, dedupe, splits, fetch. */
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -60,6 +61,43 @@ static recur_dataset *load_ok(const char *dir)
     recur_error err = {0};
     CHECK_OK(recur_dataset_load(dir, &ds, &err), &err);
     return ds;
+}
+
+/* recur_dataset_load_opts: with a stop flag that is set, nothing is built
+ * and the answer is RECUR_ERR_INTERRUPTED (what a SIGINT or SIGTERM
+ * handler's flag does to a load under way); with one that is clear, the
+ * same data set as recur_dataset_load. */
+static void load_stops_when_asked(void)
+{
+    const char *d = new_dir("stop");
+    enum { LINES = 20000 };
+    char *text = malloc((size_t)LINES * 12);
+    if (!text) return;
+    size_t n = 0;
+    for (int i = 0; i < LINES; i++) n += (size_t)sprintf(text + n, "Nm%d\n", i % 15000);
+    put(d, "Many.txt", text, n);
+    puts_(d, "Few.txt", "Ab\nCd\n");
+    free(text);
+    volatile sig_atomic_t flag = 1;
+    recur_load_options lo = {&flag};
+    recur_dataset *ds = (recur_dataset *)1;
+    recur_error err = {0};
+    recur_status st = recur_dataset_load_opts(d, &lo, &ds, &err);
+    CHECK_MSG(st == RECUR_ERR_INTERRUPTED && ds == NULL && strstr(err.message, "interrupted"), "%s: %s",
+              recur_status_string(st), err.message);
+    flag = 0;
+    CHECK_OK(recur_dataset_load_opts(d, &lo, &ds, &err), &err);
+    recur_dataset *plain = load_ok(d);
+    recur_dataset_stats a, b;
+    recur_dataset_stats_get(ds, &a);
+    recur_dataset_stats_get(plain, &b);
+    CHECK(ds && plain && memcmp(&a, &b, sizeof a) == 0 && a.lines == LINES + 2 && a.distinct == 15002 &&
+          a.duplicates == 5000);
+    recur_dataset_free(ds);
+    CHECK_OK(recur_dataset_load_opts(d, NULL, &ds, &err), &err);
+    CHECK(recur_dataset_size(ds) == LINES + 2);
+    recur_dataset_free(ds);
+    recur_dataset_free(plain);
 }
 
 static void folder_errors(void)
@@ -647,6 +685,7 @@ const test_case tests_dataset[] = {
     {"folder_errors", folder_errors},
     {"file_errors_name_file_and_line", file_errors_name_file_and_line},
     {"crlf_blank_lines_and_trimming", crlf_blank_lines_and_trimming},
+    {"load_stops_when_asked", load_stops_when_asked},
     {"tiny_folder_stats", tiny_folder_stats},
     {"dedupe_keeps_first", dedupe_keeps_first},
     {"split_random", split_random},
