@@ -19,6 +19,88 @@ static void xml_text(cli_buf *b, const char *s)
     }
 }
 
+/*
+ * Titles fitted to the canvas. No font metrics here: a code point is taken
+ * as 0.65 em wide (Helvetica's average is about 0.55 em, its bold capitals
+ * about 0.7), which tests/tool.c's check of every SVG also assumes (0.6 em).
+ * A title wider than `maxw` is wrapped at spaces into at most MAX_LINES
+ * lines; a word wider than a line (a long path) keeps its two ends around
+ * an ellipsis. Returns how many lines were written, each `line_h` below the
+ * previous, centred on cx.
+ */
+enum { MAX_LINES = 3 };
+#define EM_PER_CHAR 0.65
+
+static size_t utf8_chars(const char *s, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) k += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return k;
+}
+
+/* Byte offset of the start of code point number `k` of s[0..n). */
+static size_t utf8_skip(const char *s, size_t n, size_t k)
+{
+    size_t i = 0;
+    for (; i < n; i++)
+        if (((unsigned char)s[i] & 0xc0) != 0x80 && k-- == 0) break;
+    return i;
+}
+
+/* One line: s[0..n), cut in the middle to `cap` code points if longer. */
+static void fit_line(cli_buf *out, double cx, double y, double size, const char *attrs, const char *s,
+                     size_t n, size_t cap)
+{
+    cli_buf_printf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"%.0f\"%s>", cx, y,
+                   size, attrs);
+    char *tmp = malloc(n + 4);
+    if (!tmp) {
+        out->failed = 1;
+        return;
+    }
+    size_t chars = utf8_chars(s, n);
+    if (chars > cap && cap >= 3) {
+        size_t head = (cap - 1) / 2, tail = cap - 1 - head;
+        size_t a = utf8_skip(s, n, head), b = utf8_skip(s, n, chars - tail);
+        memcpy(tmp, s, a);
+        memcpy(tmp + a, "\xe2\x80\xa6", 3); /* ... */
+        memcpy(tmp + a + 3, s + b, n - b);
+        tmp[a + 3 + n - b] = 0;
+    } else {
+        memcpy(tmp, s, n);
+        tmp[n] = 0;
+    }
+    xml_text(out, tmp);
+    free(tmp);
+    cli_buf_printf(out, "</text>\n");
+}
+
+static int svg_fit_text(cli_buf *out, const char *text, double cx, double y, double size, double maxw,
+                        double line_h, const char *attrs)
+{
+    size_t cap = (size_t)(maxw / (EM_PER_CHAR * size));
+    if (cap < 3) cap = 3;
+    const char *s = text;
+    size_t n = strlen(s);
+    int lines = 0;
+    while (n && lines < MAX_LINES) {
+        size_t take = n;
+        if (utf8_chars(s, n) > cap && lines < MAX_LINES - 1) {
+            /* The last space at which the line still fits, else the first. */
+            size_t lim = utf8_skip(s, n, cap), cut = 0;
+            for (size_t i = 0; i < n; i++)
+                if (s[i] == ' ' && (i <= lim || !cut)) cut = i;
+            if (cut) take = cut;
+        }
+        fit_line(out, cx, y + line_h * lines, size, attrs, s, take, cap);
+        lines++;
+        s += take;
+        n -= take;
+        while (n && *s == ' ') s++, n--;
+    }
+    return lines ? lines : 1;
+}
+
 /* Round step up to 1, 2 or 5 times a power of ten. */
 static double nice_step(double raw)
 {
@@ -55,7 +137,11 @@ static void tick_label(char *buf, size_t cap, double v, double step)
 int svg_line_plot(cli_buf *out, const char *title, const char *xlabel, const char *ylabel0,
                   const char *ylabel1, int percent1, const svg_series *s, int ns, int n)
 {
-    const double W = 760, H = 460, L = 80, R = ylabel1 ? 80 : 30, T = 70, B = 60;
+    const double W = 760, L = 80, R = ylabel1 ? 80 : 30, B = 60;
+    /* A long title takes more lines: the rest moves down by as much. */
+    cli_buf head = {0};
+    const double extra = 22 * (svg_fit_text(&head, title, W / 2, 26, 17, W - 20, 22, " font-weight=\"bold\"") - 1);
+    const double H = 460 + extra, T = 70 + extra;
     const double pw = W - L - R, ph = H - T - B;
     /* Ranges per axis. */
     double lo[2] = {INFINITY, INFINITY}, hi[2] = {-INFINITY, -INFINITY};
@@ -87,9 +173,9 @@ int svg_line_plot(cli_buf *out, const char *title, const char *xlabel, const cha
                    "viewBox=\"0 0 %.0f %.0f\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"13\">\n"
                    "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
                    W, H, W, H);
-    cli_buf_printf(out, "<text x=\"%.0f\" y=\"26\" text-anchor=\"middle\" font-size=\"17\" font-weight=\"bold\">", W / 2);
-    xml_text(out, title);
-    cli_buf_printf(out, "</text>\n");
+    if (head.failed) out->failed = 1;
+    else cli_buf_put(out, head.data, head.len);
+    cli_buf_free(&head);
     /* Grid and ticks: left axis. */
     for (double v = ax[0].lo; v <= ax[0].hi + ax[0].step * 1e-6; v += ax[0].step) {
         double y = T + ph - (v - ax[0].lo) / (ax[0].hi - ax[0].lo) * ph;
@@ -156,9 +242,10 @@ int svg_line_plot(cli_buf *out, const char *title, const char *xlabel, const cha
     double lx = L;
     for (int k = 0; k < ns; k++) {
         cli_buf_printf(out,
-                       "<line x1=\"%.1f\" y1=\"48\" x2=\"%.1f\" y2=\"48\" stroke=\"%s\" stroke-width=\"3\"%s/>\n"
-                       "<text x=\"%.1f\" y=\"52\">",
-                       lx, lx + 24, s[k].color, s[k].dashed ? " stroke-dasharray=\"6 4\"" : "", lx + 30);
+                       "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"%s\" stroke-width=\"3\"%s/>\n"
+                       "<text x=\"%.1f\" y=\"%.0f\">",
+                       lx, 48 + extra, lx + 24, 48 + extra, s[k].color, s[k].dashed ? " stroke-dasharray=\"6 4\"" : "",
+                       lx + 30, 52 + extra);
         xml_text(out, s[k].name);
         cli_buf_printf(out, "</text>\n");
         lx += 30 + 8.0 * (double)strlen(s[k].name) + 24;
@@ -188,21 +275,24 @@ int svg_confusion(cli_buf *out, const char *title, const recur_metrics *m, const
     if (maxw > 40) maxw = 40;
     const double cell = C <= 30 ? 34 : C <= 80 ? 18 : 10;
     const double lab = 7.5 * maxw + 20;
-    const double L = lab + 40, T = lab + 70, W = L + cell * C + 110, H = T + cell * C + 30;
+    const double L = lab + 40, W = L + cell * C + 110;
+    /* The title (model and data paths: long) wraps; what is below moves down. */
+    cli_buf head = {0};
+    const double extra = 20 * (svg_fit_text(&head, title, W / 2, 24, 16, W - 20, 20, " font-weight=\"bold\"") - 1);
+    const double T = lab + 70 + extra, H = T + cell * C + 30;
     cli_buf_printf(out,
                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                    "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
                    "viewBox=\"0 0 %.0f %.0f\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
                    "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
                    W, H, W, H);
-    cli_buf_printf(out, "<text x=\"%.1f\" y=\"24\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\">",
-                   W / 2);
-    xml_text(out, title);
-    cli_buf_printf(out, "</text>\n<text x=\"%.1f\" y=\"44\" text-anchor=\"middle\" fill=\"#555\">"
-                        "rows: true label; columns: predicted label; cells: percentage of the row</text>\n",
-                   W / 2);
+    if (head.failed) out->failed = 1;
+    else cli_buf_put(out, head.data, head.len);
+    cli_buf_free(&head);
+    svg_fit_text(out, "rows: true label; columns: predicted label; cells: percentage of the row", W / 2, 44 + extra,
+                 12, W - 20, 16, " fill=\"#555\"");
     cli_buf_printf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-weight=\"bold\">predicted</text>\n",
-                   L + cell * C / 2, 64.0);
+                   L + cell * C / 2, 64.0 + extra);
     cli_buf_printf(out, "<text transform=\"translate(18 %.1f) rotate(-90)\" text-anchor=\"middle\" "
                         "font-weight=\"bold\">true</text>\n",
                    T + cell * C / 2);
@@ -490,22 +580,20 @@ static void draw_panel(cli_buf *out, const svg_panel *p, double X, double Y, dou
 
 int svg_xy_plot(cli_buf *out, const char *title, const char *subtitle, const svg_panel *p, int np)
 {
-    const double PW = np > 1 ? 560 : 760, PH = 470, head = subtitle ? 58 : 40;
-    const double W = PW * np, H = PH + head;
+    const double PW = np > 1 ? 560 : 760, PH = 470, W = PW * np;
+    cli_buf top = {0};
+    int tl = svg_fit_text(&top, title, W / 2, 26, 17, W - 20, 22, " font-weight=\"bold\"");
+    int sl = subtitle ? svg_fit_text(&top, subtitle, W / 2, 46 + 22 * (tl - 1), 13, W - 20, 18, " fill=\"#555\"") : 0;
+    const double head = (subtitle ? 58 : 40) + 22 * (tl - 1) + 18 * (sl > 1 ? sl - 1 : 0), H = PH + head;
     cli_buf_printf(out,
                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                    "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
                    "viewBox=\"0 0 %.0f %.0f\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"13\">\n"
                    "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
                    W, H, W, H);
-    cli_buf_printf(out, "<text x=\"%.0f\" y=\"26\" text-anchor=\"middle\" font-size=\"17\" font-weight=\"bold\">", W / 2);
-    xml_text(out, title);
-    cli_buf_printf(out, "</text>\n");
-    if (subtitle) {
-        cli_buf_printf(out, "<text x=\"%.0f\" y=\"46\" text-anchor=\"middle\" fill=\"#555\">", W / 2);
-        xml_text(out, subtitle);
-        cli_buf_printf(out, "</text>\n");
-    }
+    if (top.failed) out->failed = 1;
+    else cli_buf_put(out, top.data, top.len);
+    cli_buf_free(&top);
     for (int i = 0; i < np; i++) draw_panel(out, &p[i], PW * i, head, PW, PH);
     cli_buf_printf(out, "</svg>\n");
     return out->failed ? -1 : 0;

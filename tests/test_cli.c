@@ -301,6 +301,7 @@ static void test_train_small(void)
     char *svg = slurp(pa, NULL);
     CHECK(svg && strstr(svg, "<svg") && strstr(svg, "</svg>") && strstr(svg, "validation loss"));
     free(svg);
+    CHECK_SVG_FITS(pa);
     /* Same seed and threads, another folder: the same bytes. */
     r = run_in(b, NULL, args, NULL);
     CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
@@ -334,6 +335,23 @@ static void test_train_small(void)
     snprintf(svgpath, sizeof svgpath, "%s/confusion.svg", a);
     svg = slurp(svgpath, NULL);
     CHECK(svg && strstr(svg, "</svg>") && strstr(svg, "Vietnamese"));
+    free(svg);
+    CHECK_SVG_FITS(svgpath);
+    /* A data folder named by a long path: the title (model, folder, accuracy,
+     * macro recall) wraps and stays inside the picture. */
+    char deep[700];
+    snprintf(deep, sizeof deep, "%s/a-data-folder-with-a-rather-long-name-as-real-paths-often-have", a);
+    CHECK(mkdir(deep, 0777) == 0);
+    snprintf(deep + strlen(deep), sizeof deep - strlen(deep), "/and-one-more-level-of-folders-below-it-names");
+    CHECK(symlink(test_data_dir(), deep) == 0);
+    snprintf(args, sizeof args, "eval model.safetensors '%s' --svg long.svg", deep);
+    r = run_in(a, NULL, args, NULL);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    result_free(&r);
+    snprintf(svgpath, sizeof svgpath, "%s/long.svg", a);
+    CHECK_SVG_FITS(svgpath);
+    svg = slurp(svgpath, NULL);
+    CHECK(svg && strstr(svg, "macro recall") && strstr(svg, "model.safetensors"));
     free(svg);
     /* A label the model does not know. */
     const char *odd = new_dir("odd-label");

@@ -69,6 +69,7 @@ static void memory_quick(void)
     cJSON_Delete(j);
     char path[600];
     snprintf(path, sizeof path, "%s/memory.svg", test_tmpdir());
+    CHECK_SVG_FITS(path);
     char *svg = slurp(path, NULL);
     CHECK_MSG(svg && strstr(svg, "<svg") && strstr(svg, "</svg>") && strstr(svg, "lstm-chrono") &&
                   strstr(svg, "chance"),
@@ -111,6 +112,7 @@ static void gradients_quick(void)
     cJSON_Delete(j);
     char path[600];
     snprintf(path, sizeof path, "%s/gradients.svg", test_tmpdir());
+    CHECK_SVG_FITS(path);
     char *svg = slurp(path, NULL);
     CHECK_MSG(svg && strstr(svg, "<svg") && strstr(svg, "at initialisation") && strstr(svg, "</svg>"), "gradients.svg");
     free(svg);
@@ -159,6 +161,9 @@ static void cost_quick(void)
     } else
         CHECK(cJSON_IsNull(nm));
     cJSON_Delete(j);
+    char path[700];
+    snprintf(path, sizeof path, "%s/cost.svg", test_tmpdir());
+    CHECK_SVG_FITS(path);
 }
 
 static void usage_errors(void)

@@ -77,6 +77,7 @@ static void test_bits_ceiling(void)
     CHECK_MSG(bits < tri && bits < pooled, "model %.4f vs trigrams %.4f, %.4f", bits, tri, pooled);
     char p[700];
     snprintf(p, sizeof p, "%s/gen.svg", test_tmpdir());
+    CHECK_SVG_FITS(p);
     char *svg = slurp(p, NULL);
     CHECK(svg && strstr(svg, "</svg>") && strstr(svg, "bits per character") && strstr(svg, "trigram"));
     free(svg);

@@ -2,6 +2,8 @@
 #include "tool.h"
 
 #include <fcntl.h>
+#include <math.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -132,4 +134,92 @@ result runv(const char *dir, const char *in, const char *const *words)
     int st = 0;
     int ran = pid > 0 && waitpid(pid, &st, 0) == pid;
     return collect(ran, st, out, err);
+}
+
+/* ------------------------------------------------------------------------ */
+/* SVG text inside its canvas                                                */
+/* ------------------------------------------------------------------------ */
+
+/* The number value of attribute `name` in the tag [tag, end), or dflt. */
+static double svg_attr(const char *tag, const char *end, const char *name, double dflt)
+{
+    char key[40];
+    snprintf(key, sizeof key, " %s=\"", name);
+    const char *p = strstr(tag, key);
+    return p && p < end ? strtod(p + strlen(key), NULL) : dflt;
+}
+
+static int svg_attr_is(const char *tag, const char *end, const char *name, const char *value)
+{
+    char key[80];
+    snprintf(key, sizeof key, " %s=\"%s\"", name, value);
+    const char *p = strstr(tag, key);
+    return p && p < end;
+}
+
+const char *svg_text_outside(const char *path)
+{
+    static char why[400];
+    char *svg = slurp(path, NULL);
+    if (!svg) {
+        snprintf(why, sizeof why, "%s: cannot read it", path);
+        return why;
+    }
+    const char *root = strstr(svg, "<svg"), *root_end = root ? strchr(root, '>') : NULL;
+    if (!root_end) {
+        free(svg);
+        snprintf(why, sizeof why, "%s: no <svg> element", path);
+        return why;
+    }
+    const double W = svg_attr(root, root_end, "width", 0), H = svg_attr(root, root_end, "height", 0);
+    const double base = svg_attr(root, root_end, "font-size", 16);
+    const char *res = NULL;
+    for (const char *t = strstr(root_end, "<text"); t && !res; t = strstr(t + 1, "<text")) {
+        const char *te = strchr(t, '>'), *close = te ? strstr(te, "</text>") : NULL;
+        if (!close) break;
+        const double fs = svg_attr(t, te, "font-size", base);
+        /* Code points of the content (markup such as <tspan> left out), an
+         * entity counting as one. */
+        size_t chars = 0;
+        for (const char *c = te + 1; c < close; c++) {
+            if (*c == '<') {
+                const char *gt = strchr(c, '>');
+                if (gt && gt < close) {
+                    c = gt;
+                    continue;
+                }
+            }
+            if (*c == '&') {
+                const char *semi = strchr(c, ';');
+                if (semi && semi < close) c = semi;
+            }
+            chars += ((unsigned char)*c & 0xc0) != 0x80;
+        }
+        const double w = 0.6 * fs * (double)chars;
+        double x = svg_attr(t, te, "x", 0), y = svg_attr(t, te, "y", 0);
+        double x0 = svg_attr_is(t, te, "text-anchor", "middle") ? x - w / 2
+                    : svg_attr_is(t, te, "text-anchor", "end")  ? x - w
+                                                                : x;
+        /* translate(a b) rotate(r): the box's corners, turned and moved. */
+        double tx = 0, ty = 0, rot = 0;
+        const char *tr = strstr(t, " transform=\"");
+        if (tr && tr < te) {
+            const char *q = strstr(tr, "translate(");
+            if (q && q < te) tx = strtod(q + 10, (char **)&q), ty = strtod(q, NULL);
+            q = strstr(tr, "rotate(");
+            if (q && q < te) rot = strtod(q + 7, NULL) * 3.14159265358979 / 180;
+        }
+        const double cx[4] = {x0, x0 + w, x0, x0 + w}, cy[4] = {y - 0.8 * fs, y - 0.8 * fs, y + 0.2 * fs, y + 0.2 * fs};
+        for (int k = 0; k < 4 && !res; k++) {
+            double px = tx + cx[k] * cos(rot) - cy[k] * sin(rot), py = ty + cx[k] * sin(rot) + cy[k] * cos(rot);
+            if (px < -0.5 || px > W + 0.5 || py < -0.5 || py > H + 0.5) {
+                snprintf(why, sizeof why, "%s: text at (%.0f, %.0f) of %zu characters (%.0f px) reaches (%.0f, %.0f) "
+                         "outside the %.0f x %.0f canvas: %.*s", path, tx + x, ty + y, chars, fs, px, py, W, H,
+                         (int)(close - te - 1 < 120 ? close - te - 1 : 120), te + 1);
+                res = why;
+            }
+        }
+    }
+    free(svg);
+    return res;
 }

@@ -37,6 +37,15 @@ void put_file(const char *path, const char *data, size_t len);
 void put(const char *dir, const char *name, const char *data, size_t len);
 /* Whole file into a NUL-terminated buffer (NULL when unreadable). */
 char *slurp(const char *path, size_t *len);
+/* NULL when every <text> of the SVG file fits its canvas (width taken as
+ * 0.6 em a character, height 1 em around the baseline, turned and moved by
+ * its transform), else what sticks out (a static string). */
+const char *svg_text_outside(const char *path);
+#define CHECK_SVG_FITS(path)                                                  \
+    do {                                                                      \
+        const char *why_ = svg_text_outside(path);                            \
+        CHECK_MSG(why_ == NULL, "%s", why_);                                  \
+    } while (0)
 /* Both files readable and byte for byte the same. */
 int same_file(const char *a, const char *b);
 
