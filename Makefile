@@ -133,6 +133,17 @@ bench-python: $(BUILD)/librecur.so
 bench-serve: $(BUILD)/recur
 	/usr/bin/python3 bench/serve_bench.py --recur $(BUILD)/recur $(SERVE_BENCH_ARGS)
 
+# The randomized differential test against PyTorch: tests/parity/random_diff.py
+# drives recur_rnn through this program (recur.h only). `make random-diff
+# RANDOM_DIFF_ARGS="--count 1000 --seed 5"`; it skips when torch is missing.
+PYTHON ?= /usr/bin/python3
+RANDOM_DIFF_ARGS ?=
+.PHONY: random-diff
+$(BUILD)/rnn_driver: tests/parity/rnn_driver.c $(BUILD)/librecur.a
+	$(CC) -Iinclude $(CFLAGS) $< $(BUILD)/librecur.a -o $@ $(LIBS)
+random-diff: $(BUILD)/rnn_driver
+	$(PYTHON) tests/parity/random_diff.py --driver $(BUILD)/rnn_driver $(RANDOM_DIFF_ARGS)
+
 # Debian packages the build needs (run as root, or with sudo).
 DEBS := build-essential pkg-config libopenblas-dev libutf8proc-dev libcjson-dev libcurl4-openssl-dev libzip-dev libsndfile1-dev libkissfft-dev espeak-ng sox python3-numpy \
         libmicrohttpd-dev
