@@ -370,6 +370,13 @@ RECUR_API recur_status recur_seqset_load_npy(const char *path, const recur_seqse
  * .npy .npz NumPy. RECUR_ERR_UNSUPPORTED for any other. */
 RECUR_API recur_status recur_seqset_load(const char *path, const recur_seqset_options *opts,
                                recur_seqset **out, recur_error *err);
+/* Spoken words: dir holds <word>/ subfolders of audio files (what
+ * recur_audio_load reads, at features' rate); each file becomes a sequence
+ * of speech features (features NULL: recur_features_config_default) labelled
+ * with its folder's name, named "<word>/<file>". docs/SPEECH.md. */
+struct recur_features_config;
+RECUR_API recur_status recur_seqset_load_audio(const char *dir, const struct recur_features_config *features,
+                                               recur_seqset **out, recur_error *err);
 RECUR_API void recur_seqset_free(recur_seqset *s);
 
 /* The whole set as one batch; valid until the set is freed or re-encoded. */

@@ -208,10 +208,84 @@ static void bad_audio_gets_one_clear_line(void)
     free(x);
 }
 
+/* A folder of <word>/ subfolders of audio: one sequence of features per
+ * file, labelled by folder, in bytewise order; and the training driver
+ * learns the two words (two tones) from those dense sequences. */
+static void audio_folder_trains_a_word_classifier(void)
+{
+    char dir[512], sub[600], path[700];
+    snprintf(dir, sizeof dir, "%s/words", test_tmpdir());
+    CHECK(mkdir(dir, 0777) == 0);
+    const char *words[2] = {"low", "high"};
+    int16_t pcm[8000];
+    for (int w = 0; w < 2; w++) {
+        snprintf(sub, sizeof sub, "%s/%s", dir, words[w]);
+        CHECK(mkdir(sub, 0777) == 0);
+        for (int k = 0; k < 12; k++) {
+            uint32_t seed = (uint32_t)(w * 100 + k) * 2654435761u;
+            int n = 4000 + 300 * k;
+            for (int i = 0; i < n; i++) {
+                seed = seed * 1664525u + 1013904223u;
+                double f = w ? 2500.0 + 40 * k : 300.0 + 10 * k;
+                pcm[i] = (int16_t)(8000 * sin(6.283185307 * f * i / 16000.0) + (int)(seed >> 24) * 8 - 1024);
+            }
+            snprintf(path, sizeof path, "%s/v%02d.wav", sub, k);
+            write_wav(path, 16000, 1, pcm, (uint32_t)n, 0);
+        }
+    }
+    recur_error err;
+    recur_seqset *s = NULL;
+    CHECK_OK(recur_seqset_load_audio(dir, NULL, &s, &err), &err);
+    if (!s) return;
+    CHECK(recur_seqset_size(s) == 24);
+    CHECK(recur_seqset_input_size(s) == 40);
+    CHECK(recur_seqset_num_labels(s) == 2 && strcmp(recur_seqset_label_name(s, 0), "high") == 0);
+    CHECK(strcmp(recur_seqset_name(s, 0), "high/v00.wav") == 0 && strcmp(recur_seqset_name(s, 23), "low/v11.wav") == 0);
+    const recur_batch *b = recur_seqset_batch(s);
+    CHECK(b->features && b->labels && !b->tokens && b->labels[0] == 0 && b->labels[23] == 1);
+    CHECK(b->offsets[1] - b->offsets[0] == (int32_t)(1 + (4000 - 400) / 160));
+    recur_model_config mc;
+    recur_model_config_default(&mc);
+    mc.input = RECUR_INPUT_DENSE;
+    mc.input_size = 40;
+    mc.hidden = 16;
+    const char *labels[2] = {recur_seqset_label_name(s, 0), recur_seqset_label_name(s, 1)};
+    recur_model *m = NULL;
+    CHECK_OK(recur_model_create(&mc, NULL, labels, 2, &m, &err), &err);
+    size_t train[16], valid[8];
+    for (int i = 0; i < 16; i++) train[i] = (size_t)(i < 8 ? i : i + 4);       /* v00..v07 of each word */
+    for (int i = 0; i < 8; i++) valid[i] = (size_t)(i < 4 ? 8 + i : 20 + i - 4); /* v08..v11 */
+    CHECK_OK(recur_model_fit_input_norm(m, b, train, 16, &err), &err);
+    recur_fit_config fc;
+    recur_fit_config_default(&fc);
+    fc.epochs = 15;
+    fc.batch = 4;
+    fc.train.lr = 1e-2f;
+    recur_fit_result res;
+    CHECK_OK(recur_fit(m, &fc, b, train, 16, valid, 8, &res, &err), &err);
+    recur_metrics met;
+    CHECK_OK(recur_evaluate(m, b, valid, 8, 8, NULL, &met, &err), &err);
+    CHECK_MSG(recur_metrics_accuracy(&met) == 1.0, "held-out accuracy %.3f", recur_metrics_accuracy(&met));
+    recur_metrics_free(&met);
+    recur_model_free(m);
+    recur_seqset_free(s);
+    /* A file that is not audio stops the load with a line naming it. */
+    snprintf(path, sizeof path, "%s/low/zz.wav", dir);
+    FILE *f = fopen(path, "w");
+    fputs("not audio\n", f);
+    fclose(f);
+    CHECK(recur_seqset_load_audio(dir, NULL, &s, &err) == RECUR_ERR_DATA && s == NULL);
+    CHECK_MSG(strstr(err.message, "low/zz.wav") && strstr(err.message, "not an audio file"), "'%s'", err.message);
+    /* One word is not a classifier. */
+    snprintf(path, sizeof path, "%s/low", dir);
+    CHECK(recur_seqset_load_audio(path, NULL, &s, &err) != RECUR_OK && s == NULL);
+}
+
 const test_case tests_audio[] = {
     {"stream_equals_whole_signal", stream_equals_whole_signal},
     {"features_match_numpy_reference", features_match_numpy_reference},
     {"bad_config_is_refused", bad_config_is_refused},
     {"bad_audio_gets_one_clear_line", bad_audio_gets_one_clear_line},
+    {"audio_folder_trains_a_word_classifier", audio_folder_trains_a_word_classifier},
     {NULL, NULL},
 };

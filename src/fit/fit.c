@@ -359,6 +359,7 @@ recur_status recur_fit(recur_model *m, const recur_fit_config *cfg, const recur_
     RECUR_TRY(check_args(m, cfg, data, train, n_train, valid, n_valid, err));
     fit_run r = {.m = m, .cfg = cfg, .data = data, .train = train, .valid = valid, .n_train = n_train,
                  .n_valid = n_valid};
+    fit_gather_init(&r.gb, m);
     r.classify = recur_model_get_config(m)->task == RECUR_TASK_CLASSIFY;
     r.by_loss = cfg->select == RECUR_FIT_SELECT_LOSS || (cfg->select == RECUR_FIT_SELECT_AUTO && !r.classify);
     r.C = recur_model_num_labels(m);

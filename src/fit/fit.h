@@ -19,9 +19,16 @@ uint64_t fit_rng_below(fit_rng *r, uint64_t n);
 
 /* Buffers of one gathered batch, grown as needed. */
 typedef struct fit_gather_buf {
-    int32_t *tok, *off, *lab;
-    size_t cap_tok, cap_off, cap_lab;
+    int32_t *tok, *off, *lab, *step_lab;
+    float *feat, *tgt;
+    size_t cap_tok, cap_off, cap_lab, cap_step_lab, cap_feat, cap_tgt;
+    /* Widths the batch does not carry, from the model (fit_gather_init):
+     * features per step, real targets per row, targets per step or not. */
+    int F, O, per_step;
 } fit_gather_buf;
+
+/* An empty buffer for batches of model m's kind. */
+void fit_gather_init(fit_gather_buf *buf, const recur_model *m);
 
 /* Sequences idx[0..n) of data (each index < data->n) into *out, a batch
  * that points into buf (valid until the next gather or the free). Copies

@@ -117,7 +117,8 @@ static recur_status classify_scores(const recur_model *m, const recur_batch *dat
     const int C = recur_model_num_labels(m);
     float *lp = malloc((size_t)EB * (size_t)C * sizeof *lp);
     size_t *pick = malloc((size_t)EB * sizeof *pick);
-    fit_gather_buf gb = {0};
+    fit_gather_buf gb;
+    fit_gather_init(&gb, m);
     recur_status s = lp && pick ? RECUR_OK : recur_fail(err, RECUR_ERR_NOMEM, "out of memory evaluating");
     for (size_t at = 0; !s && at < n; at += (size_t)EB) {
         if (stop && *stop) {
@@ -128,7 +129,8 @@ static recur_status classify_scores(const recur_model *m, const recur_batch *dat
         for (size_t j = 0; j < k; j++) pick[j] = idx ? idx[at + j] : at + j;
         recur_batch b;
         s = fit_gather(data, pick, k, &gb, &b, err);
-        if (!s) s = recur_runner_classify_ids(rn, b.tokens, b.offsets, b.n, lp, err);
+        if (!s) s = b.features ? recur_runner_predict(rn, &b, lp, err)
+                               : recur_runner_classify_ids(rn, b.tokens, b.offsets, b.n, lp, err);
         if (!s) recur_metrics_add(out, lp, b.labels, b.n);
     }
     fit_gather_free(&gb);
@@ -149,7 +151,8 @@ static recur_status generate_scores(const recur_model *m, const recur_batch *dat
     recur_rng unused;
     recur_rng_seed(&unused, 0);
     size_t *pick = malloc((size_t)EB * sizeof *pick);
-    fit_gather_buf gb = {0};
+    fit_gather_buf gb;
+    fit_gather_init(&gb, m);
     recur_status s = pick ? RECUR_OK : recur_fail(err, RECUR_ERR_NOMEM, "out of memory evaluating");
     for (size_t at = 0; !s && at < n; at += (size_t)EB) {
         if (stop && *stop) {

@@ -1,0 +1,150 @@
+/*
+ * Spoken words: a folder of <word>/ subfolders of audio files becomes a
+ * dense sequence set, one sequence of speech features per file (the
+ * featurizer of src/audio, docs/SPEECH.md) labelled with its folder's name.
+ * Files are read in bytewise order of their names, so the set (and every
+ * split drawn from it) does not depend on the order the file system lists
+ * them in. A file that is not audio, or at another rate, stops the load
+ * with the featurizer's one line naming it: a corpus with a bad file in it
+ * is a mistake to fix, not to skip silently. Hidden files (".*") are not
+ * read.
+ */
+#define _DEFAULT_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/error.h"
+#include "data/seqset.h"
+
+/* Longest file accepted: a spoken word is seconds; an hour is a mistake. */
+#define AUDIO_MAX_SECONDS 600.0
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The names in dir (no "." entries), sorted bytewise; dirs_only picks
+ * subfolders, else regular files. */
+static recur_status list_dir(const char *dir, int dirs_only, char ***names, size_t *n, recur_error *err)
+{
+    *names = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d) return recur_fail(err, RECUR_ERR_IO, "cannot open the folder %s: %s", dir, strerror(errno));
+    char **v = NULL;
+    size_t cap = 0, k = 0;
+    recur_status st = RECUR_OK;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char path[4096];
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path) {
+            st = recur_fail(err, RECUR_ERR_ARG, "%s/%s: path too long", dir, e->d_name);
+            break;
+        }
+        struct stat sb;
+        if (stat(path, &sb) != 0 || (dirs_only ? !S_ISDIR(sb.st_mode) : !S_ISREG(sb.st_mode))) continue;
+        if ((st = seq_grow((void **)&v, &cap, k + 1, sizeof *v, err))) break;
+        if (!(v[k] = strdup(e->d_name))) {
+            st = recur_fail(err, RECUR_ERR_NOMEM, "out of memory listing %s", dir);
+            break;
+        }
+        k++;
+    }
+    closedir(d);
+    if (st) {
+        for (size_t i = 0; i < k; i++) free(v[i]);
+        free(v);
+        return st;
+    }
+    if (k) qsort(v, k, sizeof *v, cmp_str);
+    *names = v;
+    *n = k;
+    return RECUR_OK;
+}
+
+static void free_list(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
+recur_status recur_seqset_load_audio(const char *dir, const recur_features_config *features,
+                                     recur_seqset **out, recur_error *err)
+{
+    if (!dir || !out) return recur_fail(err, RECUR_ERR_ARG, "recur_seqset_load_audio: %s is NULL", dir ? "out" : "dir");
+    *out = NULL;
+    recur_featurizer *f = NULL;
+    RECUR_TRY(recur_featurizer_create(features, &f, err));
+    recur_features_config fc;
+    if (features) fc = *features;
+    else recur_features_config_default(&fc);
+    recur_seqset *s = NULL;
+    char **words = NULL;
+    size_t n_words = 0, cap_f = 0;
+    recur_seqset_options so;
+    recur_seqset_options_default(&so);
+    recur_status st = seqset_new(&s, &so, err);
+    if (!st) st = list_dir(dir, 1, &words, &n_words, err);
+    if (!st && n_words < 2)
+        st = recur_fail(err, RECUR_ERR_DATA, "%s: %zu word folders; a classifier needs at least 2 (<word>/<file>.wav)",
+                        dir, n_words);
+    if (!st) s->F = recur_featurizer_dim(f);
+    for (size_t w = 0; w < n_words && !st; w++) {
+        char sub[4096];
+        if (snprintf(sub, sizeof sub, "%s/%s", dir, words[w]) >= (int)sizeof sub) {
+            st = recur_fail(err, RECUR_ERR_ARG, "%s/%s: path too long", dir, words[w]);
+            break;
+        }
+        char **files = NULL;
+        size_t n_files = 0;
+        st = list_dir(sub, 0, &files, &n_files, err);
+        if (!st && n_files == 0) st = recur_fail(err, RECUR_ERR_DATA, "%s: no audio files", sub);
+        for (size_t i = 0; i < n_files && !st; i++) {
+            char path[8200], name[4096];
+            snprintf(path, sizeof path, "%s/%s", sub, files[i]);
+            int nl = snprintf(name, sizeof name, "%s/%s", words[w], files[i]);
+            if (nl >= (int)sizeof name) {
+                st = recur_fail(err, RECUR_ERR_ARG, "%.300s: path too long", path);
+                break;
+            }
+            float *x = NULL, *feat = NULL;
+            size_t n = 0, frames = 0;
+            st = recur_audio_load(path, fc.sample_rate, AUDIO_MAX_SECONDS, &x, &n, err);
+            if (!st && (st = recur_featurizer_run(f, x, n, &feat, &frames, err)) && err) {
+                char m[sizeof err->message];
+                snprintf(m, sizeof m, "%.200s: %.300s", path, err->message); /* the featurizer does not know the file */
+                memcpy(err->message, m, sizeof m);
+            }
+            if (!st && s->steps + frames > (size_t)INT32_MAX - 1)
+                st = recur_fail(err, RECUR_ERR_DATA, "%s: more than %d frames in all", dir, INT32_MAX - 1);
+            if (!st) st = seqset_begin(s, 0, name, (size_t)nl, err);
+            if (!st) st = seqset_label(s, words[w], strlen(words[w]), err);
+            if (!st)
+                st = seq_grow((void **)&s->own_features, &cap_f, (s->steps + frames) * (size_t)s->F, sizeof(float), err);
+            if (!st) {
+                memcpy(s->own_features + s->steps * (size_t)s->F, feat, frames * (size_t)s->F * sizeof(float));
+                s->steps += frames;
+                st = seqset_end(s, path, err);
+            }
+            free(feat);
+            free(x);
+        }
+        free_list(files, n_files);
+    }
+    free_list(words, n_words);
+    recur_featurizer_free(f);
+    if (!st) {
+        s->features = s->own_features;
+        st = seqset_number_names(&s->feature_names, s->F, err);
+    }
+    if (!st) st = seqset_finish(s, dir, err);
+    if (st) {
+        recur_seqset_free(s);
+        return st;
+    }
+    *out = s;
+    return RECUR_OK;
+}
