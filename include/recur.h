@@ -1024,10 +1024,14 @@ typedef struct recur_fit_result {
     double best_loss, best_accuracy, best_macro_recall; /* at best_epoch    */
     int best_saved;       /* model_path holds the best model               */
     /* Interrupted before any epoch finished: the current weights were
-     * scored and saved to model_path (with epoch 0) when this is 1. */
+     * scored and saved to model_path (with epoch 0) when this is 1. The
+     * score is on at most RECUR_FIT_QUICK_SCORE validation sequences, so
+     * that a stop is prompt on a large validation set. */
     int saved_current;
     double current_score;
 } recur_fit_result;
+
+#define RECUR_FIT_QUICK_SCORE 4096
 
 /*
  * Train m on the sequences train[0..n_train) of data, selecting on and

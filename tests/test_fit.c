@@ -229,6 +229,47 @@ static void test_stop_flag(void)
     toy_free(&t);
 }
 
+/* Stopped before the first epoch ends, the current weights are saved,
+ * scored on the first RECUR_FIT_QUICK_SCORE validation sequences only (a
+ * full pass over a large validation set made Ctrl-C wait 10 s). The list
+ * is sequence A that many times, then B: the stored loss must be A's. */
+static void test_stop_scores_quickly(void)
+{
+    toy t;
+    toy_load(&t);
+    recur_error err;
+    char out[600];
+    snprintf(out, sizeof out, "%s/quick.safetensors", test_tmpdir());
+    recur_fit_config fc;
+    toy_config(&fc, 5, out, NULL);
+    stop_ctx c = {.stop_at_step = 3};
+    fc.on_step = count_step;
+    fc.stop = &c.flag;
+    fc.user = &c;
+    size_t nv = RECUR_FIT_QUICK_SCORE + 900, *valid = malloc(nv * sizeof *valid);
+    for (size_t i = 0; i < nv; i++) valid[i] = i < RECUR_FIT_QUICK_SCORE ? t.valid[0] : t.valid[1];
+    recur_model *m = toy_model(&t, RECUR_TASK_CLASSIFY);
+    recur_fit_result res;
+    recur_status st = recur_fit(m, &fc, recur_data_batch(t.data), t.train, t.n_train, valid, nv, &res, &err);
+    CHECK(st == RECUR_ERR_INTERRUPTED && res.saved_current);
+    recur_model *saved = NULL;
+    CHECK_OK(recur_model_load(out, &saved, &err), &err);
+    if (saved) {
+        recur_metrics a, all;
+        CHECK_OK(recur_evaluate(saved, recur_data_batch(t.data), valid, 1, 0, NULL, &a, &err), &err);
+        CHECK_OK(recur_evaluate(saved, recur_data_batch(t.data), valid, nv, 0, NULL, &all, &err), &err);
+        double stored = atof(recur_model_get_meta(saved, "valid_loss"));
+        CHECK_NEAR(stored, recur_metrics_loss(&a), 2e-6);
+        CHECK(fabs(recur_metrics_loss(&a) - recur_metrics_loss(&all)) > 1e-5);
+        recur_metrics_free(&a);
+        recur_metrics_free(&all);
+    }
+    recur_model_free(saved);
+    recur_model_free(m);
+    free(valid);
+    toy_free(&t);
+}
+
 /* A confusion matrix of 3 labels worked out by hand. */
 static void test_metrics_by_hand(void)
 {
@@ -454,6 +495,7 @@ const test_case tests_fit[] = {
     {"resume_any_epoch", test_resume_any_epoch},
     {"callback_stops", test_callback_stops},
     {"stop_flag", test_stop_flag},
+    {"stop_scores_quickly", test_stop_scores_quickly},
     {"split_record", test_split_record},
     {"old_model_held_out", test_old_model_held_out},
     {"example_matches_train", test_example_matches_train},
