@@ -549,6 +549,9 @@ RECUR_API int recur_model_param_count(const recur_model *m);
  * valid while the model lives. */
 RECUR_API recur_param recur_model_param(const recur_model *m, int i);
 RECUR_API size_t recur_model_num_weights(const recur_model *m);
+/* The model's flat gradient block, [recur_model_num_weights]: what the
+ * params' grad point into (a data-parallel caller sums it over processes). */
+RECUR_API float *recur_model_grads(recur_model *m);
 /* Free-form string metadata saved with the model ("user." keys in the
  * file). set copies both strings; get returns NULL when absent, else the
  * model's copy, valid until the model is freed or the same key is set
@@ -798,6 +801,21 @@ RECUR_API recur_status recur_trainer_step(recur_trainer *t, const recur_batch *b
  * grads (zeroed first); no update. */
 RECUR_API recur_status recur_trainer_grad(recur_trainer *t, const recur_batch *b,
                                 float *loss, recur_error *err);
+/* Data-parallel steps, where each process (or caller's worker) takes a
+ * share of one batch b: the gradient of sequences lo..hi-1 of b only,
+ * scaled as the mean over all of b's loss terms (sum_loss: the sum), into
+ * the model's gradients (zeroed first; lo == hi leaves zeros). *loss_sum:
+ * the part's summed loss, *terms: b's terms (either may be NULL). Summing
+ * the parts' gradients over shares that cover b gives b's gradient up to
+ * rounding; recur_trainer_apply then takes the step. */
+RECUR_API recur_status recur_trainer_grad_part(recur_trainer *t, const recur_batch *b, int lo, int hi,
+                                double *loss_sum, size_t *terms, recur_error *err);
+/* The update from the gradients now in the model's gradient block
+ * (recur_model_grads), which the caller may have combined over processes:
+ * the global-norm clip and the optimiser step of recur_trainer_step. Every
+ * process that applies the same gradients to the same weights and
+ * optimiser state ends with the same weights, bit for bit. */
+RECUR_API recur_status recur_trainer_apply(recur_trainer *t, recur_error *err);
 /* Loss summed over the batch and the number of terms it sums (as for
  * recur_trainer_step), without training. correct may be NULL: how many
  * argmax predictions equal the target (classify: sequences, generate:
@@ -1011,6 +1029,19 @@ typedef struct recur_fit_config {
     recur_fit_step_fn on_step;   /* may be NULL */
     recur_fit_epoch_fn on_epoch; /* may be NULL; called before the saves */
     void *user;
+    /* Data parallelism over `ranks` processes (docs/DISTRIBUTED.md); off
+     * with reduce NULL. Each process calls recur_fit with the same data,
+     * lists and configuration and its own rank (0..ranks-1); all draw the
+     * same order, each batch is cut into `ranks` shares of about equal
+     * steps (the work) and each process takes the gradient of its own.
+     * reduce(user, grad, n, sums, n_sums) must then replace grad[0..n) and
+     * sums[] by their sums over the processes, the same on every one
+     * (MPI_Allreduce, MPI_SUM), and return 0 (nonzero: failed); n is 0 when
+     * it shares rank 0's scores (the others pass zeros). Every process takes
+     * the same step; rank 0 alone evaluates, calls on_epoch and writes
+     * model_path and the checkpoint; a stop is agreed on at each step. */
+    int rank, ranks;
+    int (*reduce)(void *user, float *grad, size_t n, double *sums, int n_sums);
 } recur_fit_config;
 
 /* 10 epochs, batch 64, bucket 50, patience 2, select AUTO, seed 1, Adam

@@ -156,7 +156,8 @@ class FitConfig(Structure):
                 ("model_path", c_char_p), ("checkpoint_path", c_char_p), ("resume", c_char_p),
                 ("resume_lr", c_int), ("meta", POINTER(c_char_p)), ("n_meta", c_int),
                 ("stop", POINTER(c_int)),  # sig_atomic_t is int on the platforms recur runs on
-                ("on_step", FIT_STEP_FN), ("on_epoch", FIT_EPOCH_FN), ("user", c_void_p)]
+                ("on_step", FIT_STEP_FN), ("on_epoch", FIT_EPOCH_FN), ("user", c_void_p),
+                ("rank", c_int), ("ranks", c_int), ("reduce", c_void_p)]  # data parallelism: unused here
 
 
 class FitResult(Structure):

@@ -22,6 +22,7 @@
 
 #include "core/error.h"
 #include "fit/fit.h"
+#include "model/trainer.h"
 
 void recur_fit_config_default(recur_fit_config *cfg)
 {
@@ -50,6 +51,7 @@ typedef struct fit_run {
     const size_t *train, *valid;
     size_t n_train, n_valid;
     int classify, by_loss, C;
+    int par, lead; /* data-parallel (cfg->reduce); rank 0 (or no ranks) */
     recur_trainer *t;
     int32_t *lens, *labels; /* [n_train] of each training position */
     fit_order ord;
@@ -202,6 +204,8 @@ static recur_status check_args(const recur_model *m, const recur_fit_config *c, 
     if (c->select < RECUR_FIT_SELECT_AUTO || c->select > RECUR_FIT_SELECT_LOSS)
         return recur_fail(err, RECUR_ERR_ARG, "unknown selection %d", (int)c->select);
     if (c->n_meta < 0 || (c->n_meta > 0 && !c->meta)) return recur_fail(err, RECUR_ERR_ARG, "bad metadata list");
+    if (c->reduce && (c->ranks < 1 || c->rank < 0 || c->rank >= c->ranks))
+        return recur_fail(err, RECUR_ERR_ARG, "rank %d of %d processes", c->rank, c->ranks);
     if (n_train < 1 || n_valid < 1)
         return recur_fail(err, RECUR_ERR_ARG, "fit needs training and validation sequences (%zu and %zu)", n_train,
                           n_valid);
@@ -227,7 +231,7 @@ static void save_current(fit_run *r, recur_fit_result *res)
 {
     recur_error e;
     double vl;
-    if (!r->cfg->model_path || r->best_saved) return;
+    if (!r->cfg->model_path || r->best_saved || !r->lead) return;
     /* The caller asked to stop: score on a bounded part of the validation
      * set (the first RECUR_FIT_QUICK_SCORE of it), not all of it, which on
      * 600k sequences took 10 s after Ctrl-C. */
@@ -238,6 +242,63 @@ static void save_current(fit_run *r, recur_fit_result *res)
     if (s || describe(r, 0, NAN, vl, &e) || recur_model_save(r->m, r->cfg->model_path, &e)) return;
     res->saved_current = 1;
     res->current_score = r->by_loss ? -vl : recur_metrics_accuracy(&r->met);
+}
+
+/* Data parallelism: rank k's share of b, sequences [*lo, *hi): the cuts
+ * fall at the sequence boundaries nearest to k/ranks of b's steps, so the
+ * shares carry about equal work (a share may be empty). */
+static void share_of(const recur_batch *b, int rank, int ranks, int *lo, int *hi)
+{
+    int cut[2];
+    int64_t total = b->offsets[b->n];
+    for (int e = 0; e < 2; e++) {
+        int k = rank + e, i = 0;
+        int64_t want = total * k / ranks;
+        if (k == ranks) {
+            cut[e] = b->n;
+            continue;
+        }
+        while (i < b->n && b->offsets[i + 1] <= want) i++;
+        /* offsets[i] <= want < offsets[i + 1]: the nearer of the two. */
+        if (i < b->n && b->offsets[i + 1] - want < want - b->offsets[i]) i++;
+        cut[e] = k == 0 ? 0 : i;
+    }
+    *lo = cut[0];
+    *hi = cut[1];
+}
+
+/* One data-parallel step: this process's share, the sums over all of
+ * them (gradients, loss, the stop flag), the update every process takes.
+ * *stopped: some process was asked to stop (no update then). */
+static recur_status par_step(fit_run *r, const recur_batch *b, float *loss, int *stopped, recur_error *err)
+{
+    const recur_fit_config *c = r->cfg;
+    int lo, hi;
+    share_of(b, c->rank, c->ranks, &lo, &hi);
+    double part;
+    size_t terms;
+    RECUR_TRY(recur_trainer_grad_part(r->t, b, lo, hi, &part, &terms, err));
+    double sums[2] = {part, c->stop && *c->stop ? 1 : 0};
+    if (c->reduce(c->user, recur_model_grads(r->m), recur_model_num_weights(r->m), sums, 2))
+        return recur_fail(err, RECUR_ERR_IO, "combining the gradients of the %d processes failed", c->ranks);
+    *stopped = sums[1] > 0;
+    if (*stopped) return RECUR_OK;
+    *loss = (float)(c->train.sum_loss ? sums[0] : sums[0] / (double)(terms ? terms : 1));
+    if (!isfinite(*loss))
+        return recur_fail(err, RECUR_ERR_NUMERIC, "loss became %s at step %llu", isnan(*loss) ? "NaN" : "infinite",
+                          (unsigned long long)recur_trainer_steps(r->t) + 1);
+    return recur_trainer_apply(r->t, err);
+}
+
+/* Rank 0's values v[0..n) on every process (the others' are replaced). */
+static recur_status share_lead(fit_run *r, double *v, int n, recur_error *err)
+{
+    if (!r->par) return RECUR_OK;
+    if (!r->lead)
+        for (int i = 0; i < n; i++) v[i] = 0;
+    if (r->cfg->reduce(r->cfg->user, NULL, 0, v, n))
+        return recur_fail(err, RECUR_ERR_IO, "sharing rank 0's scores with the %d processes failed", r->cfg->ranks);
+    return RECUR_OK;
 }
 
 static void fill_result(const fit_run *r, recur_fit_result *res)
@@ -270,7 +331,7 @@ static recur_status train_epochs(fit_run *r, recur_fit_result *res, recur_error 
         fit_rng_seed(&noise, c->seed * 0xd1342543de82ef95ULL + (uint64_t)epoch);
         const uint64_t thr = (uint64_t)(c->token_dropout * 18446744073709551615.0);
         for (size_t k = 0; k < r->ord.n_batches; k++) {
-            if (c->stop && *c->stop) goto interrupted;
+            if (!r->par && c->stop && *c->stop) goto interrupted;
             size_t start = r->ord.batches[k][0], count = r->ord.batches[k][1];
             for (size_t j = 0; j < count; j++) r->pick[j] = r->train[r->ord.order[start + j]];
             recur_batch b;
@@ -280,8 +341,10 @@ static recur_status train_epochs(fit_run *r, recur_fit_result *res, recur_error 
                     if (fit_rng_next(&noise) < thr) r->gb.tok[j] = RECUR_TOKEN_UNKNOWN;
             float loss;
             recur_error e;
-            if ((s = recur_trainer_step(r->t, &b, &loss, &e)))
+            int stopped = 0;
+            if ((s = r->par ? par_step(r, &b, &loss, &stopped, &e) : recur_trainer_step(r->t, &b, &loss, &e)))
                 return recur_fail(err, s, "epoch %d: %s", epoch, e.message);
+            if (stopped) goto interrupted;
             double w = r->classify ? (double)b.n : (double)(b.offsets[b.n] + b.n);
             loss_sum += (double)loss * w;
             terms += w;
@@ -293,12 +356,15 @@ static recur_status train_epochs(fit_run *r, recur_fit_result *res, recur_error 
             }
         }
         double t_train = now_s() - t0;
-        double train_loss = loss_sum / (terms > 0 ? terms : 1), vl;
-        s = evaluate(r, c->stop, &vl, err);
-        if (s == RECUR_ERR_INTERRUPTED) goto interrupted;
-        RECUR_TRY(s);
-        double acc = r->classify ? recur_metrics_accuracy(&r->met) : NAN,
-               rec = r->classify ? recur_metrics_macro_recall(&r->met) : NAN;
+        double train_loss = loss_sum / (terms > 0 ? terms : 1), vl = 0;
+        s = r->lead ? evaluate(r, c->stop, &vl, err) : RECUR_OK;
+        if (s && s != RECUR_ERR_INTERRUPTED) return s;
+        double sc4[4] = {vl, r->classify ? recur_metrics_accuracy(&r->met) : NAN,
+                         r->classify ? recur_metrics_macro_recall(&r->met) : NAN, s == RECUR_ERR_INTERRUPTED};
+        RECUR_TRY(share_lead(r, sc4, 4, err));
+        if (sc4[3] > 0) goto interrupted;
+        vl = sc4[0];
+        double acc = sc4[1], rec = sc4[2];
         r->epochs_done = epoch;
         if (fit_history_push(&r->hist, train_loss, vl, acc, rec))
             return recur_fail(err, RECUR_ERR_NOMEM, "out of memory");
@@ -319,9 +385,9 @@ static recur_status train_epochs(fit_run *r, recur_fit_result *res, recur_error 
             r->best_score = sc;
             r->best_epoch = epoch;
         }
-        RECUR_TRY(describe(r, epoch, train_loss, vl, err));
+        if (r->lead) RECUR_TRY(describe(r, epoch, train_loss, vl, err));
         int stop_here = 0;
-        if (c->on_epoch) {
+        if (c->on_epoch && r->lead) {
             recur_fit_epoch ep = {.epoch = epoch,
                                   .epochs = c->epochs,
                                   .train_loss = train_loss,
@@ -343,11 +409,14 @@ static recur_status train_epochs(fit_run *r, recur_fit_result *res, recur_error 
                                   .history_macro_recall = r->hist.recall};
             stop_here = c->on_epoch(&ep, c->user);
         }
+        double sh = stop_here;
+        RECUR_TRY(share_lead(r, &sh, 1, err));
+        stop_here = sh != 0;
         if (improved && c->model_path) {
-            RECUR_TRY(recur_model_save(r->m, c->model_path, err));
+            if (r->lead) RECUR_TRY(recur_model_save(r->m, c->model_path, err));
             r->best_saved = 1;
         }
-        if (c->checkpoint_path) RECUR_TRY(recur_trainer_save(r->t, c->checkpoint_path, err));
+        if (c->checkpoint_path && r->lead) RECUR_TRY(recur_trainer_save(r->t, c->checkpoint_path, err));
         if (stop_here) break;
     }
     return RECUR_OK;
@@ -366,6 +435,8 @@ recur_status recur_fit(recur_model *m, const recur_fit_config *cfg, const recur_
     fit_run r = {.m = m, .cfg = cfg, .data = data, .train = train, .valid = valid, .n_train = n_train,
                  .n_valid = n_valid};
     fit_gather_init(&r.gb, m);
+    r.par = cfg->reduce != NULL;
+    r.lead = !r.par || cfg->rank == 0;
     r.classify = recur_model_get_config(m)->task == RECUR_TASK_CLASSIFY;
     r.by_loss = cfg->select == RECUR_FIT_SELECT_LOSS || (cfg->select == RECUR_FIT_SELECT_AUTO && !r.classify);
     r.C = recur_model_num_labels(m);
@@ -386,6 +457,10 @@ recur_status recur_fit(recur_model *m, const recur_fit_config *cfg, const recur_
         r.labels[i] = data->labels ? data->labels[train[i]] : 0;
     }
     if (!s && cfg->resume) s = resume(&r, err);
+    /* Each process its own dropout stream, derived from rank 0's (the one
+     * a checkpoint carries), so that shares do not repeat one another's
+     * masks. */
+    if (!s && r.par && cfg->rank > 0) recur_rng_seed(&r.t->rng, recur_rng_next(&r.t->rng) + (uint64_t)cfg->rank);
     if (!s) s = train_epochs(&r, res, err);
     fill_result(&r, res);
     recur_trainer_free(r.t);

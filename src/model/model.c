@@ -396,6 +396,7 @@ recur_status recur_model_fit_input_norm(recur_model *m, const recur_batch *data,
     return s;
 }
 size_t recur_model_num_weights(const recur_model *m) { return m->n_weights; }
+float *recur_model_grads(recur_model *m) { return m ? m->g : NULL; }
 
 recur_param recur_model_param(const recur_model *m, int i)
 {

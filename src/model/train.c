@@ -102,6 +102,7 @@ void recur_trainer_free(recur_trainer *t)
 {
     if (!t) return;
     free_replicas(t);
+    free(t->part_off);
     pass_free(&t->ps);
     pool_free(t->pool);
     free(t->state_a);
@@ -215,9 +216,12 @@ static recur_status grad_data_parallel(recur_trainer *t, const recur_batch *b, s
     return RECUR_OK;
 }
 
-/* Gradients of the batch in m->g and, with norm != NULL, their L2 norm. */
-static recur_status compute_grad(recur_trainer *t, const recur_batch *b, float *loss, double *norm,
-                                 recur_error *err)
+/* Gradients of the batch in m->g and, with norm != NULL, their L2 norm.
+ * scale_terms > 0: the loss is the mean over that many terms (the whole
+ * batch of which b is a part) rather than over b's own; *sum_out (may be
+ * NULL): b's summed loss. */
+static recur_status grad_of(recur_trainer *t, const recur_batch *b, size_t scale_terms, float *loss,
+                            double *sum_out, double *norm, recur_error *err)
 {
     recur_model *m = t->m;
     if (m->q)
@@ -228,6 +232,7 @@ static recur_status compute_grad(recur_trainer *t, const recur_batch *b, float *
         return recur_fail(err, RECUR_ERR_ARG, "batch of %d exceeds max_batch %d", b->n, t->cfg.max_batch);
     size_t terms;
     RECUR_TRY(pass_check_batch(m, b, 1, NULL, &terms, err));
+    if (scale_terms) terms = scale_terms;
     double sum = 0;
     int dp = t->rep && b->n >= DATA_PARALLEL_MIN_SEQS * t->n_rep;
     if (dp) {
@@ -242,7 +247,8 @@ static recur_status compute_grad(recur_trainer *t, const recur_batch *b, float *
     size_t rows = terms ? terms : 1;
     float value = (float)(t->cfg.sum_loss ? sum : sum / (double)rows);
     if (loss) *loss = value;
-    if (!isfinite(value))
+    if (sum_out) *sum_out = sum;
+    if (!isfinite(value) && !scale_terms)
         return recur_fail(err, RECUR_ERR_NUMERIC, "loss became %s at step %llu",
                           isnan(value) ? "NaN" : "infinite", (unsigned long long)t->step + 1);
     if (!dp) {
@@ -257,10 +263,44 @@ static recur_status compute_grad(recur_trainer *t, const recur_batch *b, float *
     return RECUR_OK;
 }
 
+static recur_status compute_grad(recur_trainer *t, const recur_batch *b, float *loss, double *norm,
+                                 recur_error *err)
+{
+    return grad_of(t, b, 0, loss, NULL, norm, err);
+}
+
 recur_status recur_trainer_grad(recur_trainer *t, const recur_batch *b, float *loss,
                                 recur_error *err)
 {
     return compute_grad(t, b, loss, NULL, err);
+}
+
+recur_status recur_trainer_grad_part(recur_trainer *t, const recur_batch *b, int lo, int hi, double *loss_sum,
+                                     size_t *terms, recur_error *err)
+{
+    recur_model *m = t->m;
+    size_t all;
+    if (!b || lo < 0 || hi < lo || hi > b->n)
+        return recur_fail(err, RECUR_ERR_ARG, "part %d..%d of a batch of %d sequences", lo, hi, b ? b->n : 0);
+    RECUR_TRY(pass_check_batch(m, b, 1, NULL, &all, err));
+    if (terms) *terms = all;
+    if (loss_sum) *loss_sum = 0;
+    if (lo == hi) {
+        /* An empty share (fewer sequences than processes): adds nothing. */
+        memset(m->g, 0, m->n_weights * sizeof(float));
+        return RECUR_OK;
+    }
+    if (hi - lo + 1 > t->part_cap) {
+        int32_t *o = realloc(t->part_off, (size_t)(hi - lo + 1) * sizeof *o);
+        if (!o) return recur_fail(err, RECUR_ERR_NOMEM, "out of memory for a part of %d sequences", hi - lo);
+        t->part_off = o;
+        t->part_cap = hi - lo + 1;
+    }
+    for (int i = lo; i <= hi; i++) t->part_off[i - lo] = b->offsets[i] - b->offsets[lo];
+    recur_batch part = slice_batch(m, b, lo, t->part_off);
+    part.n = hi - lo;
+    /* A part's terms may be 0 (unlabelled steps) where the batch's are not. */
+    return grad_of(t, &part, all ? all : 1, NULL, loss_sum, NULL, err);
 }
 
 /* The optimiser update of one thread's share of the weights, after the
@@ -284,11 +324,9 @@ static void update_share(void *arg, int tid, int nt)
         sgd_step(m->w + a, m->g + a, t->state_a + a, b - a, c->lr, c->momentum, c->weight_decay, t->step);
 }
 
-recur_status recur_trainer_step(recur_trainer *t, const recur_batch *b, float *loss,
-                                recur_error *err)
+/* Clip to the global norm and take the optimiser step. */
+static recur_status update(recur_trainer *t, double norm, recur_error *err)
 {
-    double norm;
-    RECUR_TRY(compute_grad(t, b, loss, &norm, err));
     const recur_train_config *c = &t->cfg;
     if (!isfinite(norm))
         return recur_fail(err, RECUR_ERR_NUMERIC, "gradient norm became %s at step %llu; weights not updated",
@@ -297,6 +335,24 @@ recur_status recur_trainer_step(recur_trainer *t, const recur_batch *b, float *l
     t->step++;
     pool_run(t->pool, update_share, t);
     return RECUR_OK;
+}
+
+recur_status recur_trainer_step(recur_trainer *t, const recur_batch *b, float *loss,
+                                recur_error *err)
+{
+    double norm;
+    RECUR_TRY(compute_grad(t, b, loss, &norm, err));
+    return update(t, norm, err);
+}
+
+recur_status recur_trainer_apply(recur_trainer *t, recur_error *err)
+{
+    if (t->m->q)
+        return recur_fail(err, RECUR_ERR_UNSUPPORTED, "the model is quantized: training needs fp32 weights");
+    pool_run(t->pool, sumsq_share, t);
+    double s = 0;
+    for (int k = 0; k < pool_threads(t->pool); k++) s += t->sumsq[k];
+    return update(t, sqrt(s), err);
 }
 
 recur_status recur_trainer_eval(recur_trainer *t, const recur_batch *b, double *loss_sum,

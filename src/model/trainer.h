@@ -37,6 +37,8 @@ struct recur_trainer {
     double *sumsq;  /* [threads] partial squared gradient norms         */
     float dp_scale; /* the loss gradient's scale in this step           */
     double clip_coef; /* this step's clipping factor (>= 1: none)       */
+    int32_t *part_off; /* recur_trainer_grad_part's rebased offsets      */
+    int part_cap;
 };
 
 #endif
