@@ -39,6 +39,9 @@ int main(int argc, char **argv)
     recur_model *m;
     TRY(recur_model_create(&mc, NULL, labels, C, &m, &err));
     TRY(recur_model_fit_input_norm(m, data, train, n - n / 10, &err)); /* the training part's statistics */
+    recur_features_config feats; /* recorded, so that `recur predict` computes the same features */
+    recur_features_config_default(&feats);
+    TRY(recur_model_set_features(m, &feats, &err));
     recur_fit_config fc;
     recur_fit_config_default(&fc);
     fc.epochs = argc > 2 ? atoi(argv[2]) : 15;

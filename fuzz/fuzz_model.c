@@ -222,6 +222,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     REQUIRE(m != NULL);
+    /* A speech-features record from the file: read back or refused in one line. */
+    recur_features_config fc;
+    recur_status fs = recur_model_get_features(m, &fc, &err);
+    REQUIRE(fs == RECUR_OK || fs == RECUR_ERR_UNSUPPORTED || fs == RECUR_ERR_FORMAT);
+    if (fs != RECUR_OK) REQUIRE(strchr(err.message, '\n') == NULL);
     exercise(m);
     resume(m);
     recur_model_free(m);

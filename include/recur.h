@@ -1137,6 +1137,21 @@ RECUR_API recur_status recur_featurizer_flush(recur_featurizer *f, float *out, s
                                               recur_error *err);
 RECUR_API void recur_featurizer_reset(recur_featurizer *f);
 
+/*
+ * The features a speech model reads, saved with it (metadata keys
+ * "user.features.*", docs/FORMAT.md 2.10) so that predict and listen
+ * compute the ones it was trained on. set: RECUR_ERR_ARG for a
+ * configuration the featurizer refuses, a token-input model, or an
+ * input_size other than the features' values per frame. get:
+ * RECUR_ERR_UNSUPPORTED when the model records none (cfg is then the
+ * defaults), RECUR_ERR_FORMAT when the record is damaged or does not fit
+ * the model.
+ */
+RECUR_API recur_status recur_model_set_features(recur_model *m, const recur_features_config *cfg,
+                                                recur_error *err);
+RECUR_API recur_status recur_model_get_features(const recur_model *m, recur_features_config *cfg,
+                                                recur_error *err);
+
 /* ------------------------------------------------------------------------ */
 /* Metrics of tagging and regression                                         */
 /* ------------------------------------------------------------------------ */

@@ -73,7 +73,7 @@ void recur_features_config_default(recur_features_config *cfg)
 static double hz_to_mel(double f) { return 2595.0 * log10(1.0 + f / 700.0); }
 static double mel_to_hz(double m) { return 700.0 * (pow(10.0, m / 2595.0) - 1.0); }
 
-static recur_status check_config(const recur_features_config *c, recur_error *err)
+recur_status features_check(const recur_features_config *c, recur_error *err)
 {
     if (c->sample_rate < 1000 || c->sample_rate > 384000)
         return recur_fail(err, RECUR_ERR_ARG, "features: sample rate %d Hz is outside 1000..384000", c->sample_rate);
@@ -131,7 +131,7 @@ recur_status recur_featurizer_create(const recur_features_config *cfg, recur_fea
     recur_features_config c;
     if (cfg) c = *cfg;
     else recur_features_config_default(&c);
-    RECUR_TRY(check_config(&c, err));
+    RECUR_TRY(features_check(&c, err));
     recur_featurizer *f = calloc(1, sizeof *f);
     if (!f) return recur_fail(err, RECUR_ERR_NOMEM, "features: out of memory");
     f->cfg = c;
