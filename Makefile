@@ -48,7 +48,23 @@ $(BUILD)/%_avx2.o:   CFLAGS += -mavx2 -mfma
 $(BUILD)/%_avx512.o: CFLAGS += -mavx512f -mavx512dq -mavx2 -mfma
 
 .PHONY: all test check bench clean install deps demo data-speech
-all: $(BUILD)/librecur.a $(BUILD)/librecur.so $(BUILD)/recur.pc $(BUILD)/recur $(EX_BIN)
+# recur-mpi (cli/mpi/, docs/DISTRIBUTED.md): `recur train` over MPI ranks,
+# built only where pkg-config finds Open MPI (ompi-c); librecur and recur
+# never link MPI.
+HAVE_MPI  := $(shell pkg-config --exists ompi-c && echo yes)
+ifeq ($(HAVE_MPI),yes)
+MPI_BIN   := $(BUILD)/recur-mpi
+$(BUILD)/cli/mpi/%.o: CPPFLAGS += $(shell pkg-config --cflags ompi-c)
+$(BUILD)/recur-mpi: $(BUILD)/cli/mpi/recur_mpi.o $(filter-out $(BUILD)/cli/main.o,$(CLI_OBJ)) $(BUILD)/librecur.a
+	$(CC) $(CFLAGS) $^ -o $@ $(LIBS) $(shell pkg-config --libs ompi-c)
+else
+MPI_BIN   := mpi-skip
+.PHONY: mpi-skip
+mpi-skip:
+	@echo "note: recur-mpi not built: no Open MPI (pkg-config ompi-c; apt-get install libopenmpi-dev openmpi-bin)"
+endif
+
+all: $(BUILD)/librecur.a $(BUILD)/librecur.so $(BUILD)/recur.pc $(BUILD)/recur $(EX_BIN) $(MPI_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -144,6 +160,12 @@ $(BUILD)/rnn_driver: tests/parity/rnn_driver.c $(BUILD)/librecur.a
 random-diff: $(BUILD)/rnn_driver
 	$(PYTHON) tests/parity/random_diff.py --driver $(BUILD)/rnn_driver $(RANDOM_DIFF_ARGS)
 
+# recur-mpi against one process, repeats, --resume across N, a killed or
+# failing rank (tests/mpi_test.sh, about 20 s); skips without mpirun.
+.PHONY: mpitest
+mpitest: all
+	tests/mpi_test.sh
+
 # Debian packages the build needs (run as root, or with sudo).
 DEBS := build-essential pkg-config libopenblas-dev libutf8proc-dev libcjson-dev libcurl4-openssl-dev libzip-dev libsndfile1-dev libkissfft-dev espeak-ng sox python3-numpy \
         libmicrohttpd-dev
@@ -151,6 +173,8 @@ DEBS := build-essential pkg-config libopenblas-dev libutf8proc-dev libcjson-dev 
 DEBS += libdnnl-dev
 # libcsv: the CSV reader of src/data/load_csv.c (no .pc file; see HAVE_CSV).
 DEBS += libcsv-dev
+# Optional: recur-mpi (cli/mpi/) and make mpitest; skipped with a note without.
+DEBS += libopenmpi-dev openmpi-bin
 # As root directly; otherwise through sudo (a fresh root shell often has none).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 deps:

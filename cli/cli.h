@@ -140,6 +140,9 @@ void cli_prior_apply(const float *shift, float *lp, int n, int C);
 
 /* Print "recur: <message>" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* What cli_error's lines start with instead of "recur" (recur-mpi names
+ * the rank); the string must outlive the calls. */
+void cli_set_error_prefix(const char *prefix);
 /* Print the library error, prefixed by context when not NULL. */
 void cli_lib_error(const char *context, const recur_error *err);
 double cli_now(void);

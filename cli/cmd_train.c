@@ -507,7 +507,10 @@ int cmd_train(int argc, char **argv)
         rc = EXIT_USAGE;
         goto done;
     }
-    if (cli_check_writable(o->out, "-o") || (o->svg && cli_check_writable(o->svg, "--svg"))) {
+    /* recur-mpi: ranks other than 0 print and write nothing (their -o
+     * folder may not exist on their machine). */
+    if (train_follower()) o->quiet = 1, o->svg = NULL;
+    if (!train_follower() && (cli_check_writable(o->out, "-o") || (o->svg && cli_check_writable(o->svg, "--svg")))) {
         rc = EXIT_RUNTIME;
         goto done;
     }

@@ -62,6 +62,22 @@ typedef struct run {
  * epoch lines, the curves and the closing line. */
 int train_loop(run *r);
 
+/* Data parallelism (recur-mpi, cli/mpi/): what a launcher hands `recur
+ * train` before cmd_train; `recur` itself sets none. reduce is
+ * recur_fit_config's; agree(user, value, what, step) returns when every
+ * rank holds the same value and otherwise ends the job with one line. */
+typedef struct train_parallel {
+    int rank, ranks;
+    int check_every; /* steps between the checks that weights agree */
+    void *user;
+    int (*reduce)(void *user, float *grad, size_t n, double *sums, int n_sums);
+    void (*agree)(void *user, uint64_t value, const char *what, uint64_t step);
+} train_parallel;
+void train_set_parallel(const train_parallel *p);
+const train_parallel *train_parallel_get(void);
+/* A rank other than 0: quiet, writes nothing. */
+int train_follower(void);
+
 /* ------------------------------------------------------------------------ */
 /* train_generate.c                                                          */
 /* ------------------------------------------------------------------------ */

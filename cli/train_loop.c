@@ -17,6 +17,51 @@ typedef struct loop {
     double t_epoch, names_done, train_time; /* over this invocation */
 } loop;
 
+/* Set by recur-mpi before cmd_train (a program-wide setting of the CLI,
+ * not of the library); NULL in `recur`. */
+static const train_parallel *parallel;
+
+void train_set_parallel(const train_parallel *p) { parallel = p; }
+const train_parallel *train_parallel_get(void) { return parallel; }
+int train_follower(void) { return parallel && parallel->rank > 0; }
+
+/* A 64-bit digest of n bytes, 8 at a time (FNV-style, multiply-xorshift):
+ * what ranks compare, not a cryptographic hash. */
+static uint64_t digest(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t w = 0;
+        memcpy(&w, b + i, n - i < 8 ? n - i : 8);
+        h = (h ^ w) * 0x100000001b3ULL;
+        h ^= h >> 29;
+    }
+    return (h ^ n) * 0x9e3779b97f4a7c15ULL;
+}
+
+/* The data this rank trains on: every field of the encoded sequences and
+ * the two index lists. */
+static uint64_t data_digest(const run *r)
+{
+    const recur_batch *b = recur_data_batch(r->data);
+    size_t steps = (size_t)b->offsets[b->n];
+    uint64_t h = digest(0xcbf29ce484222325ULL, b->offsets, ((size_t)b->n + 1) * sizeof *b->offsets);
+    if (b->tokens) h = digest(h, b->tokens, steps * sizeof *b->tokens);
+    if (b->labels) h = digest(h, b->labels, (size_t)b->n * sizeof *b->labels);
+    h = digest(h, r->train_idx, r->n_train * sizeof *r->train_idx);
+    return digest(h, r->valid_idx, r->n_valid * sizeof *r->valid_idx);
+}
+
+static uint64_t weights_digest(const recur_model *m)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (int i = 0; i < recur_model_param_count(m); i++) {
+        recur_param p = recur_model_param(m, i);
+        h = digest(h, p.data, (size_t)p.shape[0] * (size_t)(p.ndim > 1 ? p.shape[1] : 1) * sizeof(float));
+    }
+    return h;
+}
+
 /* The score -o keeps the best of, in words. */
 static const char *score_text(const run *r, double score, char *buf, size_t cap)
 {
@@ -28,8 +73,10 @@ static const char *score_text(const run *r, double score, char *buf, size_t cap)
 static void on_step(const recur_fit_step *s, void *user)
 {
     loop *L = user;
-    if (!L->pg.tty) return;
     const run *r = L->r;
+    if (parallel && parallel->check_every > 0 && s->step % (uint64_t)parallel->check_every == 0)
+        parallel->agree(parallel->user, weights_digest(r->model), "the weights", s->step);
+    if (!L->pg.tty) return;
     double el = s->seconds, rate = (L->names_done + (double)s->done) /
                                    (L->train_time + el > 0 ? L->train_time + el : 1);
     double left = (double)(s->total - s->done) + (double)s->total * (s->epochs - s->epoch);
@@ -156,6 +203,13 @@ static int test_report(run *r, const recur_fit_result *res, double t_start)
     return 0;
 }
 
+/* recur_fit's user is the loop; the launcher's reduce has its own. */
+static int reduce_through(void *user, float *grad, size_t n, double *sums, int n_sums)
+{
+    (void)user;
+    return parallel->reduce(parallel->user, grad, n, sums, n_sums);
+}
+
 int train_loop(run *r)
 {
     train_opts *o = &r->o;
@@ -216,12 +270,22 @@ int train_loop(run *r)
     fc.on_step = on_step;
     fc.on_epoch = on_epoch;
     fc.user = &L;
+    if (parallel) {
+        /* Every rank trains on the same data from the same weights (a
+         * resumed checkpoint included), or none does. */
+        parallel->agree(parallel->user, data_digest(r), "the training data (the sequences and the split)", 0);
+        parallel->agree(parallel->user, weights_digest(r->model), "the initial weights", 0);
+        fc.rank = parallel->rank;
+        fc.ranks = parallel->ranks;
+        fc.reduce = reduce_through;
+    }
     recur_fit_result res;
     recur_status st = recur_fit(r->model, &fc, recur_data_batch(r->data), r->train_idx, r->n_train, r->valid_idx,
                                 r->n_valid, &res, &err);
     free(args);
     progress_clear(&L.pg);
     char score[64];
+    if (st == RECUR_ERR_INTERRUPTED && train_follower()) return EXIT_INTERRUPTED; /* rank 0 says what is kept */
     if (st == RECUR_ERR_INTERRUPTED) {
         if (res.best_saved)
             cli_error("interrupted in epoch %d; the best model (epoch %d, %s) is in %s; continue with --resume %s",
@@ -240,5 +304,6 @@ int train_loop(run *r)
         cli_error("%s%s%s", err.message, kept, st == RECUR_ERR_NUMERIC ? "; try a lower --lr or a --clip" : "");
         return EXIT_RUNTIME;
     }
+    if (train_follower()) return 0; /* rank 0 tests and reports */
     return test_report(r, &res, t_start);
 }

@@ -13,6 +13,10 @@
 
 #include "cli.h"
 
+static const char *error_prefix = "recur";
+
+void cli_set_error_prefix(const char *prefix) { error_prefix = prefix ? prefix : "recur"; }
+
 void cli_error(const char *fmt, ...)
 {
     char msg[1024];
@@ -24,7 +28,7 @@ void cli_error(const char *fmt, ...)
     for (char *p = msg; *p; p++)
         if (*p == '\n' || *p == '\r') *p = ' ';
     fflush(stdout);
-    fprintf(stderr, "recur: %s\n", msg);
+    fprintf(stderr, "%s: %s\n", error_prefix, msg);
 }
 
 void cli_lib_error(const char *context, const recur_error *err)
