@@ -1,5 +1,5 @@
 /*
- * recur experiment memory|gradients|cost: three claims about recurrent
+ * recur experiment memory|gradients|adding|cost: four claims about recurrent
  * cells, each shown by one command with a table, a plot (--svg) and the
  * numbers as JSON (--json). docs/EXPERIMENTS.md has what they found.
  */
@@ -14,6 +14,7 @@ static const struct {
 } experiments[] = {
     {"memory", exp_memory, "a vanilla RNN forgets the start of a long sequence; do LSTM and GRU keep it?"},
     {"gradients", exp_gradients, "dLoss/dh_t at every step t: how fast does it vanish, per cell?"},
+    {"adding", exp_adding, "the sum of two marked values of T: which cells carry a value 50..200 steps?"},
     {"cost", exp_cost, "parameters, FLOPs and time per step of each cell; GRU/LSTM against 3/4"},
 };
 
@@ -40,6 +41,6 @@ int cmd_experiment(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof experiments / sizeof experiments[0]; i++)
         if (strcmp(name, experiments[i].name) == 0) return experiments[i].run(argc - 1, argv + 1);
-    cli_error("unknown experiment '%s' (memory, gradients or cost; see 'recur experiment --help')", name);
+    cli_error("unknown experiment '%s' (memory, gradients, adding or cost; see 'recur experiment --help')", name);
     return EXIT_USAGE;
 }

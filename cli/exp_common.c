@@ -106,7 +106,7 @@ void exp_task_batch(cli_rng *r, int symbols, int T, int n, int32_t *tok, int32_t
  * the forget (LSTM) or update (GRU) bias, its negation as the LSTM's input
  * bias; the hidden-to-hidden halves of those biases zero, so that the sum
  * the gates see is exactly that. Gate rows: LSTM i,f,g,o; GRU r,z,n. */
-static void chrono_init(recur_model *m, const exp_cell *c, int H, int T, uint64_t seed)
+void exp_chrono_init(recur_model *m, const exp_cell *c, int H, int T, uint64_t seed)
 {
     float *b_ih = NULL, *b_hh = NULL;
     for (int i = 0; i < recur_model_param_count(m); i++) {
@@ -154,7 +154,7 @@ recur_status exp_task_model(const exp_cell *c, int symbols, int hidden, int T, u
     mc.seed = seed;
     s = recur_model_create(&mc, v, sym + EXP_FIRST_ID, symbols, out, err);
     recur_vocab_free(v);
-    if (!s && c->chrono) chrono_init(*out, c, hidden, T, seed);
+    if (!s && c->chrono) exp_chrono_init(*out, c, hidden, T, seed);
     return s;
 }
 

@@ -13,10 +13,12 @@
 int exp_memory(int argc, char **argv);
 int exp_gradients(int argc, char **argv);
 int exp_cost(int argc, char **argv);
+int exp_adding(int argc, char **argv);
 /* Their flag tables (for fuzz/fuzz_cli.c), freed through the pointer. */
 arg_command *cmd_experiment_memory_table(void);
 arg_command *cmd_experiment_gradients_table(void);
 arg_command *cmd_experiment_cost_table(void);
+arg_command *cmd_experiment_adding_table(void);
 
 /* ------------------------------------------------------------------------ */
 /* Cells                                                                     */
@@ -44,6 +46,9 @@ extern const exp_cell exp_cells[EXP_NCELLS];
 
 /* "rnn,lstm,gru" into indices of exp_cells; the count, or -1 (printed,
  * naming flag). */
+/* The chrono initialisation (above) of model m's first layer, hidden size
+ * H, timescales up to T; callers apply it when c->chrono. */
+void exp_chrono_init(recur_model *m, const exp_cell *c, int H, int T, uint64_t seed);
 int exp_parse_cells(const char *flag, const char *list, int *idx, int cap);
 /* "5,10,20" into out (each in lo..hi, increasing); the count, or -1. */
 int exp_parse_ints(const char *flag, const char *list, int lo, int hi, int *out, int cap);

@@ -54,6 +54,7 @@ static const struct {
     {"experiment memory", cmd_experiment_memory_table},
     {"experiment gradients", cmd_experiment_gradients_table},
     {"experiment cost", cmd_experiment_cost_table},
+    {"experiment adding", cmd_experiment_adding_table},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0], MAX_WORDS = 4096 };
 

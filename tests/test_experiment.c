@@ -166,6 +166,52 @@ static void cost_quick(void)
     CHECK_SVG_FITS(path);
 }
 
+/* A field of the adding experiment's result for (cell, T). */
+static double adding_result(const cJSON *j, const char *cell, int T, const char *key)
+{
+    const cJSON *r;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(j, "results"))
+        if (strcmp(str(r, "cell"), cell) == 0 && (int)num(r, "T") == T) return num(r, key);
+    return NAN;
+}
+
+static void adding_quick(void)
+{
+    NEED_BIN();
+    char args[700];
+    snprintf(args, sizeof args, "adding --quick --seed 1 --threads 2 --json --svg '%s/adding.svg'", test_tmpdir());
+    cJSON *j = run_json(args);
+    if (!j) return;
+    /* The table's shape: three cells at the one quick length, T=50. */
+    const cJSON *set = cJSON_GetObjectItemCaseSensitive(j, "settings");
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(set, "cells")) == 3);
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "results")) == 3);
+    const cJSON *base = cJSON_GetObjectItemCaseSensitive(j, "baseline");
+    CHECK(cJSON_GetArraySize(base) == 1);
+    /* Always 1.0 scores the variance of a sum of two uniforms, 1/6, on
+     * 500 test sequences: within a few standard errors of it. */
+    double b = cJSON_IsNumber(cJSON_GetArrayItem(base, 0)) ? cJSON_GetArrayItem(base, 0)->valuedouble : NAN;
+    CHECK_MSG(b > 0.13 && b < 0.2, "baseline %g", b);
+    const char *cells[] = {"rnn", "lstm", "gru"};
+    for (int c = 0; c < 3; c++) {
+        double mse = adding_result(j, cells[c], 50, "mse");
+        CHECK_MSG(mse >= 0 && mse < 0.3, "%s: test MSE %g", cells[c], mse);
+        CHECK(adding_result(j, cells[c], 50, "epochs") >= 1);
+    }
+    /* The gated cells carry the first marked value across 50 steps: MSE at
+     * most a fifth of the baseline (it measures about 0.008). */
+    double lstm = adding_result(j, "lstm", 50, "mse"), gru = adding_result(j, "gru", 50, "mse");
+    CHECK_MSG(lstm < 0.2 * b, "lstm at T=50: MSE %g against %g", lstm, b);
+    CHECK_MSG(gru < 0.2 * b, "gru at T=50: MSE %g against %g", gru, b);
+    cJSON_Delete(j);
+    char path[600];
+    snprintf(path, sizeof path, "%s/adding.svg", test_tmpdir());
+    CHECK_SVG_FITS(path);
+    char *svg = slurp(path, NULL);
+    CHECK_MSG(svg && strstr(svg, "<svg") && strstr(svg, "always 1.0") && strstr(svg, "</svg>"), "adding.svg");
+    free(svg);
+}
+
 static void usage_errors(void)
 {
     NEED_BIN();
@@ -180,6 +226,9 @@ static void usage_errors(void)
         {"memory --lengths 10,5", "recur: --lengths: the values must increase", 2},
         {"memory --lengths 5,x", "recur: --lengths: '5,x' is not a list", 2},
         {"memory --steps 0", "recur: --steps: 0 is out of range", 2},
+        {"adding --lengths 1", "recur: --lengths: 1 is out of range", 2},
+        {"adding --cells lstm,cnn", "recur: --cells: 'cnn' is not a cell", 2},
+        {"adding --solved 2", "recur: --solved: ", 2},
         {"gradients --length 1", "recur: --length: 1 is out of range", 2},
         {"cost --hidden-sizes 0", "recur: --hidden-sizes: 0 is out of range", 2},
         {"cost --no-names somewhere", "recur: DATA is for the names training", 2},
@@ -199,12 +248,16 @@ static void usage_errors(void)
     result o = run("memory --help");
     CHECK(o.code == 0 && strstr(o.out, "usage: recur experiment memory") && strstr(o.out, "--quick"));
     result_free(&o);
+    o = run("adding --help");
+    CHECK(o.code == 0 && strstr(o.out, "usage: recur experiment adding") && strstr(o.out, "--solved"));
+    result_free(&o);
 }
 
 const test_case tests_experiment[] = {
     {"usage_errors", usage_errors},
     {"memory_quick", memory_quick},
     {"gradients_quick", gradients_quick},
+    {"adding_quick", adding_quick},
     {"cost_quick", cost_quick},
     {NULL, NULL},
 };
