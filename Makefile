@@ -135,6 +135,13 @@ bench: $(BUILD)/bench/bench $(BUILD)/recur
 	$(abspath $(BUILD)/bench/bench) $(BENCH_ARGS)
 	$(MAKE) --no-print-directory bench-python
 	$(MAKE) --no-print-directory bench-serve
+	$(MAKE) --no-print-directory bench-mpi
+
+# 2 ranks x 1 thread against 1 process x 2 threads (bench/mpi_bench.sh;
+# REPEATS=N); skips without Open MPI.
+.PHONY: bench-mpi
+bench-mpi: all
+	bench/mpi_bench.sh
 
 # The Python row (bench/python_vs_torch.py): a PyTorch-trained LSTM-128
 # answered by PyTorch and by recur through `import recur`. Skips without torch.

@@ -24,7 +24,7 @@ if [ -z "$data" ] || [ ! -d "$data" ]; then echo "mpi_test: skipped, RECUR_DATA 
 
 # Root in a container, no cross-memory attach, 2 ranks on however many cores.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
-export OMPI_MCA_rmaps_base_oversubscribe=1
+export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_mpi_yield_when_idle=1
 mpi() { timeout -k 5 "$limit" mpirun --bind-to none "$@"; }
 limit=90
 
@@ -124,7 +124,17 @@ echo "mpi_test: drifting weights: exit $rc after $((SECONDS - start)) s: $(grep 
 ended $rc $((SECONDS - start)) "drifting weights"
 grep -q "the weights differ between ranks at step 5: rank 1" skew.out || { cat skew.out; bad "drifting weights: not caught"; }
 
-# 7. Ranks whose data differ (one name changed on rank 1): refused at the start.
+# 7. A rank that hangs without dying (at step 5): the others' --mpi-timeout
+# (3 s) ends the job.
+start=$SECONDS
+RECUR_MPI_FAULT=hang:1:5 mpi -x RECUR_MPI_FAULT -np 2 "$mpibin" train "${flags[@]}" --epochs 1 -o h.safetensors \
+  --mpi-timeout 3 >hang.out 2>&1
+rc=$?
+echo "mpi_test: hung rank: exit $rc after $((SECONDS - start)) s: $(grep -m1 'mpi-timeout' hang.out)"
+ended $rc $((SECONDS - start)) "hung rank"
+grep -q "rank 0 of 2): the gradient sum of step 5 has waited 3 s" hang.out || { cat hang.out; bad "hung rank: no line"; }
+
+# 8. Ranks whose data differ (one name changed on rank 1): refused at the start.
 start=$SECONDS
 cp -r data data2 && sed -i '1s/.*/Zzyzx/' data2/"$(ls data2 | head -1)"
 mpi -np 1 "$mpibin" train "${flags[@]}" --epochs 1 -o d.safetensors : -np 1 "$mpibin" train \

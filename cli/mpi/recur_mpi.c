@@ -13,10 +13,14 @@
  */
 #include <mpi.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "../cli.h"
 #include "../train.h"
@@ -27,27 +31,79 @@ typedef struct ctx {
     double t_reduce, t_wait;      /* seconds in MPI_Allreduce; of it, in the
                                    * zero-byte barrier before (imbalance) */
     int timing;                   /* RECUR_MPI_TIMING: split the two     */
+    /* The steps' span (first sum's start to last sum's end, wall) and the
+     * CPU time of this process between sums (the compute, which time
+     * slicing on a shared machine does not inflate). */
+    double t_first, t_last, cpu_after, cpu_compute;
     /* RECUR_MPI_FAULT=KIND:RANK:STEP (tests/mpi_test.sh): at that step that
-     * rank dies by SIGKILL (kill), reports a failure (fail), or skews its
-     * summed gradient so that its weights drift from the others' (skew). */
+     * rank dies by SIGKILL (kill), reports a failure (fail), hangs (hang),
+     * or skews its summed gradient so that its weights drift (skew). */
     char fault_kind[8];
     int fault_rank;
     uint64_t fault_step;
     char prefix[64];
+    /* --mpi-timeout: a step's sum still waiting after this many seconds
+     * ends the job (a rank that hangs without dying); 0: never. */
+    int timeout_s;
+    _Atomic long long sum_since_ms; /* when this step's sum began; 0: none */
+    _Atomic uint64_t sum_step;      /* which step that is                   */
 } ctx;
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* MPI has no timeout on a collective: a thread of our own watches the
+ * step's sum and, past the limit, says so and exits; mpirun then ends the
+ * other ranks. (It calls no MPI: the library runs MPI_THREAD_FUNNELED.) */
+static void *watchdog(void *arg)
+{
+    ctx *c = arg;
+    for (;;) {
+        sleep(1);
+        long long t = atomic_load(&c->sum_since_ms);
+        if (t && now_ms() - t > 1000LL * c->timeout_s) {
+            fprintf(stderr,
+                    "%s: the gradient sum of step %" PRIu64 " has waited %d s (--mpi-timeout) for a rank that "
+                    "does not reach it (stuck, or far slower); ending the job\n",
+                    c->prefix, (uint64_t)atomic_load(&c->sum_step), c->timeout_s);
+            fflush(stderr);
+            _exit(EXIT_RUNTIME);
+        }
+    }
+    return NULL;
+}
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static int reduce(void *user, float *grad, size_t n, double *sums, int n_sums)
 {
     ctx *c = user;
     if (n) {
+        if (c->steps) c->cpu_compute += cpu_now() - c->cpu_after;
+        else c->t_first = MPI_Wtime();
         c->steps++;
         if (c->fault_rank == c->rank && c->fault_step == c->steps) {
             if (strcmp(c->fault_kind, "kill") == 0) raise(SIGKILL);
+            if (strcmp(c->fault_kind, "hang") == 0)
+                for (;;) pause();
             if (strcmp(c->fault_kind, "fail") == 0) {
                 cli_error("injected failure (RECUR_MPI_FAULT) at step %" PRIu64, c->steps);
                 return -1;
             }
         }
+    }
+    if (n) {
+        atomic_store(&c->sum_step, c->steps);
+        atomic_store(&c->sum_since_ms, now_ms());
     }
     double t0 = MPI_Wtime();
     if (c->timing && n) {
@@ -64,7 +120,12 @@ static int reduce(void *user, float *grad, size_t n, double *sums, int n_sums)
         return -1;
     if (n && c->fault_rank == c->rank && c->fault_step == c->steps && strcmp(c->fault_kind, "skew") == 0)
         grad[0] += 1e-3f;
-    if (n) c->t_reduce += MPI_Wtime() - t0;
+    if (n) {
+        atomic_store(&c->sum_since_ms, 0);
+        c->t_last = MPI_Wtime();
+        c->t_reduce += c->t_last - t0;
+        c->cpu_after = cpu_now();
+    }
     return 0;
 }
 
@@ -102,24 +163,26 @@ static void agree(void *user, uint64_t value, const char *what, uint64_t step)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: mpirun -np N recur-mpi train [DATA] -o MODEL [recur train's flags] [--check-every K]\n\n"
+    fprintf(f, "usage: mpirun -np N recur-mpi train [DATA] -o MODEL [recur train's flags] [--check-every K]\n"
+               "       [--mpi-timeout S]\n\n"
                "Data-parallel `recur train`: every rank reads DATA, each takes a share of every batch\n"
                "(by symbols), the gradients are summed with MPI_Allreduce and every rank takes the same\n"
                "step. --batch is the global batch. Rank 0 prints, evaluates and writes -o and the\n"
                "checkpoint; --resume works with any N. --threads N: threads per rank. --check-every K:\n"
-               "compare the weights of all ranks every K steps (default 200; 0: never).\n"
+               "compare the weights of all ranks every K steps (default 200; 0: never). --mpi-timeout S:\n"
+               "end the job when a step's gradient sum waits S seconds for a rank (default 600; 0: never).\n"
                "See docs/DISTRIBUTED.md for launch lines (one machine, several, Slurm).\n");
 }
 
-/* Take --check-every K out of argv (cmd_train does not know it). */
-static int take_check_every(int *argc, char **argv, int *k)
+/* Take `--name N` out of argv (cmd_train does not know it). */
+static int take_flag(int *argc, char **argv, const char *name, int *k)
 {
     for (int i = 1; i < *argc; i++) {
-        if (strcmp(argv[i], "--check-every") != 0) continue;
+        if (strcmp(argv[i], name) != 0) continue;
         char *end;
         long v = i + 1 < *argc ? strtol(argv[i + 1], &end, 10) : -1;
         if (i + 1 >= *argc || *end || v < 0 || v > 1000000000) {
-            fprintf(stderr, "recur-mpi: --check-every needs a number of steps (0: never)\n");
+            fprintf(stderr, "recur-mpi: %s needs a whole number >= 0 (0: never)\n", name);
             return -1;
         }
         *k = (int)v;
@@ -152,7 +215,11 @@ int main(int argc, char **argv)
     if (fault && sscanf(fault, "%7[a-z]:%d:%" SCNu64, c.fault_kind, &c.fault_rank, &c.fault_step) != 3)
         c.fault_rank = -1;
     int check_every = 200;
-    if (take_check_every(&argc, argv, &check_every)) MPI_Abort(MPI_COMM_WORLD, EXIT_USAGE);
+    c.timeout_s = 600;
+    if (take_flag(&argc, argv, "--check-every", &check_every) || take_flag(&argc, argv, "--mpi-timeout", &c.timeout_s))
+        MPI_Abort(MPI_COMM_WORLD, EXIT_USAGE);
+    pthread_t wd;
+    if (c.timeout_s > 0 && pthread_create(&wd, NULL, watchdog, &c) == 0) pthread_detach(wd);
     /* "recur-mpi train ..." as "recur train ...", or the flags alone. */
     int skip = argc >= 2 && strcmp(argv[1], "train") == 0 ? 1 : 0;
     train_parallel p = {.rank = c.rank, .ranks = c.ranks, .check_every = check_every, .user = &c,
@@ -167,17 +234,22 @@ int main(int argc, char **argv)
         fflush(stderr);
         MPI_Abort(MPI_COMM_WORLD, rc);
     }
-    /* Where the time went, over all ranks: the slowest rank's share in
-     * MPI_Allreduce (waiting for the others included). */
+    /* Where the time went (RECUR_MPI_REPORT=1, bench/mpi_bench.sh): the
+     * steps' span, the slowest rank's time in MPI_Allreduce (waiting for
+     * the others included; with RECUR_MPI_TIMING the wait alone too) and
+     * rank 0's compute CPU time per step. */
     double mine[3] = {c.t_reduce, c.t_wait, t_all}, most[3];
     MPI_Reduce(mine, most, 3, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
-    if (c.rank == 0 && rc == EXIT_OK && getenv("RECUR_MPI_REPORT"))
-        fprintf(stderr, "recur-mpi: %d ranks, %" PRIu64 " steps, %.3f s in all; MPI_Allreduce up to %.3f s a rank "
-                        "(%.1f%%)\n",
-                c.ranks, c.steps, most[2], most[0], 100 * most[0] / (most[2] > 0 ? most[2] : 1));
-    if (c.rank == 0 && rc == EXIT_OK && c.timing)
-        fprintf(stderr, "recur-mpi: of it, waiting for the slowest rank (a barrier before each sum): up to %.3f s\n",
-                most[1]);
+    if (c.rank == 0 && rc == EXIT_OK && getenv("RECUR_MPI_REPORT") && c.steps > 1) {
+        double span = c.t_last - c.t_first;
+        fprintf(stderr,
+                "recur-mpi: %d ranks, %" PRIu64 " steps in %.3f s (%.2f steps/s); MPI_Allreduce %.3f s (%.1f%% of "
+                "the steps); compute %.2f ms CPU a step; %.1f s in all\n",
+                c.ranks, c.steps, span, (double)(c.steps - 1) / (span > 0 ? span : 1), most[0],
+                100 * most[0] / (span > 0 ? span : 1), 1e3 * c.cpu_compute / (double)(c.steps - 1), most[2]);
+        if (c.timing)
+            fprintf(stderr, "recur-mpi: of the MPI_Allreduce time, waiting for the slowest rank: %.3f s\n", most[1]);
+    }
     MPI_Finalize();
     return rc;
 }
