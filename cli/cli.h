@@ -323,6 +323,7 @@ typedef struct cli_progress {
     int quiet;
     double start, last_draw;
     int drawn;          /* a bar is on the line                              */
+    const char *unit;   /* what is counted per second; NULL: "names"         */
 } cli_progress;
 
 void progress_init(cli_progress *p, int quiet);

@@ -50,6 +50,7 @@ static void default_opts(train_opts *o)
     o->threads = cli_default_threads();
     o->test_split = 0.15;
     o->valid_split = 0.1;
+    seq_flags_default(&o->sq);
 }
 
 
@@ -87,6 +88,20 @@ static void make_specs(arg_spec *s, train_opts *o)
         {"--quiet", "-q", ARG_FLAG, &o->quiet, 0, 0, 0, 0, NULL, NULL, "print errors only", 0},
         {"--generate", NULL, ARG_FLAG, &o->generate, 0, 0, 0, 0, NULL, NULL, "train a name generator conditioned on the label instead (its own defaults: 'recur train --generate --help')", 0},
         {"--label-embed", NULL, ARG_INT, &o->label_embed, 0, 4096, 0, 0, NULL, "N", "generator: label embedding size; 0 = one-hot label, fed at every step", 0},
+        /* Sequence data (a data file or a folder of <word>/ audio folders) */
+        {"--task", NULL, ARG_CHOICE, &o->sq.task, 0, 0, 0, 0, seq_task_choices, NULL, "sequence data: what to learn; auto = tags per step -> tag, real targets -> regress, labels -> classify", 0},
+        {"--tokens", NULL, ARG_CHOICE, &o->sq.tokens, 0, 0, 0, 0, seq_tokens_choices, NULL, "tagged text: a step per character or per whole token", 0},
+        {"--min-count", NULL, ARG_INT, &o->sq.min_count, 1, 1 << 30, 0, 0, NULL, "N", "tagged text: rarer symbols of the training part are the unknown symbol", 0},
+        {"--token-col", NULL, ARG_INT, &o->sq.token_col, 0, 63, 0, 0, NULL, "N", "CoNLL: 0-based column of the token", 0},
+        {"--tag-col", NULL, ARG_INT, &o->sq.tag_col, -1, 63, 0, 0, NULL, "N", "CoNLL: 0-based column of the tag; -1 = the last", 0},
+        {"--id-col", "--id", ARG_STRING, &o->sq.id_col, 0, 0, 0, 0, NULL, "NAME", "CSV: the sequence-id column (absent: the file is one sequence)", 0},
+        {"--feature-cols", "--features", ARG_STRING, &o->sq.feature_cols, 0, 0, 0, 0, NULL, "LIST", "CSV: feature columns, comma-separated (default: every column not named elsewhere)", 0},
+        {"--target-cols", "--targets", ARG_STRING, &o->sq.target_cols, 0, 0, 0, 0, NULL, "LIST", "CSV: real target columns, comma-separated", 0},
+        {"--label-col", NULL, ARG_STRING, &o->sq.label_col, 0, 0, 0, 0, NULL, "NAME", "CSV: a class per sequence", 0},
+        {"--step-tags", NULL, ARG_STRING, &o->sq.step_tags, 0, 0, 0, 0, NULL, "NAME", "CSV: a class per step (tagging)", 0},
+        {"--per-sequence", NULL, ARG_FLAG, &o->sq.per_sequence, 0, 0, 0, 0, NULL, NULL, "CSV: the targets are once per sequence (equal on its rows), not per step", 0},
+        {"--loss", NULL, ARG_CHOICE, &o->sq.loss, 0, 0, 0, 0, seq_loss_choices, NULL, "auto = nll for classes, mse for real targets", 0},
+        {"--huber-delta", NULL, ARG_FLOAT, &o->sq.huber_delta, 0, 1e6, 1, 0, NULL, "D", "--loss huber: where the loss turns from squared to linear", 0},
         SPEC_END,
     };
     _Static_assert(sizeof specs == TRAIN_N_SPECS * sizeof specs[0], "TRAIN_N_SPECS");
@@ -133,6 +148,8 @@ arg_command *cmd_train_table(void)
 
 static void run_free(run *r)
 {
+    recur_seqset_free(r->seq);
+    recur_seqset_free(r->seq_test);
     recur_dataset_free(r->ds);
     recur_dataset_free(r->test_ds);
     recur_data_free(r->data);
@@ -520,8 +537,23 @@ int cmd_train(int argc, char **argv)
     recur_set_threads(o->threads > 1 ? 1 : o->threads);
     /* From here on Ctrl-C stops at the next batch, with the best model kept. */
     cli_catch_interrupts();
+    /* A data file or a folder of audio folders: sequence data (train_seq.c). */
+    const char *data = npos ? pos[0] : r->stored_data;
+    seq_kind kind = seq_data_kind(data);
+    if (kind != SEQ_NAMES) {
+        rc = train_seq(r, kind, data);
+        goto done;
+    }
+    for (int k = TRAIN_BASE_SPECS; r->specs[k].name; k++)
+        if (r->specs[k].seen && !(r->specs[k].dest == &o->sq.task && o->sq.task == 1)) {
+            cli_error("%s is for sequence data (a .conll .jsonl .csv .npy .npz file or a folder of <word>/ audio "
+                      "folders); %s is a folder of names",
+                      r->specs[k].name, data ? data : "the data");
+            rc = EXIT_USAGE;
+            goto done;
+        }
     /* DATA, else (resuming) the checkpoint's, else $RECUR_DATA or the cache. */
-    if ((rc = prepare_data(r, npos ? pos[0] : r->stored_data))) goto done;
+    if ((rc = prepare_data(r, data))) goto done;
     if ((rc = prepare_model(r))) goto done;
     const recur_vocab *v = recur_model_vocab(r->model);
     if ((rc = encode_data(r))) goto done;

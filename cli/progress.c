@@ -44,8 +44,8 @@ void progress_update(cli_progress *p, int epoch, int epochs, size_t done, size_t
     bar[k] = '\0';
     char eta[32];
     fmt_eta(eta, sizeof eta, eta_s);
-    fprintf(stderr, "\repoch %d/%d %s %3d%%  %6.0f names/s  loss %.4f  ETA %s\033[K", epoch, epochs, bar,
-            (int)(100 * frac), names_per_s, loss, eta);
+    fprintf(stderr, "\repoch %d/%d %s %3d%%  %6.0f %s/s  loss %.4f  ETA %s\033[K", epoch, epochs, bar,
+            (int)(100 * frac), names_per_s, p->unit ? p->unit : "names", loss, eta);
     fflush(stderr);
     p->drawn = 1;
 }

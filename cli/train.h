@@ -8,7 +8,7 @@
 #ifndef RECUR_CLI_TRAIN_H
 #define RECUR_CLI_TRAIN_H
 
-#include "cli.h"
+#include "seq.h"
 
 extern const char *const train_optim_choices[];
 extern const recur_cell train_cell_values[];
@@ -30,9 +30,12 @@ typedef struct train_opts {
     const char *svg, *resume;
     int quiet;
     int generate, label_embed; /* --generate: a name generator */
+    seq_flags sq;              /* sequence files (seq.h)          */
 } train_opts;
 
-enum { TRAIN_N_SPECS = 32 };
+/* The flags of names folders, then those of sequence data (stored with a
+ * model only when it was trained on such data), then the end. */
+enum { TRAIN_BASE_SPECS = 31, TRAIN_SEQ_SPECS = 13, TRAIN_N_SPECS = TRAIN_BASE_SPECS + TRAIN_SEQ_SPECS + 1 };
 
 typedef struct run {
     train_opts o;
@@ -56,11 +59,19 @@ typedef struct run {
      * label and with all labels pooled. */
     double tri_bits, tri_pooled_bits; /* on the test part  */
     double tri_valid_bits;            /* on the validation part */
+    /* Sequence data (train_seq.c): the set (and --test-dir's), the batch
+     * recur_fit reads, the task, how the data were read. */
+    recur_seqset *seq, *seq_test;
+    const recur_batch *batch;
+    recur_task task;
+    seq_record rec;
 } run;
 
 /* train_loop.c: the epochs through recur_fit, with the progress bar, the
  * epoch lines, the curves and the closing line. */
 int train_loop(run *r);
+/* train_seq.c: train_loop's closing test of a model of sequence data. */
+int train_seq_report(run *r, const recur_fit_result *res, double t_start);
 
 /* Data parallelism (recur-mpi, cli/mpi/): what a launcher hands `recur
  * train` before cmd_train; `recur` itself sets none. reduce is

@@ -43,10 +43,11 @@ static uint64_t digest(uint64_t h, const void *p, size_t n)
  * the two index lists. */
 static uint64_t data_digest(const run *r)
 {
-    const recur_batch *b = recur_data_batch(r->data);
+    const recur_batch *b = r->batch ? r->batch : recur_data_batch(r->data);
     size_t steps = (size_t)b->offsets[b->n];
     uint64_t h = digest(0xcbf29ce484222325ULL, b->offsets, ((size_t)b->n + 1) * sizeof *b->offsets);
     if (b->tokens) h = digest(h, b->tokens, steps * sizeof *b->tokens);
+    if (b->features) h = digest(h, b->features, steps * (size_t)recur_seqset_input_size(r->seq) * sizeof *b->features);
     if (b->labels) h = digest(h, b->labels, (size_t)b->n * sizeof *b->labels);
     h = digest(h, r->train_idx, r->n_train * sizeof *r->train_idx);
     return digest(h, r->valid_idx, r->n_valid * sizeof *r->valid_idx);
@@ -66,6 +67,8 @@ static uint64_t weights_digest(const recur_model *m)
 static const char *score_text(const run *r, double score, char *buf, size_t cap)
 {
     if (r->o.generate) snprintf(buf, cap, "%.3f bits/char", -score / log(2));
+    else if (r->seq && r->task == RECUR_TASK_REGRESS) snprintf(buf, cap, "validation loss %.4g", -score);
+    else if (r->seq && r->task == RECUR_TASK_TAG) snprintf(buf, cap, "step accuracy %.1f%%", 100 * score);
     else snprintf(buf, cap, "accuracy %.1f%%", 100 * score);
     return buf;
 }
@@ -140,10 +143,15 @@ static int on_epoch(const recur_fit_epoch *e, void *user)
         printf("epoch %*d/%d  loss %.4f  valid loss %.4f  ", o->epochs >= 10 ? 2 : 1, e->epoch, o->epochs,
                e->train_loss, tl);
         if (o->generate) printf("%.3f bits/char (trigram %.3f)  ", tl / log(2), r->tri_valid_bits);
+        else if (r->seq && r->task == RECUR_TASK_TAG) printf("step accuracy %5.1f%%  ", 100 * e->valid_accuracy);
+        else if (r->seq && r->task == RECUR_TASK_REGRESS) {
+            /* the loss is the score */
+        }
         else
             printf("accuracy %5.1f%%  macro recall %5.1f%%  ", 100 * e->valid_accuracy,
                    100 * e->valid_macro_recall);
-        printf("%6.0f names/s  %5.1f s%s%s\n", (double)e->sequences / (e->train_seconds > 0 ? e->train_seconds : 1),
+        printf("%6.0f %s/s  %5.1f s%s%s\n", (double)e->sequences / (e->train_seconds > 0 ? e->train_seconds : 1),
+               r->seq ? "seqs" : "names",
                cli_now() - L->t_epoch, e->improved ? "  saved" : "", e->lr_halved ? "  lr halved" : "");
         fflush(stdout);
     }
@@ -215,6 +223,7 @@ int train_loop(run *r)
     train_opts *o = &r->o;
     loop L = {.r = r};
     progress_init(&L.pg, o->quiet);
+    if (r->seq) L.pg.unit = "seqs";
     double t_start = cli_now();
     L.t_epoch = t_start;
     /* Recorded with every file: the flags (--resume and --quiet describe
@@ -223,7 +232,12 @@ int train_loop(run *r)
     int quiet = o->quiet;
     o->resume = NULL;
     o->quiet = 0;
+    /* A names model records the flags of names folders only (as before
+     * sequence data existed): the table ends there while formatting. */
+    arg_spec first_seq = r->specs[TRAIN_BASE_SPECS];
+    if (!r->seq) r->specs[TRAIN_BASE_SPECS] = (arg_spec)SPEC_END;
     char *args = args_format(&r->cmd, 1);
+    r->specs[TRAIN_BASE_SPECS] = first_seq;
     o->resume = resume;
     o->quiet = quiet;
     if (!args) {
@@ -233,8 +247,10 @@ int train_loop(run *r)
     char tri[2][32];
     snprintf(tri[0], sizeof tri[0], "%.6f", r->tri_bits);
     snprintf(tri[1], sizeof tri[1], "%.6f", r->tri_pooled_bits);
-    const char *meta[] = {"train_args", args, "data", r->data_dir, "trigram_bits_per_char", tri[0],
-                          "trigram_pooled_bits_per_char", tri[1]};
+    const char *meta[8 + 2 * SEQ_RECORD_MAX] = {"train_args", args, "data", r->data_dir, "trigram_bits_per_char",
+                                                 tri[0], "trigram_pooled_bits_per_char", tri[1]};
+    /* Sequence data: how they were read, in place of the baselines. */
+    for (int k = 0; r->seq && k < 2 * r->rec.n; k++) meta[4 + k] = r->rec.kv[k];
 
     recur_error err;
     if (recur_model_set_split(r->model, &r->plan, &err)) {
@@ -265,7 +281,7 @@ int train_loop(run *r)
     fc.resume = o->resume;
     fc.resume_lr = o->resume && args_find(&r->cmd, "--lr")->seen;
     fc.meta = meta;
-    fc.n_meta = o->generate ? 4 : 2;
+    fc.n_meta = o->generate ? 4 : r->seq ? 2 + r->rec.n : 2;
     fc.stop = cli_interrupt_flag();
     fc.on_step = on_step;
     fc.on_epoch = on_epoch;
@@ -280,7 +296,7 @@ int train_loop(run *r)
         fc.reduce = reduce_through;
     }
     recur_fit_result res;
-    recur_status st = recur_fit(r->model, &fc, recur_data_batch(r->data), r->train_idx, r->n_train, r->valid_idx,
+    recur_status st = recur_fit(r->model, &fc, r->batch ? r->batch : recur_data_batch(r->data), r->train_idx, r->n_train, r->valid_idx,
                                 r->n_valid, &res, &err);
     free(args);
     progress_clear(&L.pg);
@@ -305,5 +321,5 @@ int train_loop(run *r)
         return EXIT_RUNTIME;
     }
     if (train_follower()) return 0; /* rank 0 tests and reports */
-    return test_report(r, &res, t_start);
+    return r->seq ? train_seq_report(r, &res, t_start) : test_report(r, &res, t_start);
 }

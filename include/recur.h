@@ -870,10 +870,11 @@ RECUR_API const recur_batch *recur_data_batch(const recur_data *d);
 typedef struct recur_metrics {
     int num_labels;    /* C                                                  */
     size_t n;          /* sequences                                          */
-    size_t correct;    /* classify: argmax == label                          */
-    double loss_sum;   /* summed -log p of every loss term                   */
+    size_t correct;    /* classify: argmax == label; tag: labelled steps so  */
+    double loss_sum;   /* summed loss of every loss term                     */
     size_t terms;      /* loss terms: sequences (classify), predicted
-                        * symbols (generate: each character and the end)    */
+                        * symbols (generate: each character and the end),
+                        * labelled steps (tag), target elements (regress)   */
     size_t *confusion; /* [C][C]: rows true, columns predicted; or NULL      */
 } recur_metrics;
 
@@ -953,13 +954,24 @@ RECUR_API recur_status recur_model_set_split(recur_model *m, const recur_split_p
  * freed or that key is set again. */
 RECUR_API recur_status recur_model_get_split(const recur_model *m, recur_split_plan *p,
                                              recur_error *err);
+/*
+ * The same three parts of a set of n sequences that is not a names folder
+ * (a recur_seqset), with the sizes of recur_split_apply: RANDOM sequences,
+ * or STRATIFIED by labels[n] (a class per sequence; labels may be NULL
+ * otherwise); DISTINCT and dedupe are RECUR_ERR_UNSUPPORTED. Deterministic
+ * in p->seed; lists in increasing order, freed with free().
+ */
+RECUR_API recur_status recur_split_indices(size_t n, const int32_t *labels, const recur_split_plan *p,
+                                           size_t **train, size_t *n_train, size_t **valid, size_t *n_valid,
+                                           size_t **test, size_t *n_test, recur_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Training driver: epochs, order, schedule, selection, checkpoints          */
 /* ------------------------------------------------------------------------ */
 
 typedef enum recur_fit_select {
-    RECUR_FIT_SELECT_AUTO = 0,     /* accuracy for classifiers, loss otherwise */
+    RECUR_FIT_SELECT_AUTO = 0,     /* accuracy for classifiers, per-step
+                                    * accuracy for taggers, loss otherwise */
     RECUR_FIT_SELECT_ACCURACY = 1, /* highest validation accuracy              */
     RECUR_FIT_SELECT_LOSS = 2      /* lowest validation loss                   */
 } recur_fit_select;
@@ -981,7 +993,8 @@ typedef struct recur_fit_epoch {
     size_t sequences;          /* sequences trained                          */
     const recur_metrics *valid; /* the validation set's scores               */
     double valid_loss;         /* recur_metrics_loss(valid)                  */
-    double valid_accuracy, valid_macro_recall; /* NaN for generators        */
+    double valid_accuracy, valid_macro_recall; /* NaN for generators; a
+                                * tagger's accuracy is per labelled step  */
     int improved;              /* the best so far: model_path gets it        */
     int lr_halved;             /* the plateau schedule halved the rate       */
     float lr;                  /* the learning rate from the next epoch on   */

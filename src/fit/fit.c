@@ -50,7 +50,7 @@ typedef struct fit_run {
     const recur_batch *data;
     const size_t *train, *valid;
     size_t n_train, n_valid;
-    int classify, by_loss, C;
+    int classify, tag, by_loss, C; /* tag: selected by per-step accuracy */
     int par, lead; /* data-parallel (cfg->reduce); rank 0 (or no ranks) */
     recur_trainer *t;
     int32_t *lens, *labels; /* [n_train] of each training position */
@@ -67,6 +67,15 @@ typedef struct fit_run {
 } fit_run;
 
 static double initial_score(const fit_run *r) { return r->by_loss ? -INFINITY : -1; }
+
+/* Validation accuracy of classifiers (sequences) and taggers (labelled
+ * steps: recur_evaluate counts them in terms and correct); NaN otherwise. */
+static double valid_accuracy(const fit_run *r)
+{
+    if (r->classify) return recur_metrics_accuracy(&r->met);
+    if (r->tag) return r->met.terms ? (double)r->met.correct / (double)r->met.terms : 0.0;
+    return NAN;
+}
 
 /* The metadata key of the best score (exact in %.17g: the accuracy, or
  * the loss, whose negation is the score). */
@@ -125,7 +134,9 @@ static recur_status describe(fit_run *r, int epoch, double train_loss, double va
         RECUR_TRY(set_meta(r, err, "valid_accuracy", "%.6f", recur_metrics_accuracy(&r->met)));
         RECUR_TRY(set_meta(r, err, "valid_macro_recall", "%.6f", recur_metrics_macro_recall(&r->met)));
         RECUR_TRY(label_counts(r, err));
-    } else {
+    } else if (r->tag) {
+        RECUR_TRY(set_meta(r, err, "valid_accuracy", "%.6f", valid_accuracy(r)));
+    } else if (recur_model_get_config(r->m)->task == RECUR_TASK_GENERATE) {
         /* Bits per predicted symbol: each character and the end of the name. */
         RECUR_TRY(set_meta(r, err, "valid_bits_per_char", "%.6f", valid_loss / log(2)));
     }
@@ -133,7 +144,7 @@ static recur_status describe(fit_run *r, int epoch, double train_loss, double va
     RECUR_TRY(set_meta(r, err, "train_loss", "%.6f", train_loss));
     RECUR_TRY(set_meta(r, err, "best_epoch", "%d", r->best_epoch));
     RECUR_TRY(set_meta(r, err, best_key(r), "%.17g", r->by_loss ? -r->best_score : r->best_score));
-    if (!r->classify)
+    if (recur_model_get_config(r->m)->task == RECUR_TASK_GENERATE)
         RECUR_TRY(set_meta(r, err, "best_bits_per_char", "%.9g", -r->best_score / log(2)));
     RECUR_TRY(set_meta(r, err, "best_valid_loss", "%.17g", r->best_loss_seen));
     RECUR_TRY(set_meta(r, err, "bad_epochs", "%d", r->bad_epochs));
@@ -241,7 +252,7 @@ static void save_current(fit_run *r, recur_fit_result *res)
     r->n_valid = n_valid;
     if (s || describe(r, 0, NAN, vl, &e) || recur_model_save(r->m, r->cfg->model_path, &e)) return;
     res->saved_current = 1;
-    res->current_score = r->by_loss ? -vl : recur_metrics_accuracy(&r->met);
+    res->current_score = r->by_loss ? -vl : valid_accuracy(r);
 }
 
 /* Data parallelism: rank k's share of b, sequences [*lo, *hi): the cuts
@@ -346,6 +357,12 @@ static recur_status train_epochs(fit_run *r, recur_fit_result *res, recur_error 
                 return recur_fail(err, s, "epoch %d: %s", epoch, e.message);
             if (stopped) goto interrupted;
             double w = r->classify ? (double)b.n : (double)(b.offsets[b.n] + b.n);
+            if (r->tag) { /* the trainer's terms: labelled steps */
+                w = 0;
+                for (int32_t j = 0; j < b.offsets[b.n]; j++) w += b.step_labels[j] >= 0;
+            } else if (b.targets) { /* rows of targets (each of `outputs` elements) */
+                w = recur_model_get_config(r->m)->head == RECUR_HEAD_STEPS ? (double)b.offsets[b.n] : (double)b.n;
+            }
             loss_sum += (double)loss * w;
             terms += w;
             seen += (size_t)b.n;
@@ -359,7 +376,7 @@ static recur_status train_epochs(fit_run *r, recur_fit_result *res, recur_error 
         double train_loss = loss_sum / (terms > 0 ? terms : 1), vl = 0;
         s = r->lead ? evaluate(r, c->stop, &vl, err) : RECUR_OK;
         if (s && s != RECUR_ERR_INTERRUPTED) return s;
-        double sc4[4] = {vl, r->classify ? recur_metrics_accuracy(&r->met) : NAN,
+        double sc4[4] = {vl, valid_accuracy(r),
                          r->classify ? recur_metrics_macro_recall(&r->met) : NAN, s == RECUR_ERR_INTERRUPTED};
         RECUR_TRY(share_lead(r, sc4, 4, err));
         if (sc4[3] > 0) goto interrupted;
@@ -438,7 +455,8 @@ recur_status recur_fit(recur_model *m, const recur_fit_config *cfg, const recur_
     r.par = cfg->reduce != NULL;
     r.lead = !r.par || cfg->rank == 0;
     r.classify = recur_model_get_config(m)->task == RECUR_TASK_CLASSIFY;
-    r.by_loss = cfg->select == RECUR_FIT_SELECT_LOSS || (cfg->select == RECUR_FIT_SELECT_AUTO && !r.classify);
+    r.tag = recur_model_get_config(m)->task == RECUR_TASK_TAG;
+    r.by_loss = cfg->select == RECUR_FIT_SELECT_LOSS || (cfg->select == RECUR_FIT_SELECT_AUTO && !r.classify && !r.tag);
     r.C = recur_model_num_labels(m);
     r.best_score = initial_score(&r);
     r.best_loss_seen = INFINITY;

@@ -150,6 +150,7 @@ static recur_status generate_scores(const recur_model *m, const recur_batch *dat
     RECUR_TRY(pass_init(&ps, m, 0, err));
     recur_rng unused;
     recur_rng_seed(&unused, 0);
+    const int generate = recur_model_get_config(m)->task == RECUR_TASK_GENERATE;
     size_t *pick = malloc((size_t)EB * sizeof *pick);
     fit_gather_buf gb;
     fit_gather_init(&gb, m);
@@ -166,7 +167,11 @@ static recur_status generate_scores(const recur_model *m, const recur_batch *dat
         if (!s) s = pass_prepare(&ps, m, &b, err);
         if (!s) {
             out->loss_sum += pass_forward(&ps, m, &unused);
-            out->terms += (size_t)ps.rows;
+            /* Generators: a term per predicted symbol (a head row); taggers
+             * and regressors: the trainer's terms (labelled steps, target
+             * elements), and a tagger's right steps in correct. */
+            out->terms += generate ? (size_t)ps.rows : ps.terms;
+            if (!generate) out->correct += pass_correct(&ps, m);
             out->n += k;
         }
     }

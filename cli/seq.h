@@ -1,0 +1,117 @@
+/*
+ * seq.h - `recur train/eval/predict/info` on sequence data that is not a
+ * folder of names: CoNLL, JSON Lines, CSV, NumPy files and folders of
+ * <word>/ audio files (recur_seqset). Private to cli/.
+ *
+ * seq_data.c  what DATA is (seq_data_kind: the one dispatch, extend it for
+ *             new kinds), loading it, the loader options <-> the model's
+ *             "data.*" record, a data set seen through a model's numbering
+ * train_seq.c recur train on such data (through train_loop.c / recur_fit)
+ * eval_seq.c  scores per task (train's closing test, recur eval)
+ * predict_seq.c recur predict on such files
+ */
+#ifndef RECUR_CLI_SEQ_H
+#define RECUR_CLI_SEQ_H
+
+#include "cli.h"
+
+/* What a DATA argument is. */
+typedef enum seq_kind {
+    SEQ_NAMES = 0, /* a folder of <Label>.txt files (or none given): as before */
+    SEQ_FILE,      /* a data file for recur_seqset_load, chosen by its ending  */
+    SEQ_AUDIO      /* a folder of <word>/ subfolders of audio files            */
+} seq_kind;
+
+/* "names", "file", "audio" (the "data.kind" record uses the file's format). */
+seq_kind seq_data_kind(const char *path);
+
+/* The flags that say how to read sequence data and what to train on it. */
+typedef struct seq_flags {
+    int task;        /* 0 from the data, else 1 classify, 2 tag, 3 regress     */
+    int tokens;      /* 0 char, 1 word                                        */
+    int min_count, token_col, tag_col;
+    const char *id_col, *feature_cols, *target_cols, *label_col, *step_tags;
+    int per_sequence;
+    int loss;        /* recur_loss: 0 auto, 1 nll, 2 mse, 3 huber             */
+    double huber_delta;
+} seq_flags;
+
+extern const char *const seq_task_choices[];   /* "auto" classify tag regress */
+extern const char *const seq_tokens_choices[]; /* char word */
+extern const char *const seq_loss_choices[];   /* auto nll mse huber */
+void seq_flags_default(seq_flags *f);
+void seq_options_from_flags(const seq_flags *f, recur_seqset_options *o);
+
+/* Load DATA of a kind (not SEQ_NAMES) with options o; the error is printed
+ * (one line naming the file). 0 or EXIT_RUNTIME. */
+int seq_data_load(seq_kind kind, const char *path, const recur_seqset_options *o, recur_seqset **out);
+
+/* How the data were read, as "data.*" metadata pairs (docs/FORMAT.md):
+ * keys/values into kv (room for SEQ_RECORD_MAX pairs, 2 strings each; the
+ * values live in buf). Returns the pair count. */
+enum { SEQ_RECORD_MAX = 14 };
+typedef struct seq_record {
+    const char *kv[2 * SEQ_RECORD_MAX];
+    char buf[8][32];
+    int n;
+} seq_record;
+void seq_record_make(seq_record *r, seq_kind kind, const char *path, const recur_seqset_options *o);
+/* The same read back from a model: kind SEQ_NAMES when it holds none; the
+ * strings point into the model's metadata. 0 or EXIT_RUNTIME (printed). */
+int seq_record_read(const recur_model *m, const char *model_path, seq_kind *kind, const char **path,
+                    recur_seqset_options *o);
+
+/* Token-level models: the vocabulary of whole tokens, as the model holds it
+ * ("user.tokens", a JSON array; ids 2..). */
+int seq_store_tokens(recur_model *m, const recur_seqset *s);
+/* A model vocabulary of n ids for a token-level model (placeholder code
+ * points: docs/FORMAT.md); the caller frees it. 0 or EXIT_RUNTIME. */
+int seq_token_vocab(int n, recur_vocab **out);
+
+/* A data set seen through a model: the batch of all sequences with token
+ * ids, labels and tags in the model's numbering (a token the model does
+ * not know is UNKNOWN, a tag or label it does not know is -1: not scored). */
+typedef struct seq_view {
+    recur_batch b;
+    int32_t *tokens, *labels, *step_labels; /* owned copies, or NULL      */
+    size_t unknown_tags;                    /* steps and sequences with a */
+    size_t unknown_labels;                  /* class the model lacks      */
+} seq_view;
+int seq_view_make(const recur_model *m, const char *model_path, const recur_seqset *s, const char *data_path,
+                  seq_view *v);
+void seq_view_free(seq_view *v);
+
+/* The sequences idx[0..n) of data copied into one batch (buffers grown in g). */
+typedef struct seq_gather {
+    int32_t *tok, *off, *lab, *slab;
+    float *feat, *tgt;
+    size_t ctok, coff, clab, cslab, cfeat, ctgt;
+} seq_gather;
+int seq_gather_batch(const recur_batch *data, int F, int O, int per_step, const size_t *idx, size_t n,
+                     seq_gather *g, recur_batch *out);
+void seq_gather_free(seq_gather *g);
+
+/* Scores of a model on sequences of a data set, per task. */
+typedef struct seq_scores {
+    recur_task task;
+    size_t n;                /* sequences scored                          */
+    recur_metrics cls;       /* classify                                  */
+    recur_tag_metrics tag;   /* tag                                       */
+    recur_regress_metrics reg; /* regress                                 */
+} seq_scores;
+/* Score m on data's idx[0..n) (all when idx is NULL). 0, EXIT_RUNTIME or
+ * EXIT_INTERRUPTED (printed). */
+int seq_score(const recur_model *m, const recur_batch *data, const size_t *idx, size_t n, seq_scores *sc);
+void seq_scores_free(seq_scores *sc);
+/* The headline figure: accuracy (classify), per-step accuracy (tag), MSE. */
+double seq_scores_main(const seq_scores *sc);
+
+/* recur train on a sequence data set (train_seq.c); r is train.h's run. */
+struct run;
+int train_seq(struct run *r, seq_kind kind, const char *data);
+/* recur eval / predict / info of models trained on such data. */
+int eval_seq(recur_model *m, const char *model_path, const char *data, int held_out, int json);
+int predict_seq(recur_model *m, const char *model_path, const char *file, int steps, int json);
+void info_seq(FILE *f, const recur_model *m);
+
+#endif

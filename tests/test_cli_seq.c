@@ -1,0 +1,242 @@
+/*
+ * recur train / eval / predict / info on sequence data (cli/seq.h), run as
+ * a program: each task end to end on small data made here (a quality floor
+ * on the held-out part), the flags' and files' errors (one line, nothing
+ * written), and eval --held-out finding the split training tested on.
+ */
+#define _DEFAULT_SOURCE
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tool.h"
+
+static const char *new_dir(const char *name) { return tool_new_dir("seq", name); }
+
+static int exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+static double meta_number(const char *model, const char *key)
+{
+    recur_model *m = NULL;
+    recur_error err;
+    double v = NAN;
+    if (recur_model_load(model, &m, &err) == RECUR_OK) {
+        const char *s = recur_model_get_meta(m, key);
+        if (s) v = strtod(s, NULL);
+    }
+    recur_model_free(m);
+    return v;
+}
+
+/* A deterministic generator for the data. */
+static uint64_t rng_state = 1;
+static double uniform(void)
+{
+    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(rng_state >> 11) / 9007199254740992.0;
+}
+
+/* Words of vowels and consonants, each letter tagged V or C: the tag is a
+ * function of the step's own symbol, which one epoch or two learn. As CoNLL
+ * (one letter a line) and as JSON Lines (the word, its tags). */
+static void write_tagged(const char *dir)
+{
+    static const char letters[] = "abcdeiklmnostu";
+    char path[600];
+    snprintf(path, sizeof path, "%s/words.conll", dir);
+    FILE *c = fopen(path, "w");
+    snprintf(path, sizeof path, "%s/words.jsonl", dir);
+    FILE *j = fopen(path, "w");
+    CHECK(c && j);
+    if (!c || !j) return;
+    rng_state = 11;
+    for (int i = 0; i < 300; i++) {
+        int n = 3 + (int)(uniform() * 6);
+        char w[16];
+        for (int k = 0; k < n; k++) w[k] = letters[(int)(uniform() * 14)];
+        w[n] = 0;
+        fprintf(j, "{\"text\": \"%s\", \"tags\": [", w);
+        for (int k = 0; k < n; k++) {
+            const char *t = strchr("aeiou", w[k]) ? "V" : "C";
+            fprintf(c, "%c\t%s\n", w[k], t);
+            fprintf(j, "%s\"%s\"", k ? ", " : "", t);
+        }
+        fprintf(c, "\n");
+        fprintf(j, "]}\n");
+    }
+    fclose(c);
+    fclose(j);
+    /* Sentences of whole words from a small lexicon, tagged by word. */
+    static const char *const lex[][2] = {{"the", "D"}, {"a", "D"}, {"cat", "N"}, {"dog", "N"}, {"owl", "N"},
+                                         {"runs", "V"}, {"sees", "V"}, {"big", "A"}, {"old", "A"}};
+    snprintf(path, sizeof path, "%s/sentences.jsonl", dir);
+    FILE *s = fopen(path, "w");
+    CHECK(s);
+    if (!s) return;
+    for (int i = 0; i < 300; i++) {
+        int n = 2 + (int)(uniform() * 5), w[8];
+        for (int k = 0; k < n; k++) w[k] = (int)(uniform() * 9);
+        fprintf(s, "{\"tokens\": [");
+        for (int k = 0; k < n; k++) fprintf(s, "%s\"%s\"", k ? ", " : "", lex[w[k]][0]);
+        fprintf(s, "], \"tags\": [");
+        for (int k = 0; k < n; k++) fprintf(s, "%s\"%s\"", k ? ", " : "", lex[w[k]][1]);
+        fprintf(s, "]}\n");
+    }
+    fclose(s);
+}
+
+/* Sequences of 6 values in [-1, 1]; the target of a sequence is its first
+ * value plus its last (per_sequence), or each step's value plus the one
+ * before (per step). */
+static void write_series(const char *path, int per_sequence, int n)
+{
+    FILE *f = fopen(path, "w");
+    CHECK(f);
+    if (!f) return;
+    rng_state = 5;
+    fprintf(f, "id,x,noise,y\n");
+    for (int i = 0; i < n; i++) {
+        double x[6];
+        for (int t = 0; t < 6; t++) x[t] = 2 * uniform() - 1;
+        for (int t = 0; t < 6; t++)
+            fprintf(f, "s%d,%.5f,%.5f,%.5f\n", i, x[t], uniform(),
+                    per_sequence ? x[0] + x[5] : x[t] + (t ? x[t - 1] : 0));
+    }
+    fclose(f);
+}
+
+#define FAST "--hidden 16 --threads 1 --seed 3"
+
+static void test_tag_conll(void)
+{
+    NEED_BIN();
+    const char *d = new_dir("tag");
+    write_tagged(d);
+    result r = run_in(d, NULL, "train words.conll -o tag.safetensors --epochs 4 --lr 0.01 " FAST, NULL);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    CHECK(strstr(r.out, "task    tag: 2 tags") != NULL);
+    CHECK(strstr(r.out, "step accuracy") != NULL);
+    result_free(&r);
+    char m[700];
+    snprintf(m, sizeof m, "%s/tag.safetensors", d);
+    double acc = meta_number(m, "step_accuracy");
+    CHECK_MSG(acc >= 0.95, "held-out step accuracy %.4f is below 0.95", acc);
+    CHECK(meta_number(m, "exact_match") >= 0.8);
+    /* --task checks what the data hold: the same file, asked for tags. */
+    r = run_in(d, NULL, "train words.conll -o tag2.safetensors --task tag --epochs 1 " FAST, NULL);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    result_free(&r);
+}
+
+static void test_tag_jsonl_words(void)
+{
+    NEED_BIN();
+    const char *d = new_dir("tagw");
+    write_tagged(d);
+    /* Characters of JSON Lines text. */
+    result r = run_in(d, NULL, "train words.jsonl -o c.safetensors --epochs 4 --lr 0.01 " FAST, NULL);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    CHECK(strstr(r.out, "14 characters") != NULL);
+    result_free(&r);
+    char m[700];
+    snprintf(m, sizeof m, "%s/c.safetensors", d);
+    CHECK(meta_number(m, "step_accuracy") >= 0.95);
+    /* Whole tokens: a vocabulary of the 9 words, stored in the model. */
+    r = run_in(d, NULL, "train sentences.jsonl --tokens word -o w.safetensors --epochs 4 --lr 0.01 " FAST, NULL);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    CHECK(strstr(r.out, "9 tokens") != NULL);
+    result_free(&r);
+    snprintf(m, sizeof m, "%s/w.safetensors", d);
+    CHECK(meta_number(m, "step_accuracy") >= 0.95);
+    recur_model *wm = NULL;
+    recur_error err;
+    CHECK_OK(recur_model_load(m, &wm, &err), &err);
+    const char *toks = wm ? recur_model_get_meta(wm, "tokens") : NULL;
+    CHECK(toks && strstr(toks, "\"owl\"") && strstr(toks, "\"the\""));
+    recur_model_free(wm);
+}
+
+static void test_regress_csv(void)
+{
+    NEED_BIN();
+    const char *d = new_dir("regress");
+    char p[700], m[700];
+    snprintf(p, sizeof p, "%s/series.csv", d);
+    write_series(p, 1, 300);
+    result r = run_in(d, NULL,
+                      "train series.csv -o r.safetensors --task regress --id-col id --feature-cols x --target-cols y "
+                      "--per-sequence --epochs 12 --lr 0.01 --batch 16 " FAST,
+                      NULL);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    CHECK(strstr(r.out, "1 real target per sequence, mse loss") != NULL);
+    result_free(&r);
+    snprintf(m, sizeof m, "%s/r.safetensors", d);
+    double r2 = meta_number(m, "test_r2");
+    CHECK_MSG(r2 >= 0.9, "held-out R² %.4f is below 0.9", r2);
+    /* Per step, with the Huber loss. */
+    snprintf(p, sizeof p, "%s/steps.csv", d);
+    write_series(p, 0, 200);
+    r = run_in(d, NULL,
+               "train steps.csv -o s.safetensors --id x --features x --targets y --id-col id --loss huber "
+               "--huber-delta 0.5 --epochs 8 --lr 0.01 --batch 16 " FAST,
+               NULL);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    CHECK(strstr(r.out, "1 real target per step, huber loss") != NULL);
+    result_free(&r);
+    snprintf(m, sizeof m, "%s/s.safetensors", d);
+    r2 = meta_number(m, "test_r2");
+    CHECK_MSG(r2 >= 0.8, "per-step held-out R² %.4f is below 0.8", r2);
+}
+
+static void test_errors(void)
+{
+    NEED_BIN();
+    const char *d = new_dir("errors");
+    write_tagged(d);
+    char p[700];
+    snprintf(p, sizeof p, "%s/series.csv", d);
+    write_series(p, 1, 20);
+    put(d, "bad.csv", "id,x,y\ns1,1,2\ns1,oops,3\n", 25);
+    put(d, "empty.jsonl", "", 0);
+    static const struct {
+        const char *args, *want;
+        int code;
+    } cases[] = {
+        {"train words.conll --task regress", "holds no real targets", 1},
+        {"train words.conll --task classify", "holds no a label per sequence", 1},
+        {"train words.conll --loss mse", "--loss mse does not fit --task tag", 2},
+        {"train words.conll --huber-delta 2", "--huber-delta needs --loss huber", 2},
+        {"train words.conll --split distinct", "--split distinct is for folders of names", 2},
+        {"train words.conll --generate", "--generate is for folders of names", 2},
+        {"train words.conll --task frob", "--task", 2},
+        {"train words.conll --tokens bytes", "--tokens", 2},
+        {"train series.csv --id-col nope --target-cols y", "no column named 'nope'", 1},
+        {"train series.csv --id-col id", "holds no tags per step, real targets or labels", 1},
+        {"train bad.csv --id-col id --target-cols y", "bad.csv", 1},
+        {"train missing.npz", "missing.npz", 1},
+        {"train empty.jsonl", "empty.jsonl", 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char a[400];
+        snprintf(a, sizeof a, "%s -o out.safetensors --epochs 1", cases[i].args);
+        result r = run_in(d, NULL, a, NULL);
+        CHECK_FAILS(r, cases[i].code, cases[i].want);
+        result_free(&r);
+        snprintf(p, sizeof p, "%s/out.safetensors", d);
+        CHECK_MSG(!exists(p), "%s wrote a model", cases[i].args);
+    }
+}
+
+const test_case tests_cli_seq[] = {
+    {"tag_conll", test_tag_conll},
+    {"tag_jsonl_words", test_tag_jsonl_words},
+    {"regress_csv", test_regress_csv},
+    {"errors", test_errors},
+    {NULL, NULL},
+};
