@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "seq.h"
 
 static const char *const color_choices[] = {"auto", "always", "never", NULL};
 
@@ -280,6 +280,17 @@ int cmd_eval(int argc, char **argv)
                                                                                           "applies to classifiers" : NULL;
         if (bad) cli_error("%s; %s is a generation model", bad, model_path);
         rc = bad ? EXIT_USAGE : eval_generate(m, model_path, data_dir, o.held_out, o.json, o.threads);
+        goto done;
+    }
+    if (seq_is_model(m) || seq_data_kind(data_dir) != SEQ_NAMES) {
+        /* Sequence data (eval_seq.c). */
+        if (o.svg || o.tau) {
+            cli_error("%s is for models of names folders", o.svg ? "--svg" : "--prior-correction");
+            rc = EXIT_USAGE;
+            goto done;
+        }
+        int color = o.color == 1 || (o.color == 0 && isatty(1) && !getenv("NO_COLOR"));
+        rc = eval_seq(m, model_path, data_dir, o.held_out, o.json, color);
         goto done;
     }
     if ((rc = cli_prior_shift(m, model_path, o.tau, &shift))) goto done;

@@ -3,7 +3,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli.h"
+#include "seq.h"
 
 /* Metadata that recur train writes (the API reads keys, it does not list
  * them). */
@@ -108,7 +108,7 @@ int cmd_info(int argc, char **argv)
         else fprintf(f, "%-12sone-hot\n", "label input");
     }
     fprintf(f, "%-12s%g (between layers, training only)\n", "dropout", (double)c->dropout);
-    if (v) {
+    if (v && !info_vocab_seq(f, m)) {
         fprintf(f, "%-12s%d symbols (%s text; 2 reserved: unknown, boundary)\n", "vocabulary", recur_vocab_size(v),
                 recur_vocab_mode(v) == RECUR_TEXT_ASCII ? "the tutorial's ASCII" : "Unicode NFC");
         print_symbols(f, v);
@@ -144,6 +144,7 @@ int cmd_info(int argc, char **argv)
         fprintf(f, "%-12s%-15s %s\n", any ? "" : "training", meta_keys[k], val);
         any = 1;
     }
+    if (seq_is_model(m)) info_seq(f, m);
     recur_model_free(m);
     if (fflush(f) != 0) {
         cli_error("cannot write the description");

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "seq.h"
 
 #ifndef PRED_CHUNK
 #define PRED_CHUNK 256
@@ -18,7 +18,7 @@
 enum { CHUNK = PRED_CHUNK, BLOCK = 32 * CHUNK };
 
 typedef struct pred_opts {
-    int top, json, threads;
+    int top, json, threads, steps;
     double tau;
 } pred_opts;
 
@@ -146,24 +146,29 @@ static const char summary[] =
     "Print the --top most likely labels of each NAME with their log-probabilities, in\n"
     "the PyTorch tutorial's format:\n"
     "  > Dovesky\n  (-0.47) Russian\n  (-1.34) Czech\n  (-3.22) English\n"
-    "Without NAME, reads names from stdin, one per line (blank lines are skipped).";
+    "Without NAME, reads names from stdin, one per line (blank lines are skipped).\n\n"
+    "A model trained on sequence data reads a FILE of them instead (.csv .npy .npz\n"
+    ".conll .jsonl, read as its training data were; the target columns may be absent):\n"
+    "one line per sequence, its name, a TAB and its label, the tag of each step or its\n"
+    "values; --steps: one line per step.";
 
-enum { PRED_SPECS = 5 };
+enum { PRED_SPECS = 6 };
 
 /* The flag table, options at their defaults: cmd_predict and cmd_predict_table. */
 static void pred_table(arg_command *cmd, arg_spec *s, pred_opts *o)
 {
-    *o = (pred_opts){3, 0, cli_default_threads(), 0};
+    *o = (pred_opts){3, 0, cli_default_threads(), 0, 0};
     arg_spec specs[] = {
         {"--top", "-n", ARG_INT, &o->top, 1, 100000, 0, 0, NULL, "N", "labels per name (at most the model's labels)", 0},
         {"--json", NULL, ARG_FLAG, &o->json, 0, 0, 0, 0, NULL, NULL, "one JSON object per name and line", 0},
         {"--threads", NULL, ARG_INT, &o->threads, 1, 256, 0, 0, NULL, "N", "threads classifying names from stdin", 0},
         {"--prior-correction", NULL, ARG_FLOAT, &o->tau, 0, 10, 0, 0, NULL, "TAU", "subtract TAU x log(training share of each label) from the log-probabilities: more recall for small labels, less accuracy", 0},
+        {"--steps", NULL, ARG_FLAG, &o->steps, 0, 0, 0, 0, NULL, NULL, "models of sequence data with a head on every step: one line per step", 0},
         SPEC_END,
     };
     _Static_assert(sizeof specs == PRED_SPECS * sizeof specs[0], "PRED_SPECS");
     memcpy(s, specs, sizeof specs);
-    *cmd = (arg_command){"predict", "recur predict MODEL [NAME...] [--top N] [--json]", summary, s, 1, -1};
+    *cmd = (arg_command){"predict", "recur predict MODEL [NAME... | FILE] [--top N] [--json] [--steps]", summary, s, 1, -1};
 }
 
 CLI_DEFINE_TABLE(cmd_predict_table, pred_table, pred_opts, PRED_SPECS)
@@ -191,6 +196,24 @@ int cmd_predict(int argc, char **argv)
     setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
     if (recur_model_load(pos[0], &m, &err)) {
         cli_lib_error(NULL, &err);
+        goto done;
+    }
+    const recur_model_config *mc = recur_model_get_config(m);
+    /* Models of sequence data read a FILE (predict_seq.c); a text
+     * classifier trained on a file still classifies NAMEs. */
+    if (seq_is_model(m) && (mc->task != RECUR_TASK_CLASSIFY || mc->input == RECUR_INPUT_DENSE ||
+                            recur_model_get_meta(m, "tokens") || (npos == 2 && seq_data_kind(pos[1]) == SEQ_FILE))) {
+        if (npos != 2) {
+            cli_error("%s reads sequence data: give one FILE (.csv .npy .npz .conll .jsonl)", pos[0]);
+            rc = EXIT_USAGE;
+        } else {
+            rc = predict_seq(m, pos[0], pos[1], o.steps, o.json);
+        }
+        goto done;
+    }
+    if (o.steps) {
+        cli_error("--steps is for models of sequence data with a head on every step");
+        rc = EXIT_USAGE;
         goto done;
     }
     if (recur_model_get_config(m)->task != RECUR_TASK_CLASSIFY) {

@@ -7,8 +7,8 @@
  *             new kinds), loading it, the loader options <-> the model's
  *             "data.*" record, a data set seen through a model's numbering
  * train_seq.c recur train on such data (through train_loop.c / recur_fit)
- * eval_seq.c  scores per task (train's closing test, recur eval)
- * predict_seq.c recur predict on such files
+ * seq_score.c scores per task (train's closing test, recur eval)
+ * eval_seq.c, predict_seq.c, info_seq.c  recur eval, predict, info
  */
 #ifndef RECUR_CLI_SEQ_H
 #define RECUR_CLI_SEQ_H
@@ -77,8 +77,9 @@ typedef struct seq_view {
     size_t unknown_tags;                    /* steps and sequences with a */
     size_t unknown_labels;                  /* class the model lacks      */
 } seq_view;
+/* classes 0: tokens only (predict: the data's classes are not needed). */
 int seq_view_make(const recur_model *m, const char *model_path, const recur_seqset *s, const char *data_path,
-                  seq_view *v);
+                  int classes, seq_view *v);
 void seq_view_free(seq_view *v);
 
 /* The sequences idx[0..n) of data copied into one batch (buffers grown in g). */
@@ -106,12 +107,23 @@ void seq_scores_free(seq_scores *sc);
 /* The headline figure: accuracy (classify), per-step accuracy (tag), MSE. */
 double seq_scores_main(const seq_scores *sc);
 
+/* Whether m was trained on sequence data (its data record, or a task,
+ * input or head that names folders never make). */
+int seq_is_model(const recur_model *m);
+/* DATA read for model m as its training data were (seq_record_read; the
+ * frequency cut is the model's own): 0 or EXIT_RUNTIME (printed). Without
+ * need_targets a CSV may lack the target, label and tag columns. */
+int seq_load_for(const recur_model *m, const char *model_path, const char *data, int need_targets,
+                 recur_seqset **out);
+
 /* recur train on a sequence data set (train_seq.c); r is train.h's run. */
 struct run;
 int train_seq(struct run *r, seq_kind kind, const char *data);
 /* recur eval / predict / info of models trained on such data. */
-int eval_seq(recur_model *m, const char *model_path, const char *data, int held_out, int json);
+int eval_seq(recur_model *m, const char *model_path, const char *data, int held_out, int json, int color);
 int predict_seq(recur_model *m, const char *model_path, const char *file, int steps, int json);
 void info_seq(FILE *f, const recur_model *m);
+/* A token-level model's vocabulary on f: 1, or 0 when m has none. */
+int info_vocab_seq(FILE *f, const recur_model *m);
 
 #endif

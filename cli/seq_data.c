@@ -310,8 +310,15 @@ static int oom(void)
     return EXIT_RUNTIME;
 }
 
+int seq_is_model(const recur_model *m)
+{
+    const recur_model_config *c = recur_model_get_config(m);
+    return recur_model_get_meta(m, "data.kind") || c->input == RECUR_INPUT_DENSE || c->task == RECUR_TASK_TAG ||
+           c->task == RECUR_TASK_REGRESS;
+}
+
 int seq_view_make(const recur_model *m, const char *model_path, const recur_seqset *s, const char *data_path,
-                  seq_view *v)
+                  int classes, seq_view *v)
 {
     memset(v, 0, sizeof *v);
     const recur_model_config *c = recur_model_get_config(m);
@@ -343,7 +350,7 @@ int seq_view_make(const recur_model *m, const char *model_path, const recur_seqs
     int NT = recur_seqset_num_tags(s), NL = recur_seqset_num_labels(s);
     int32_t *map = malloc(((size_t)(NT > NL ? NT : NL) + 1) * sizeof *map);
     if (!map && !rc) rc = oom();
-    if (!rc && b->step_labels && c->task == RECUR_TASK_TAG) {
+    if (!rc && classes && b->step_labels && c->task == RECUR_TASK_TAG) {
         class_map(m, NT, recur_seqset_tag_name, s, map);
         v->step_labels = malloc((steps ? steps : 1) * sizeof *v->step_labels);
         for (size_t k = 0; v->step_labels && k < steps; k++) {
@@ -354,7 +361,7 @@ int seq_view_make(const recur_model *m, const char *model_path, const recur_seqs
         if (!v->step_labels) rc = oom();
         v->b.step_labels = v->step_labels;
     }
-    if (!rc && b->labels && c->task == RECUR_TASK_CLASSIFY) {
+    if (!rc && classes && b->labels && c->task == RECUR_TASK_CLASSIFY) {
         class_map(m, NL, recur_seqset_label_name, s, map);
         v->labels = malloc(((size_t)b->n + 1) * sizeof *v->labels);
         for (int i = 0; v->labels && i < b->n; i++) {

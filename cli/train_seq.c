@@ -236,6 +236,7 @@ int train_seq(run *r, seq_kind kind, const char *data)
         return EXIT_RUNTIME;
     }
     if ((rc = make_model(r, data))) return rc;
+    /* TODO(speech): record the features of an audio folder in the model: recur_model_set_features(r->model, &features) (SEQ_AUDIO). */
     r->batch = recur_seqset_batch(r->seq);
     snprintf(r->data_dir, sizeof r->data_dir, "%s", data);
     seq_record_make(&r->rec, kind, r->data_dir, &so);
@@ -260,7 +261,7 @@ int train_seq_report(run *r, const recur_fit_result *res, double t_start)
     seq_view view = {0};
     seq_scores sc = {0};
     int rc = 0;
-    if (r->seq_test) rc = seq_view_make(best, o->out, r->seq_test, o->test_dir, &view);
+    if (r->seq_test) rc = seq_view_make(best, o->out, r->seq_test, o->test_dir, 1, &view);
     else view.b = *r->batch;
     if (!rc) rc = seq_score(best, &view.b, r->seq_test ? NULL : r->test_idx, r->n_test, &sc);
     if (rc == EXIT_INTERRUPTED) cli_error("interrupted while testing; the best model (epoch %d) is in %s", res->best_epoch, o->out);

@@ -194,6 +194,130 @@ static void test_regress_csv(void)
     CHECK_MSG(r2 >= 0.8, "per-step held-out R² %.4f is below 0.8", r2);
 }
 
+/* The value after "key": in a JSON line, or NAN. */
+static double json_number(const char *s, const char *key)
+{
+    char k[64];
+    snprintf(k, sizeof k, "\"%s\":", key);
+    const char *p = s ? strstr(s, k) : NULL;
+    return p ? strtod(p + strlen(k), NULL) : NAN;
+}
+
+/* eval --held-out reads the data as recorded and scores exactly the
+ * sequences training tested on; eval on the whole file sees all of them;
+ * predict prints a line per sequence or per step; info tells the task. */
+static void test_eval_predict_info(void)
+{
+    NEED_BIN();
+    const char *d = new_dir("eval");
+    write_tagged(d);
+    char m[700];
+    result r = run_in(d, NULL, "train words.conll -o tag.safetensors --epochs 4 --lr 0.01 " FAST, NULL);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    result_free(&r);
+    snprintf(m, sizeof m, "%s/tag.safetensors", d);
+    r = run_in(d, NULL, "eval tag.safetensors words.conll --held-out --json", NULL);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    CHECK(json_number(r.out, "sequences") == meta_number(m, "test_sequences"));
+    CHECK(fabs(json_number(r.out, "step_accuracy") - meta_number(m, "step_accuracy")) < 1e-6);
+    CHECK(fabs(json_number(r.out, "exact_match") - meta_number(m, "exact_match")) < 1e-6);
+    CHECK(strstr(r.out, "\"per_tag\":[{\"tag\":\"C\"") != NULL);
+    result_free(&r);
+    r = run_in(d, NULL, "eval tag.safetensors words.conll", NULL);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    CHECK(strstr(r.out, "300 sequences") && strstr(r.out, "step accuracy") && strstr(r.out, "exact match"));
+    CHECK(strstr(r.out, "precision") && strstr(r.out, "confusion matrix"));
+    result_free(&r);
+    /* The same words as JSON Lines: the model's vocabulary and tags by name. */
+    r = run_in(d, NULL, "eval tag.safetensors words.jsonl --json", NULL);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    CHECK(json_number(r.out, "sequences") == 300 && json_number(r.out, "step_accuracy") >= 0.9);
+    result_free(&r);
+    put(d, "few.conll", "a\nb\nc\n\no\nk\n", 11);
+    r = run_in(d, NULL, "predict tag.safetensors few.conll", NULL);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    CHECK_MSG(strcmp(r.out, "#1\tV C C\n#2\tV C\n") == 0, "predict: %s", r.out);
+    result_free(&r);
+    r = run_in(d, NULL, "predict tag.safetensors few.conll --steps", NULL);
+    CHECK_MSG(r.code == 0 && strncmp(r.out, "#1\t0\ta\tV\n#1\t1\tb\tC\n", 18) == 0, "predict --steps: %s", r.out);
+    result_free(&r);
+    r = run_in(d, NULL, "predict tag.safetensors few.conll --steps --json", NULL);
+    CHECK_MSG(r.code == 0 && strstr(r.out, "{\"sequence\":\"#2\",\"step\":1,\"symbol\":\"k\",\"tag\":\"C\""),
+              "%s", r.out);
+    result_free(&r);
+    r = run_in(d, NULL, "info tag.safetensors", NULL);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    CHECK(strstr(r.out, "task        tag") && strstr(r.out, "every step's output") && strstr(r.out, "path"));
+    result_free(&r);
+
+    /* A regressor: eval --held-out gives the MSE training recorded. */
+    char p[700];
+    snprintf(p, sizeof p, "%s/series.csv", d);
+    write_series(p, 1, 120);
+    r = run_in(d, NULL, "train series.csv -o r.safetensors --id-col id --target-cols y --per-sequence --epochs 2 " FAST,
+               NULL);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    result_free(&r);
+    snprintf(m, sizeof m, "%s/r.safetensors", d);
+    r = run_in(d, NULL, "eval r.safetensors series.csv --held-out --json", NULL);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    CHECK(fabs(json_number(r.out, "mse") - meta_number(m, "test_mse")) < 1e-6 * (1 + meta_number(m, "test_mse")));
+    CHECK(json_number(r.out, "sequences") == 18 && strstr(r.out, "\"per_target\":[{\"target\":\"y\""));
+    result_free(&r);
+    /* predict on rows without the target column: one value per sequence. */
+    put(d, "new.csv", "id,x,noise\na,0.5,0.1\na,0.2,0.3\nb,-1,0\n", 38);
+    r = run_in(d, NULL, "predict r.safetensors new.csv", NULL);
+    CHECK_MSG(r.code == 0 && strncmp(r.out, "a\t", 2) == 0 && strstr(r.out, "\nb\t"), "exit %d: %s %s", r.code,
+              r.out, r.err);
+    result_free(&r);
+    r = run_in(d, NULL, "predict r.safetensors new.csv --steps", NULL);
+    CHECK_FAILS(r, 2, "reads the final state");
+    result_free(&r);
+    r = run_in(d, NULL, "predict r.safetensors", NULL);
+    CHECK_FAILS(r, 2, "give one FILE");
+    result_free(&r);
+    r = run_in(d, NULL, "eval r.safetensors words.conll", NULL);
+    CHECK_FAILS(r, 1, "words.conll");
+    result_free(&r);
+    r = run_in(d, NULL, "eval tag.safetensors series.csv", NULL);
+    CHECK(r.code == 1 && r.err_lines == 1 && r.out[0] == 0);
+    result_free(&r);
+}
+
+/* A classifier of dense sequences: the sign of a sequence's sum, a label
+ * column of a CSV; eval shows accuracy, macro recall and the matrix. */
+static void test_classify_dense(void)
+{
+    NEED_BIN();
+    const char *d = new_dir("classify");
+    char p[700];
+    snprintf(p, sizeof p, "%s/signs.csv", d);
+    FILE *f = fopen(p, "w");
+    CHECK(f);
+    if (!f) return;
+    rng_state = 9;
+    fprintf(f, "id,a,b,class\n");
+    for (int i = 0; i < 300; i++) {
+        double x[5], sum = 0;
+        for (int t = 0; t < 5; t++) sum += x[t] = 2 * uniform() - 1;
+        for (int t = 0; t < 5; t++) fprintf(f, "q%d,%.4f,%.4f,%s\n", i, x[t], uniform(), sum > 0 ? "up" : "down");
+    }
+    fclose(f);
+    result r = run_in(d, NULL, "train signs.csv -o c.safetensors --id-col id --label-col class --epochs 6 --lr 0.01 "
+                               "--batch 16 " FAST, NULL);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    CHECK(strstr(r.out, "task    classify: 2 labels") != NULL);
+    result_free(&r);
+    char m[700];
+    snprintf(m, sizeof m, "%s/c.safetensors", d);
+    double acc = meta_number(m, "accuracy");
+    CHECK_MSG(acc >= 0.85, "held-out accuracy %.4f is below 0.85", acc);
+    r = run_in(d, NULL, "eval c.safetensors signs.csv --held-out", NULL);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    CHECK(strstr(r.out, "macro recall") && strstr(r.out, "confusion matrix") && strstr(r.out, "45 sequences"));
+    result_free(&r);
+}
+
 static void test_errors(void)
 {
     NEED_BIN();
@@ -237,6 +361,8 @@ const test_case tests_cli_seq[] = {
     {"tag_conll", test_tag_conll},
     {"tag_jsonl_words", test_tag_jsonl_words},
     {"regress_csv", test_regress_csv},
+    {"eval_predict_info", test_eval_predict_info},
+    {"classify_dense", test_classify_dense},
     {"errors", test_errors},
     {NULL, NULL},
 };

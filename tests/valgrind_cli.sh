@@ -98,6 +98,22 @@ if "$bin" sample --help >/dev/null 2>&1; then
   check 0 sample g.safetensors --check m.safetensors --data data --count 5
   check 2 sample g.safetensors --temperature 0
 fi
+# Sequence data (cli/seq.h): a tagger of CoNLL characters, a regressor of
+# CSV windows; eval, predict, info, and their errors.
+awk 'BEGIN { s = 5; for (i = 0; i < 60; i++) { n = 3 + i % 4;
+  for (k = 0; k < n; k++) { s = (s * 1103515245 + 12345) % 2147483648; c = substr("abeiklo", int(s / 65536) % 7 + 1, 1);
+    print c "\t" (index("aeio", c) ? "V" : "C") }; print "" } }' >"$work/w.conll"
+awk 'BEGIN { s = 3; print "id,x,y"; for (i = 0; i < 40; i++) for (t = 0; t < 4; t++) {
+  s = (s * 1103515245 + 12345) % 2147483648; print "s" i "," (s % 1000) / 1000 "," i % 3 } }' >"$work/s.csv"
+check 0 train w.conll -o t.safetensors --epochs 1 --hidden 8 --threads 1 -q
+check 0 eval t.safetensors w.conll --held-out --json
+check 0 predict t.safetensors w.conll --steps
+check 0 info t.safetensors
+check 0 train s.csv -o r.safetensors --id-col id --target-cols y --per-sequence --loss huber --epochs 1 --hidden 8 --threads 1 -q
+check 0 eval r.safetensors s.csv
+check 0 predict r.safetensors s.csv --json
+check 1 train w.conll --task regress -o x.safetensors
+check 1 eval r.safetensors w.conll
 check 0 train --help
 # Experiments train for seconds natively, minutes under memcheck: their
 # flags and usage errors only.
