@@ -63,7 +63,15 @@ int seq_load_for(const recur_model *m, const char *model_path, const char *data,
     } else if (kind == SEQ_FILE && !need_targets) {
         return 0;
     }
-    return seq_data_load(kind, data, &o, out);
+    /* Audio: the features the model was trained on (the defaults for a
+     * model that records none). */
+    recur_features_config feat;
+    recur_features_config_default(&feat);
+    if (kind == SEQ_AUDIO && recur_model_get_features(m, &feat, &err) == RECUR_ERR_FORMAT) {
+        cli_error("%s: %s", model_path, err.message);
+        return EXIT_RUNTIME;
+    }
+    return seq_data_load(kind, data, &o, &feat, out);
 }
 
 /* A tagger's counts as a recur_metrics, for the class table and heat map. */

@@ -42,9 +42,11 @@ extern const char *const seq_loss_choices[];   /* auto nll mse huber */
 void seq_flags_default(seq_flags *f);
 void seq_options_from_flags(const seq_flags *f, recur_seqset_options *o);
 
-/* Load DATA of a kind (not SEQ_NAMES) with options o; the error is printed
- * (one line naming the file). 0 or EXIT_RUNTIME. */
-int seq_data_load(seq_kind kind, const char *path, const recur_seqset_options *o, recur_seqset **out);
+/* Load DATA of a kind (not SEQ_NAMES) with options o (files) or speech
+ * features (audio; NULL: the defaults); the error is printed (one line
+ * naming the file). 0 or EXIT_RUNTIME. */
+int seq_data_load(seq_kind kind, const char *path, const recur_seqset_options *o,
+                  const recur_features_config *features, recur_seqset **out);
 
 /* How the data were read, as "data.*" metadata pairs (docs/FORMAT.md):
  * keys/values into kv (room for SEQ_RECORD_MAX pairs, 2 strings each; the

@@ -78,12 +78,13 @@ seq_kind seq_data_kind(const char *path)
     return !txt && sub ? SEQ_AUDIO : SEQ_NAMES;
 }
 
-int seq_data_load(seq_kind kind, const char *path, const recur_seqset_options *o, recur_seqset **out)
+int seq_data_load(seq_kind kind, const char *path, const recur_seqset_options *o,
+                  const recur_features_config *features, recur_seqset **out)
 {
     recur_error err;
     recur_status st;
     switch (kind) {
-    case SEQ_AUDIO: st = recur_seqset_load_audio(path, NULL, out, &err); break;
+    case SEQ_AUDIO: st = recur_seqset_load_audio(path, features, out, &err); break;
     case SEQ_FILE: st = recur_seqset_load(path, o, out, &err); break;
     default: cli_error("%s: not a sequence data set", path); return EXIT_RUNTIME;
     }

@@ -225,8 +225,11 @@ int train_seq(run *r, seq_kind kind, const char *data)
     if ((rc = check_flags(r))) return rc;
     recur_seqset_options so;
     seq_options_from_flags(&r->o.sq, &so);
-    if ((rc = seq_data_load(kind, data, &so, &r->seq))) return rc;
-    if (r->o.test_dir && (rc = seq_data_load(kind, r->o.test_dir, &so, &r->seq_test))) return rc;
+    /* Audio: the default speech features (docs/SPEECH.md), recorded below. */
+    recur_features_config feat;
+    recur_features_config_default(&feat);
+    if ((rc = seq_data_load(kind, data, &so, &feat, &r->seq))) return rc;
+    if (r->o.test_dir && (rc = seq_data_load(kind, r->o.test_dir, &so, &feat, &r->seq_test))) return rc;
     if ((rc = choose_task(r, data)) || (rc = split(r, data))) return rc;
     recur_error err;
     /* The vocabulary of the training part only: held-out symbols are
@@ -236,7 +239,12 @@ int train_seq(run *r, seq_kind kind, const char *data)
         return EXIT_RUNTIME;
     }
     if ((rc = make_model(r, data))) return rc;
-    /* TODO(speech): record the features of an audio folder in the model: recur_model_set_features(r->model, &features) (SEQ_AUDIO). */
+    /* Speech: the features are part of the model (predict and eval make
+     * the same from audio). */
+    if (kind == SEQ_AUDIO && !r->o.resume && recur_model_set_features(r->model, &feat, &err)) {
+        cli_lib_error("speech features", &err);
+        return EXIT_RUNTIME;
+    }
     r->batch = recur_seqset_batch(r->seq);
     snprintf(r->data_dir, sizeof r->data_dir, "%s", data);
     seq_record_make(&r->rec, kind, r->data_dir, &so);
