@@ -127,7 +127,11 @@ static const char summary[] =
     "character (or the end of the name) given the label, which is fed at every step. The\n"
     "held-out split is by distinct spelling; each epoch reports the validation bits per\n"
     "character against an add-one-smoothed character trigram model, and FILE keeps the\n"
-    "model with the lowest validation loss. Sample names with 'recur sample FILE'.";
+    "model with the lowest validation loss. Sample names with 'recur sample FILE'.\n\n"
+    "DATA may also be a sequence file (.conll .conllu .bio .iob .tsv .jsonl .ndjson .csv\n"
+    ".npy .npz) or a folder of <word>/ folders of audio files: tags per step train a\n"
+    "tagger, real targets a regressor, labels a classifier (or --task says which); the\n"
+    "flags from --task on say how to read the data (cli/USAGE.md, 'Sequence data').";
 
 /* The flag table at the classifier's defaults, for fuzz/fuzz_cli.c and
  * tests: the same specs as parse_flags' (--generate only changes

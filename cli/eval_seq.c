@@ -205,7 +205,7 @@ int eval_seq(recur_model *m, const char *model_path, const char *data, int held_
     if (!rc) rc = seq_view_make(m, model_path, s, data, 1, &v);
     if (!rc && held_out) rc = held_out_part(m, model_path, s, &idx, &n);
     else if (!rc) n = recur_seqset_size(s);
-    if (!rc) rc = seq_score(m, &v.b, idx, n, &sc);
+    if (!rc) rc = seq_score(m, &v.b, idx, n, data, &sc);
     if (!rc) {
         if (json) print_json(m, model_path, data, held_out, &sc, &v, s);
         else print_text(m, model_path, data, held_out, &sc, &v, s, color);

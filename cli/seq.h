@@ -102,9 +102,10 @@ typedef struct seq_scores {
     recur_tag_metrics tag;   /* tag                                       */
     recur_regress_metrics reg; /* regress                                 */
 } seq_scores;
-/* Score m on data's idx[0..n) (all when idx is NULL). 0, EXIT_RUNTIME or
- * EXIT_INTERRUPTED (printed). */
-int seq_score(const recur_model *m, const recur_batch *data, const size_t *idx, size_t n, seq_scores *sc);
+/* Score m on data's idx[0..n) (all when idx is NULL); errors name `path`.
+ * 0, EXIT_RUNTIME or EXIT_INTERRUPTED (printed). */
+int seq_score(const recur_model *m, const recur_batch *data, const size_t *idx, size_t n, const char *path,
+              seq_scores *sc);
 void seq_scores_free(seq_scores *sc);
 /* The headline figure: accuracy (classify), per-step accuracy (tag), MSE. */
 double seq_scores_main(const seq_scores *sc);

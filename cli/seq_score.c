@@ -70,7 +70,8 @@ void seq_gather_free(seq_gather *g)
     memset(g, 0, sizeof *g);
 }
 
-int seq_score(const recur_model *m, const recur_batch *data, const size_t *idx, size_t n, seq_scores *sc)
+int seq_score(const recur_model *m, const recur_batch *data, const size_t *idx, size_t n, const char *path,
+              seq_scores *sc)
 {
     memset(sc, 0, sizeof *sc);
     const recur_model_config *c = recur_model_get_config(m);
@@ -78,13 +79,13 @@ int seq_score(const recur_model *m, const recur_batch *data, const size_t *idx, 
     recur_error err;
     recur_status st = RECUR_OK;
     int K = recur_model_output_size(m), per_step = c->head == RECUR_HEAD_STEPS;
-    const char *missing = c->task == RECUR_TASK_CLASSIFY && !data->labels ? "a label per sequence"
+    const char *missing = c->task == RECUR_TASK_CLASSIFY && !data->labels ? "label per sequence"
                           : c->task == RECUR_TASK_TAG && !data->step_labels ? "tags per step"
                           : c->task == RECUR_TASK_REGRESS && !data->targets ? "real targets"
                                                                               : NULL;
-    if (c->task == RECUR_TASK_GENERATE) missing = "(a generator: not scored here)";
+    if (c->task == RECUR_TASK_GENERATE) missing = "next symbols (a generator is scored against names folders)";
     if (missing) {
-        cli_error("the data hold no %s to score the model on", missing);
+        cli_error("%s holds no %s to score the model on", path, missing);
         return EXIT_RUNTIME;
     }
     if (c->task == RECUR_TASK_CLASSIFY) st = recur_metrics_init(&sc->cls, K, &err);
@@ -130,7 +131,7 @@ int seq_score(const recur_model *m, const recur_batch *data, const size_t *idx, 
         }
         sc->n += k;
     }
-    if (st) cli_lib_error("scoring", &err);
+    if (st) cli_error("%s: %s", path, err.message);
     recur_runner_free(rn);
     seq_gather_free(&g);
     free(out);

@@ -36,7 +36,7 @@ static int choose_task(run *r, const char *data)
                                                                 "\"tags\"; CSV: --step-tags NAME)"
                            : r->task == RECUR_TASK_REGRESS && !outs ? "real targets (CSV: --target-cols LIST; "
                                                                       ".npz: a \"targets\" member)"
-                           : r->task == RECUR_TASK_CLASSIFY && !labels ? "a label per sequence (CSV: --label-col "
+                           : r->task == RECUR_TASK_CLASSIFY && !labels ? "label per sequence (CSV: --label-col "
                                                                           "NAME; JSON Lines: \"label\")"
                                                                         : NULL;
         if (lack) {
@@ -271,7 +271,8 @@ int train_seq_report(run *r, const recur_fit_result *res, double t_start)
     int rc = 0;
     if (r->seq_test) rc = seq_view_make(best, o->out, r->seq_test, o->test_dir, 1, &view);
     else view.b = *r->batch;
-    if (!rc) rc = seq_score(best, &view.b, r->seq_test ? NULL : r->test_idx, r->n_test, &sc);
+    if (!rc) rc = seq_score(best, &view.b, r->seq_test ? NULL : r->test_idx, r->n_test,
+                            r->seq_test ? o->test_dir : r->data_dir, &sc);
     if (rc == EXIT_INTERRUPTED) cli_error("interrupted while testing; the best model (epoch %d) is in %s", res->best_epoch, o->out);
     char v[4][32], what[160];
     const char *keys[4] = {"test_sequences", NULL, NULL, NULL};

@@ -333,7 +333,7 @@ static void test_errors(void)
         int code;
     } cases[] = {
         {"train words.conll --task regress", "holds no real targets", 1},
-        {"train words.conll --task classify", "holds no a label per sequence", 1},
+        {"train words.conll --task classify", "holds no label per sequence", 1},
         {"train words.conll --loss mse", "--loss mse does not fit --task tag", 2},
         {"train words.conll --huber-delta 2", "--huber-delta needs --loss huber", 2},
         {"train words.conll --split distinct", "--split distinct is for folders of names", 2},
