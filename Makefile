@@ -206,6 +206,7 @@ install: all
 	ln -sf librecur.so.0 $(DESTDIR)$(PREFIX)/lib/librecur.so
 	install -m 644 $(BUILD)/recur.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -m 755 $(BUILD)/recur $(DESTDIR)$(PREFIX)/bin/
+	$(if $(filter yes,$(HAVE_MPI)),install -m 755 $(BUILD)/recur-mpi $(DESTDIR)$(PREFIX)/bin/)
 
 clean:
 	rm -rf build build-san build-fuzz build-tsan
