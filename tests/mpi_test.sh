@@ -114,6 +114,15 @@ ended $rc $t "killed rank"
 grep -qi "rank 1.*signal 9" kill.out || { cat kill.out; bad "killed rank: no line naming rank 1 and signal 9"; }
 "$bin" info k.safetensors.ckpt >info.out 2>&1 || bad "killed rank: the checkpoint does not load"
 
+# SIGTERM to one rank (at step 20): every rank stops at the next step, rank 0
+# says what is kept, exit 130.
+start=$SECONDS
+RECUR_MPI_FAULT=term:1:20 mpi -x RECUR_MPI_FAULT -np 2 "$mpibin" train "${flags[@]}" --epochs 3 -o t.safetensors >term.out 2>&1
+rc=$?
+echo "mpi_test: SIGTERM to rank 1: exit $rc after $((SECONDS - start)) s: $(grep -m1 'interrupted' term.out)"
+[ $rc -eq 130 ] || bad "SIGTERM to rank 1: exit $rc, not 130"
+grep -q "rank 0 of 2): interrupted in epoch 2; the best model (epoch 1" term.out || { cat term.out; bad "SIGTERM: no line"; }
+
 # 5. A rank that fails (an error, not a death): one line naming it, the job ends.
 start=$SECONDS
 RECUR_MPI_FAULT=fail:1:5 mpi -x RECUR_MPI_FAULT -np 2 "$mpibin" train "${flags[@]}" --epochs 3 -o f.safetensors >fail.out 2>&1

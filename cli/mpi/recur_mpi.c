@@ -37,7 +37,8 @@ typedef struct ctx {
     double t_first, t_last, cpu_after, cpu_compute;
     /* RECUR_MPI_FAULT=KIND:RANK:STEP (tests/mpi_test.sh): at that step that
      * rank dies by SIGKILL (kill), reports a failure (fail), hangs (hang),
-     * or skews its summed gradient so that its weights drift (skew). */
+     * gets SIGTERM (term), or skews its summed gradient so that its weights
+     * drift (skew). */
     char fault_kind[8];
     int fault_rank;
     uint64_t fault_step;
@@ -93,6 +94,7 @@ static int reduce(void *user, float *grad, size_t n, double *sums, int n_sums)
         c->steps++;
         if (c->fault_rank == c->rank && c->fault_step == c->steps) {
             if (strcmp(c->fault_kind, "kill") == 0) raise(SIGKILL);
+            if (strcmp(c->fault_kind, "term") == 0) raise(SIGTERM);
             if (strcmp(c->fault_kind, "hang") == 0)
                 for (;;) pause();
             if (strcmp(c->fault_kind, "fail") == 0) {
