@@ -49,6 +49,12 @@ static uint64_t data_digest(const run *r)
     if (b->tokens) h = digest(h, b->tokens, steps * sizeof *b->tokens);
     if (b->features) h = digest(h, b->features, steps * (size_t)recur_seqset_input_size(r->seq) * sizeof *b->features);
     if (b->labels) h = digest(h, b->labels, (size_t)b->n * sizeof *b->labels);
+    if (b->step_labels) h = digest(h, b->step_labels, steps * sizeof *b->step_labels);
+    if (b->targets) {
+        const recur_model_config *mc = recur_model_get_config(r->model);
+        size_t rows = mc->head == RECUR_HEAD_STEPS ? steps : (size_t)b->n;
+        h = digest(h, b->targets, rows * (size_t)mc->outputs * sizeof *b->targets);
+    }
     h = digest(h, r->train_idx, r->n_train * sizeof *r->train_idx);
     return digest(h, r->valid_idx, r->n_valid * sizeof *r->valid_idx);
 }

@@ -7,7 +7,8 @@
 # Bounds: the weights of N ranks differ from one process's only by the
 # rounding of the split sums, amplified by training; on this run (900 names,
 # 3 epochs, 45 steps) measured 2.2e-7 of the largest weight (2 ranks),
-# 3.7e-8 and 2.2e-7 (resumed across N), 1.3e-7 (a generator, 2 epochs); the
+# 3.7e-8 and 2.2e-7 (resumed across N), 1.3e-7 (a generator, 2 epochs),
+# 1.3e-7 (a tagger on CoNLL data); the
 # bound checked is 1e-4 (a doubled gradient, by a broken split, gave 1.4e-2).
 #
 # Usage: tests/mpi_test.sh   (make mpitest; RECUR_DATA, build/recur and
@@ -91,6 +92,23 @@ gflags=(--generate data --hidden 32 --embed 16 --dropout 0 --threads 1 --seed 3 
 "$bin" train "${gflags[@]}" -o g1.safetensors || bad "recur train --generate failed"
 mpi -np 2 "$mpibin" train "${gflags[@]}" -o g2.safetensors || bad "recur-mpi train --generate failed"
 near g1.safetensors.ckpt g2.safetensors.ckpt 1e-4 "generator, 2 ranks against 1 process"
+
+# A tagger on sequence data (CoNLL, loss per labelled step), the same way.
+python3 - <<'EOF2'
+import random
+random.seed(1)
+tags = {"the": "DET", "a": "DET", "cat": "N", "dog": "N", "runs": "V", "sees": "V", "big": "ADJ", "red": "ADJ"}
+with open("tags.conll", "w") as f:
+    for i in range(400):
+        for k in range(random.randint(2, 9)):
+            w = random.choice(sorted(tags))
+            f.write("%s\t%s\n" % (w, tags[w]))
+        f.write("\n")
+EOF2
+tflags=(tags.conll --tokens word --hidden 16 --threads 1 --seed 3 -q --epochs 2)
+"$bin" train "${tflags[@]}" -o t1.safetensors || bad "recur train (tagger) failed"
+mpi -np 2 "$mpibin" train "${tflags[@]}" -o t2.safetensors || bad "recur-mpi train (tagger) failed"
+near t1.safetensors.ckpt t2.safetensors.ckpt 1e-4 "tagger, 2 ranks against 1 process"
 
 # 3. --resume across N: 2 epochs on 1 process, the third on 2 ranks; 2 epochs
 # on 2 ranks, the third on 1 process. Both near the straight run.
