@@ -554,6 +554,77 @@ static void runner_groups_long_batches(void)
     recur_model_free(m);
 }
 
+/* recur_trainer_set_stop: with the flag at 0, a step whose products run in
+ * chunks (2 layers of LSTM-64 over 2,560 rows: each weight gradient is cut
+ * along its rows, layer 1's input gradient along its own) gives the same
+ * bits as a trainer without a flag; once the flag is set, step, grad and
+ * eval return RECUR_ERR_INTERRUPTED inside the pass and leave weights,
+ * optimiser state and step count as they were (on one thread and split
+ * over two), so that training continues exactly as if never interrupted. */
+static void stop_flag_interrupts_a_step_and_changes_no_bit(void)
+{
+    enum { B = 64, T = 40, H = 64 };
+    recur_error err;
+    recur_vocab *v = toy_vocab();
+    recur_model_config cfg;
+    recur_model_config_default(&cfg);
+    cfg.cell = RECUR_CELL_LSTM;
+    cfg.hidden = H;
+    cfg.layers = 2;
+    cfg.embed = 16;
+    const char *labels[NCLS] = {"first-a", "first-b", "first-c"};
+    recur_model *m[3] = {NULL, NULL, NULL};
+    recur_trainer *t[3] = {NULL, NULL, NULL};
+    for (int k = 0; k < 3; k++) {
+        CHECK_OK(recur_model_create(&cfg, v, labels, NCLS, &m[k], &err), &err);
+        recur_train_config tc;
+        recur_train_config_default(&tc);
+        tc.max_batch = B;
+        tc.threads = k == 2 ? 2 : 1;
+        CHECK_OK(recur_trainer_create(m[k], &tc, &t[k], &err), &err);
+    }
+    if (!t[0] || !t[1] || !t[2]) goto out;
+    volatile sig_atomic_t flag = 0;
+    recur_trainer_set_stop(t[1], &flag);
+    recur_trainer_set_stop(t[2], &flag);
+    static int32_t tok[B * T], off[B + 1], lab[B];
+    for (int i = 0; i < B * T; i++) tok[i] = 2 + (i * 7 + i / 13) % NSYM;
+    for (int i = 0; i <= B; i++) off[i] = i * T;
+    for (int i = 0; i < B; i++) lab[i] = i % NCLS;
+    recur_batch b = {.n = B, .tokens = tok, .offsets = off, .labels = lab};
+    const size_t bytes = m[0]->n_weights * sizeof(float);
+    float loss[2];
+    CHECK_OK(recur_trainer_step(t[0], &b, &loss[0], &err), &err);
+    CHECK_OK(recur_trainer_step(t[1], &b, &loss[1], &err), &err);
+    CHECK(memcmp(m[0]->w, m[1]->w, bytes) == 0 && loss[0] == loss[1]);
+    float *before = malloc(bytes);
+    flag = 1;
+    for (int k = 1; k < 3; k++) {
+        memcpy(before, m[k]->w, bytes);
+        uint64_t steps = recur_trainer_steps(t[k]);
+        CHECK(recur_trainer_step(t[k], &b, &loss[0], &err) == RECUR_ERR_INTERRUPTED &&
+              strstr(err.message, "not updated"));
+        CHECK(recur_trainer_grad(t[k], &b, &loss[0], &err) == RECUR_ERR_INTERRUPTED);
+        double sum;
+        size_t terms;
+        CHECK(recur_trainer_eval(t[k], &b, &sum, &terms, NULL, &err) == RECUR_ERR_INTERRUPTED);
+        CHECK(memcmp(before, m[k]->w, bytes) == 0 && recur_trainer_steps(t[k]) == steps);
+    }
+    flag = 0;
+    CHECK_OK(recur_trainer_step(t[0], &b, &loss[0], &err), &err);
+    CHECK_OK(recur_trainer_step(t[1], &b, &loss[1], &err), &err);
+    CHECK(memcmp(m[0]->w, m[1]->w, bytes) == 0 && loss[0] == loss[1]);
+    CHECK_OK(recur_trainer_step(t[2], &b, &loss[0], &err), &err);
+    CHECK(recur_trainer_steps(t[2]) == 1);
+    free(before);
+out:
+    for (int k = 0; k < 3; k++) {
+        recur_trainer_free(t[k]);
+        recur_model_free(m[k]);
+    }
+    recur_vocab_free(v);
+}
+
 const test_case tests_model[] = {
     {"runner_groups_long_batches", runner_groups_long_batches},
     {"model_gradients_match_finite_differences", model_gradients_match_finite_differences},
@@ -566,5 +637,6 @@ const test_case tests_model[] = {
     {"checkpoint_resumes_bit_for_bit", checkpoint_resumes_bit_for_bit},
     {"generator_learns_and_steps", generator_learns_and_steps},
     {"pytorch_loads_recur_models", pytorch_loads_recur_models},
+    {"stop_flag_interrupts_a_step_and_changes_no_bit", stop_flag_interrupts_a_step_and_changes_no_bit},
     {NULL, NULL},
 };

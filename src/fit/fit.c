@@ -353,8 +353,11 @@ static recur_status train_epochs(fit_run *r, recur_fit_result *res, recur_error 
             float loss;
             recur_error e;
             int stopped = 0;
-            if ((s = r->par ? par_step(r, &b, &loss, &stopped, &e) : recur_trainer_step(r->t, &b, &loss, &e)))
-                return recur_fail(err, s, "epoch %d: %s", epoch, e.message);
+            if (r->par) s = par_step(r, &b, &loss, &stopped, &e);
+            else s = recur_trainer_step(r->t, &b, &loss, &e);
+            /* Stopped inside the step: the weights are those of the last. */
+            if (s == RECUR_ERR_INTERRUPTED && !r->par) goto interrupted;
+            if (s) return recur_fail(err, s, "epoch %d: %s", epoch, e.message);
             if (stopped) goto interrupted;
             double w = r->classify ? (double)b.n : (double)(b.offsets[b.n] + b.n);
             if (r->tag) { /* the trainer's terms: labelled steps */
@@ -464,6 +467,9 @@ recur_status recur_fit(recur_model *m, const recur_fit_config *cfg, const recur_
     if (tc.max_batch < cfg->batch) tc.max_batch = cfg->batch;
     r.lr = tc.lr;
     recur_status s = recur_trainer_create(m, &tc, &r.t, err);
+    /* Inside a step too, except across processes: they agree on a stop
+     * after each step, and a share cut short would leave them apart. */
+    if (!s && !r.par) recur_trainer_set_stop(r.t, cfg->stop);
     if (!s) {
         r.lens = malloc(n_train * sizeof *r.lens);
         r.labels = malloc(n_train * sizeof *r.labels);

@@ -153,6 +153,7 @@ recur_status pass_prepare(pass *ps, const recur_model *m, const recur_batch *b, 
     const int gen = model_gen(m), dense = model_dense(m), steps = model_steps(m), real = model_real(m);
     const int C = m->C, F = m->F;
     RECUR_TRY(reserve(ps, m, (int)N, b->n, err));
+    stack_ws_set_stop(ps->ws, ps->stop);
     for (int i = 0; i < b->n; i++) ps->lens[i] = b->offsets[i + 1] - b->offsets[i] + (gen ? 1 : 0);
     RECUR_TRY(pack_build(&ps->pk, b->n, ps->lens, err));
     const pack *p = &ps->pk;
@@ -351,6 +352,8 @@ double pass_forward(pass *ps, const recur_model *m, recur_rng *rng)
     log_softmax_rows(ps->logp, ps->rows, m->C);
     return nll_sum(ps->logp, ps->rows, m->C, ps->target);
 }
+
+int pass_stopped(const pass *ps) { return ps->ws && stack_ws_stopped(ps->ws); }
 
 size_t pass_correct(const pass *ps, const recur_model *m)
 {

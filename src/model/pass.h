@@ -44,6 +44,9 @@ typedef struct pass {
     float *X0, *dX0;
     size_t cap_X0;
     struct pool *pool; /* threads for the stack (not owned)          */
+    /* The trainer's stop flag (recur_trainer_set_stop), handed to the
+     * stack by pass_prepare; NULL: none. */
+    const volatile sig_atomic_t *stop;
 } pass;
 
 recur_status pass_init(pass *ps, const recur_model *m, int train, recur_error *err);
@@ -61,6 +64,9 @@ double pass_forward(pass *ps, const recur_model *m, recur_rng *rng);
 /* Backward of scale * the summed loss (1 / rows for the mean): gradients
  * added to m->g. */
 void pass_backward(pass *ps, recur_model *m, float scale);
+/* The stop flag was seen set: the last forward or backward ended early and
+ * its results mean nothing. */
+int pass_stopped(const pass *ps);
 /* Head rows whose argmax equals the target (0 for real targets). */
 size_t pass_correct(const pass *ps, const recur_model *m);
 

@@ -132,7 +132,7 @@ static void replica_share(void *arg, int tid, int nt)
     if (r->status) return;
     memset(r->view.g, 0, t->m->n_weights * sizeof(float));
     r->loss = pass_forward(&r->ps, &r->view, tid == 0 ? &t->rng : &r->rng);
-    pass_backward(&r->ps, &r->view, t->dp_scale);
+    if (!pass_stopped(&r->ps)) pass_backward(&r->ps, &r->view, t->dp_scale);
 }
 
 /* Sum the replicas' gradients into the model's, in replica order, and the
@@ -170,6 +170,13 @@ static recur_batch slice_batch(const recur_model *m, const recur_batch *b, int l
     s.step_labels = b->step_labels ? b->step_labels + k : NULL;
     if (b->targets) s.targets = b->targets + (model_steps(m) ? k : (size_t)lo) * C;
     return s;
+}
+
+/* The stop flag was seen inside a pass: nothing of it is used. */
+static recur_status interrupted(const recur_trainer *t, recur_error *err)
+{
+    return recur_fail(err, RECUR_ERR_INTERRUPTED, "interrupted in step %llu; weights not updated",
+                      (unsigned long long)t->step + 1);
 }
 
 /* Forward and backward of a batch split over the replicas. */
@@ -210,6 +217,7 @@ static recur_status grad_data_parallel(recur_trainer *t, const recur_batch *b, s
             *err = t->rep[k].err;
             return t->rep[k].status;
         }
+        if (pass_stopped(&t->rep[k].ps)) return interrupted(t, err);
         *sum += t->rep[k].loss;
     }
     pool_run(t->pool, reduce_share, t);
@@ -242,6 +250,7 @@ static recur_status grad_of(recur_trainer *t, const recur_batch *b, size_t scale
         RECUR_TRY(pass_prepare(&t->ps, m, b, err));
         memset(m->g, 0, m->n_weights * sizeof(float));
         sum = pass_forward(&t->ps, m, &t->rng);
+        if (pass_stopped(&t->ps)) return interrupted(t, err);
     }
     /* A batch whose steps are all unlabelled has no terms: loss 0. */
     size_t rows = terms ? terms : 1;
@@ -253,6 +262,7 @@ static recur_status grad_of(recur_trainer *t, const recur_batch *b, size_t scale
                           isnan(value) ? "NaN" : "infinite", (unsigned long long)t->step + 1);
     if (!dp) {
         pass_backward(&t->ps, m, t->cfg.sum_loss ? 1.0f : 1.0f / (float)rows);
+        if (pass_stopped(&t->ps)) return interrupted(t, err);
         if (norm) pool_run(t->pool, sumsq_share, t);
     }
     if (norm) {
@@ -362,14 +372,25 @@ recur_status recur_trainer_eval(recur_trainer *t, const recur_batch *b, double *
         return recur_fail(err, RECUR_ERR_ARG, "batch of %d exceeds max_batch %d", b->n, t->cfg.max_batch);
     t->ps.train = 0;
     recur_status s = pass_prepare(&t->ps, t->m, b, err);
+    double sum = 0;
     if (!s) {
-        double sum = pass_forward(&t->ps, t->m, &t->rng);
+        sum = pass_forward(&t->ps, t->m, &t->rng);
+        if (pass_stopped(&t->ps)) s = interrupted(t, err);
+    }
+    if (!s) {
         if (loss_sum) *loss_sum = sum;
         if (terms) *terms = t->ps.terms;
         if (correct) *correct = pass_correct(&t->ps, t->m);
     }
     t->ps.train = 1;
     return s;
+}
+
+void recur_trainer_set_stop(recur_trainer *t, const volatile sig_atomic_t *stop)
+{
+    t->stop = stop;
+    t->ps.stop = stop;
+    for (int k = 0; k < t->n_rep; k++) t->rep[k].ps.stop = stop;
 }
 
 void recur_trainer_set_lr(recur_trainer *t, float lr)

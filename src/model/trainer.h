@@ -39,6 +39,7 @@ struct recur_trainer {
     double clip_coef; /* this step's clipping factor (>= 1: none)       */
     int32_t *part_off; /* recur_trainer_grad_part's rebased offsets      */
     int part_cap;
+    const volatile sig_atomic_t *stop; /* recur_trainer_set_stop        */
 };
 
 #endif

@@ -63,6 +63,12 @@ recur_status stack_ws_set_pool(stack_ws *ws, struct pool *p, recur_error *err);
 /* Promise that the weights will not change while ws lives (inference):
  * the recurrent weights are then packed once, not at every forward. */
 void stack_ws_fix_weights(stack_ws *ws);
+/* A flag that forward and backward look at between time steps and between
+ * chunks of their large products: once it is set they return early with
+ * meaningless results (the caller discards the pass: stack_ws_stopped).
+ * NULL (the default): never. It changes no result while it stays 0. */
+void stack_ws_set_stop(stack_ws *ws, const volatile sig_atomic_t *stop);
+int stack_ws_stopped(const stack_ws *ws);
 /* Layer 0's input projections of direction d, [N][G*H]: filled by the
  * caller when it runs stack_forward with x == NULL (with the bias of
  * stack_input_bias included). */
