@@ -13,14 +13,6 @@
 
 enum { EMBED = 64, TRAIN_BATCH = 64, BULK_BATCH = 256 };
 
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 int names_load(const bench_opts *o, names_data *nd, char *why, size_t cap)
 {
     memset(nd, 0, sizeof *nd);
@@ -50,7 +42,7 @@ int names_load(const bench_opts *o, names_data *nd, char *why, size_t cap)
     uint64_t st = o->seed;
     for (size_t i = 0; i < n; i++) perm[i] = i;
     for (size_t i = n - 1; i > 0; i--) {
-        size_t j = (size_t)(splitmix(&st) % (i + 1));
+        size_t j = (size_t)(recur_splitmix64(&st) % (i + 1));
         size_t t = perm[i];
         perm[i] = perm[j];
         perm[j] = t;

@@ -160,11 +160,12 @@ int cli_check_writable(const char *path, const char *what);
 /* Ask OpenBLAS for n threads; 0 = the default (online processors, at most 8). */
 int cli_default_threads(void);
 
-/* A small deterministic generator (splitmix64). */
+/* A small deterministic generator: the library's splitmix64 stream
+ * (recur_splitmix64), so that a seed means the same as in the driver. */
 typedef struct cli_rng { uint64_t s; } cli_rng;
-void cli_rng_seed(cli_rng *r, uint64_t seed);
-uint64_t cli_rng_next(cli_rng *r);
-uint64_t cli_rng_below(cli_rng *r, uint64_t n);
+static inline void cli_rng_seed(cli_rng *r, uint64_t seed) { r->s = recur_splitmix_seed(seed); }
+static inline uint64_t cli_rng_next(cli_rng *r) { return recur_splitmix64(&r->s); }
+static inline uint64_t cli_rng_below(cli_rng *r, uint64_t n) { return recur_splitmix_below(&r->s, n); }
 
 /* A growable byte buffer. */
 typedef struct cli_buf {

@@ -164,29 +164,6 @@ int cli_default_threads(void)
 
 /* ------------------------------------------------------------------------ */
 
-void cli_rng_seed(cli_rng *r, uint64_t seed) { r->s = seed ^ 0x6a09e667f3bcc909ULL; }
-
-uint64_t cli_rng_next(cli_rng *r)
-{
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-uint64_t cli_rng_below(cli_rng *r, uint64_t n)
-{
-    if (n <= 1) return 0;
-    /* Rejection sampling: no modulo bias. */
-    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
-    for (;;) {
-        uint64_t x = cli_rng_next(r);
-        if (x < limit) return x % n;
-    }
-}
-
-/* ------------------------------------------------------------------------ */
-
 static int buf_reserve(cli_buf *b, size_t extra)
 {
     if (b->failed) return -1;

@@ -690,6 +690,15 @@ typedef struct recur_sample_config {
     int top_k;
     int max_length;
 } recur_sample_config;
+/* splitmix64, the generator of the training driver's orders and token
+ * dropout, of sampling (recur_runner_sample's *rng) and of front ends'
+ * synthetic data: a whole state is one uint64_t, advanced by each draw.
+ * _seed turns a user's seed into a state (seed ^ 0x6a09e667f3bcc909);
+ * _below is uniform in [0, n) without modulo bias (0 for n <= 1). The
+ * streams are fixed: recorded seeds keep their meaning across versions. */
+RECUR_API uint64_t recur_splitmix64(uint64_t *state);
+RECUR_API uint64_t recur_splitmix_seed(uint64_t seed);
+RECUR_API uint64_t recur_splitmix_below(uint64_t *state, uint64_t n);
 /* The rng state of `label`'s sequences for a user's seed: the same seed and
  * label give the same sequences whatever else is drawn alongside. */
 RECUR_API uint64_t recur_sample_seed(uint64_t seed, int label);

@@ -1,19 +1,34 @@
 #include "core/rng.h"
+#include "recur.h" /* recur_splitmix64 and friends: exported */
 
 #include <math.h>
 #include <stddef.h>
 
-static uint64_t splitmix64(uint64_t *x)
+/* splitmix64 (Steele, Lea, Flood 2014): the one copy in the repository. */
+uint64_t recur_splitmix64(uint64_t *state)
 {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
 }
 
+uint64_t recur_splitmix_seed(uint64_t seed) { return seed ^ 0x6a09e667f3bcc909ULL; }
+
+uint64_t recur_splitmix_below(uint64_t *state, uint64_t n)
+{
+    if (n <= 1) return 0;
+    /* Rejection sampling: no modulo bias. */
+    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+    for (;;) {
+        uint64_t x = recur_splitmix64(state);
+        if (x < limit) return x % n;
+    }
+}
+
 void recur_rng_seed(recur_rng *r, uint64_t seed)
 {
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+    for (int i = 0; i < 4; i++) r->s[i] = recur_splitmix64(&seed);
 }
 
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }

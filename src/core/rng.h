@@ -1,5 +1,12 @@
 /* A small, portable, seedable random generator (xoshiro256** seeded by
- * splitmix64): the same seed gives the same numbers on every machine. */
+ * splitmix64): the same seed gives the same numbers on every machine.
+ *
+ * Two streams, kept apart on purpose: xoshiro256** draws the initial
+ * weights and dropout masks, the public splitmix64 of recur.h
+ * (recur_splitmix64) the driver's orders and token dropout, sampling and
+ * the CLI's synthetic data. They are not one generator because every model
+ * made with an existing seed depends on each stream as it is: replacing
+ * either by the other would change those models. */
 #ifndef RECUR_CORE_RNG_H
 #define RECUR_CORE_RNG_H
 #include <stddef.h>

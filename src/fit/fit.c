@@ -338,8 +338,7 @@ static recur_status train_epochs(fit_run *r, recur_fit_result *res, recur_error 
          * (generate): the unit the trainer averages over. */
         double loss_sum = 0, terms = 0;
         size_t seen = 0;
-        fit_rng noise;
-        fit_rng_seed(&noise, c->seed * 0xd1342543de82ef95ULL + (uint64_t)epoch);
+        uint64_t noise = recur_splitmix_seed(c->seed * 0xd1342543de82ef95ULL + (uint64_t)epoch);
         const uint64_t thr = (uint64_t)(c->token_dropout * 18446744073709551615.0);
         for (size_t k = 0; k < r->ord.n_batches; k++) {
             if (!r->par && c->stop && *c->stop) goto interrupted;
@@ -349,7 +348,7 @@ static recur_status train_epochs(fit_run *r, recur_fit_result *res, recur_error 
             RECUR_TRY(fit_gather(r->data, r->pick, count, &r->gb, &b, err));
             if (c->token_dropout > 0 && b.tokens)
                 for (int32_t j = 0; j < b.offsets[b.n]; j++)
-                    if (fit_rng_next(&noise) < thr) r->gb.tok[j] = RECUR_TOKEN_UNKNOWN;
+                    if (recur_splitmix64(&noise) < thr) r->gb.tok[j] = RECUR_TOKEN_UNKNOWN;
             float loss;
             recur_error e;
             int stopped = 0;

@@ -8,15 +8,6 @@
 #define RECUR_FIT_FIT_H
 #include "recur.h"
 
-/* A splitmix64 generator: the order and the token dropout of each epoch are
- * drawn from one seeded per epoch, so no generator state is carried over. */
-typedef struct fit_rng {
-    uint64_t s;
-} fit_rng;
-void fit_rng_seed(fit_rng *r, uint64_t seed);
-uint64_t fit_rng_next(fit_rng *r);
-uint64_t fit_rng_below(fit_rng *r, uint64_t n);
-
 /* Buffers of one gathered batch, grown as needed. */
 typedef struct fit_gather_buf {
     int32_t *tok, *off, *lab, *step_lab;

@@ -14,31 +14,10 @@
 #include "core/error.h"
 #include "fit/fit.h"
 
-void fit_rng_seed(fit_rng *r, uint64_t seed) { r->s = seed ^ 0x6a09e667f3bcc909ULL; }
-
-uint64_t fit_rng_next(fit_rng *r)
-{
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-uint64_t fit_rng_below(fit_rng *r, uint64_t n)
-{
-    if (n <= 1) return 0;
-    /* Rejection sampling: no modulo bias. */
-    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
-    for (;;) {
-        uint64_t x = fit_rng_next(r);
-        if (x < limit) return x % n;
-    }
-}
-
-static void shuffle(fit_rng *rng, size_t *a, size_t n)
+static void shuffle(uint64_t *rng, size_t *a, size_t n)
 {
     for (size_t i = n; i > 1; i--) {
-        size_t j = (size_t)fit_rng_below(rng, i);
+        size_t j = (size_t)recur_splitmix_below(rng, i);
         size_t t = a[i - 1];
         a[i - 1] = a[j];
         a[j] = t;
@@ -59,7 +38,7 @@ static int cmp_len(const void *a, const void *b)
 
 /* The epoch's n draws: m(l) of label l in proportion to count(l)^(1-F)
  * (largest remainders), each label's positions taken in shuffled passes. */
-static int balanced(fit_order *o, const int32_t *labels, int C, double F, fit_rng *rng)
+static int balanced(fit_order *o, const int32_t *labels, int C, double F, uint64_t *rng)
 {
     size_t n = o->n;
     if (!o->by_class) {
@@ -128,8 +107,8 @@ recur_status fit_order_epoch(fit_order *o, const int32_t *lens, const int32_t *l
         o->batches = malloc((n / B + 2) * sizeof *o->batches);
         if (!o->order || !o->batches) goto nomem;
     }
-    fit_rng rng;
-    fit_rng_seed(&rng, seed * 0x9e3779b97f4a7c15ULL + (uint64_t)epoch);
+    /* The stream of one epoch (recur_splitmix64, recur.h). */
+    uint64_t rng = recur_splitmix_seed(seed * 0x9e3779b97f4a7c15ULL + (uint64_t)epoch);
     if (balance > 0) {
         if (balanced(o, labels, C, balance, &rng)) goto nomem;
     } else {
@@ -159,7 +138,7 @@ recur_status fit_order_epoch(fit_order *o, const int32_t *lens, const int32_t *l
     }
     free(keys);
     for (size_t i = o->n_batches; i > 1; i--) {
-        size_t j = (size_t)fit_rng_below(&rng, i);
+        size_t j = (size_t)recur_splitmix_below(&rng, i);
         size_t t0 = o->batches[i - 1][0], t1 = o->batches[i - 1][1];
         o->batches[i - 1][0] = o->batches[j][0];
         o->batches[i - 1][1] = o->batches[j][1];

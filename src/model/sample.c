@@ -11,18 +11,9 @@
 #include "core/error.h"
 #include "recur.h"
 
-/* splitmix64: small, fast, and every seed is a good one. */
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 uint64_t recur_sample_seed(uint64_t seed, int label)
 {
-    return (seed * 0x9e3779b97f4a7c15ULL + (uint64_t)label * 0xbf58476d1ce4e5b9ULL + 1) ^ 0x6a09e667f3bcc909ULL;
+    return recur_splitmix_seed(seed * 0x9e3779b97f4a7c15ULL + (uint64_t)label * 0xbf58476d1ce4e5b9ULL + 1);
 }
 
 static int cmp_desc(const void *a, const void *b)
@@ -59,7 +50,7 @@ static int32_t draw_symbol(const draw_buf *d, const recur_sample_config *c, int 
     }
     if (!(total > 0)) return RECUR_TOKEN_BOUNDARY; /* every allowed symbol underflowed */
     /* 53 random bits: a uniform double in [0, total). */
-    double u = (double)(rng_next(rng) >> 11) * 0x1.0p-53 * total;
+    double u = (double)(recur_splitmix64(rng) >> 11) * 0x1.0p-53 * total;
     int last = RECUR_TOKEN_BOUNDARY;
     for (int i = 0; i < V; i++) {
         if (d->w[i] == 0) continue;
