@@ -81,6 +81,21 @@ typedef struct measured {
 } measured;
 int measure(bench_call call, void *ctx, const bench_opts *o, double trial_s, long max_reps,
             measured *out, recur_error *err);
+/*
+ * The same protocol for training rows, run by the library's driver
+ * (recur_fit, the loop of `recur train`) rather than a loop of our own:
+ * cfg (in_order, so that batches are the given ones) trains m on the
+ * positions train[0..n_train) of data until the trials are done. A step is
+ * timed from the driver's previous step callback to its own, so it counts
+ * what a training step costs there (gathering the batch, the optimiser
+ * step) and nothing else: the first step of each epoch, which follows the
+ * end-of-epoch validation, is not counted. work(ctx, k, ...) adds the
+ * units and FLOPs of the epoch's k-th batch (0-based).
+ */
+typedef void (*bench_work)(void *ctx, size_t k, double *units, double *flops);
+int measure_fit(recur_model *m, recur_fit_config cfg, const recur_batch *data, const size_t *train,
+                size_t n_train, bench_work work, void *ctx, const bench_opts *o, measured *out,
+                recur_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Result rows                                                               */

@@ -138,36 +138,34 @@ static void fill_side(side *s, const measured *m, int flops)
 
 typedef struct train_ctx {
     const names_data *nd;
-    recur_trainer *t;
     int cell, hidden;
-    int nb, next;
-    int32_t *offs; /* [nb][TRAIN_BATCH + 1], rebased */
 } train_ctx;
 
-static int train_call(void *ctx, double *units, double *flops, recur_error *err)
+/* Batch k of an epoch: names k*64 .. k*64+63 of the fixed shuffle. */
+static void train_work(void *ctx, size_t k, double *units, double *flops)
 {
-    train_ctx *c = ctx;
-    int k = c->next;
-    c->next = (c->next + 1) % c->nb;
+    const train_ctx *c = ctx;
     const names_data *nd = c->nd;
-    int first = k * TRAIN_BATCH;
-    recur_batch b = {.n = TRAIN_BATCH, .tokens = nd->ids + nd->off[first], .offsets = c->offs + (size_t)k * (TRAIN_BATCH + 1), .labels = nd->label + first};
-    float loss;
-    if (recur_trainer_step(c->t, &b, &loss, err)) return -1;
+    size_t first = k * TRAIN_BATCH;
     double tokens = nd->off[first + TRAIN_BATCH] - nd->off[first];
     *units += TRAIN_BATCH;
     *flops += 3.0 * fwd_flops(c->cell, c->hidden, tokens, TRAIN_BATCH, nd->num_labels);
-    return 0;
 }
 
+/*
+ * Training rows through recur_fit, the loop `recur train` runs: batches of
+ * 64 consecutive names of the fixed shuffle (in_order, no buckets), the
+ * same batches torch_ref.py trains on. Names/s count the driver's training
+ * steps only (see measure_fit): gathering each batch and the optimiser
+ * step, not the validation of one name at the end of every epoch.
+ */
 void names_train_rows(const bench_opts *o, const names_data *nd, rows *r)
 {
-    int nb = nd->n / TRAIN_BATCH;
-    int32_t *offs = malloc((size_t)nb * (TRAIN_BATCH + 1) * sizeof *offs);
-    if (!offs) return;
-    for (int k = 0; k < nb; k++)
-        for (int i = 0; i <= TRAIN_BATCH; i++)
-            offs[(size_t)k * (TRAIN_BATCH + 1) + i] = nd->off[k * TRAIN_BATCH + i] - nd->off[k * TRAIN_BATCH];
+    size_t n_train = (size_t)(nd->n / TRAIN_BATCH) * TRAIN_BATCH;
+    size_t *train = malloc(n_train * sizeof *train);
+    if (!train) return;
+    for (size_t i = 0; i < n_train; i++) train[i] = i;
+    recur_batch data = {.n = nd->n, .tokens = nd->ids, .offsets = nd->off, .labels = nd->label};
     for (int i = 0; i < r->n; i++) {
         row *w = &r->v[i];
         if (w->section != SEC_TRAIN) continue;
@@ -176,15 +174,15 @@ void names_train_rows(const bench_opts *o, const names_data *nd, rows *r)
         recur_set_threads(w->threads > 1 ? 1 : w->threads);
         recur_error err = {0};
         recur_model *m = make_model(nd, w->cell, w->hidden, o->seed, &err);
-        recur_train_config tc;
-        recur_train_config_default(&tc);
-        tc.max_batch = TRAIN_BATCH;
-        tc.threads = w->threads; /* its own pool */
-        recur_trainer *t = NULL;
-        if (m && recur_trainer_create(m, &tc, &t, &err)) t = NULL;
+        recur_fit_config fc;
+        recur_fit_config_default(&fc);
+        fc.train.threads = w->threads; /* its own pool */
+        fc.batch = TRAIN_BATCH;
+        fc.in_order = 1;
+        fc.patience = 0;
         measured ms;
-        train_ctx c = {nd, t, w->cell, w->hidden, nb, 0, offs};
-        if (!m || !t || measure(train_call, &c, o, o->trial_s, 0, &ms, &err)) {
+        train_ctx c = {nd, w->cell, w->hidden};
+        if (!m || measure_fit(m, fc, &data, train, n_train, train_work, &c, o, &ms, &err)) {
             snprintf(w->recur.note, sizeof w->recur.note, "failed: %.140s", err.message);
             progress("recur train %s, %d thread(s): %s", w->what, w->threads, w->recur.note);
         } else {
@@ -192,10 +190,9 @@ void names_train_rows(const bench_opts *o, const names_data *nd, rows *r)
             progress("recur train %s, %d thread(s): %.0f names/s (%.1f GFLOP/s)", w->what, w->threads,
                      w->recur.s.median, w->recur.gflops.median);
         }
-        recur_trainer_free(t);
         recur_model_free(m);
     }
-    free(offs);
+    free(train);
 }
 
 /* ------------------------------------------------------------------------ */

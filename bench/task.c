@@ -19,21 +19,17 @@ enum { TB = 64, TF = 16, TCLS = 8 };
 /* Sequence i's length: 16..48, the formula torch_ref.py uses. */
 static int task_len(int i) { return 16 + (i * 7) % 33; }
 
-typedef struct task_ctx {
-    recur_trainer *t;
-    recur_batch b;
-    double steps;
-} task_ctx;
-
-static int task_call(void *ctx, double *units, double *flops, recur_error *err)
+/* Every batch is the same TB sequences: S steps of work. */
+static void task_work(void *ctx, size_t k, double *units, double *flops)
 {
-    task_ctx *k = ctx;
-    float loss;
-    if (recur_trainer_step(k->t, &k->b, &loss, err)) return -1;
-    *units += k->steps;
+    (void)k;
     (void)flops;
-    return 0;
+    *units += *(const double *)ctx;
 }
+
+/* The batch repeated: an epoch of REPEAT steps, each timed (measure_fit
+ * does not time an epoch's first step). */
+enum { REPEAT = 64 };
 
 void task_rows(const bench_opts *o, rows *r)
 {
@@ -50,7 +46,8 @@ void task_rows(const bench_opts *o, rows *r)
         float *x = malloc(S * TF * sizeof *x), *y = malloc((size_t)TB * sizeof *y);
         int32_t *lab = malloc(S * sizeof *lab);
         recur_model *m = NULL;
-        recur_trainer *t = NULL;
+        size_t train[TB * REPEAT];
+        for (size_t k = 0; k < TB * REPEAT; k++) train[k] = k % TB;
         int ok = x && y && lab;
         if (ok) {
             uint32_t seed = 7;
@@ -69,19 +66,25 @@ void task_rows(const bench_opts *o, rows *r)
             c.hidden = w->hidden;
             c.seed = o->seed;
             const char *names[TCLS] = {"a", "b", "c", "d", "e", "f", "g", "h"};
-            recur_train_config tc;
-            recur_train_config_default(&tc);
-            tc.threads = w->threads;
             ok = recur_model_create(&c, NULL, tag ? names : NULL, tag ? TCLS : 0, &m, &err) == 0;
             recur_batch all = {.n = TB, .offsets = off, .features = x, .step_labels = lab, .targets = y};
             if (ok) ok = recur_model_fit_input_norm(m, &all, NULL, 0, &err) == 0;
-            if (ok) ok = recur_trainer_create(m, &tc, &t, &err) == 0;
         } else {
             snprintf(err.message, sizeof err.message, "out of memory");
         }
-        task_ctx k = {t, {.n = TB, .offsets = off, .features = x, .step_labels = lab, .targets = y}, (double)S};
+        /* Through recur_fit (in_order: the batch as given), Adam lr 1e-3,
+         * clip 5 (recur_train_config_default). */
+        recur_batch all = {.n = TB, .offsets = off, .features = x, .step_labels = tag ? lab : NULL,
+                           .targets = tag ? NULL : y};
+        recur_fit_config fc;
+        recur_fit_config_default(&fc);
+        fc.train.threads = w->threads;
+        fc.batch = TB;
+        fc.in_order = 1;
+        fc.patience = 0;
+        double steps = (double)S;
         measured ms;
-        if (ok) ok = measure(task_call, &k, o, o->trial_s, 0, &ms, &err) == 0;
+        if (ok) ok = measure_fit(m, fc, &all, train, TB * REPEAT, task_work, &steps, o, &ms, &err) == 0;
         if (ok) {
             side *s = &w->recur;
             s->have = 1;
@@ -95,7 +98,6 @@ void task_rows(const bench_opts *o, rows *r)
             snprintf(w->recur.note, sizeof w->recur.note, "failed: %.140s", err.message);
             progress("recur task %s, %d thread(s): %s", w->what, w->threads, w->recur.note);
         }
-        recur_trainer_free(t);
         recur_model_free(m);
         free(x);
         free(y);

@@ -82,6 +82,78 @@ int measure(bench_call call, void *ctx, const bench_opts *o, double trial_s, lon
     return 0;
 }
 
+/* The state of measure_fit between step callbacks. */
+typedef struct fit_timing {
+    const bench_opts *o;
+    bench_work work;
+    void *ctx;
+    int batch;
+    measured *out;
+    volatile sig_atomic_t stop; /* the driver's: set once the trials are done */
+    double prev;                /* time of the previous callback (0: none)    */
+    int prev_epoch;
+    int trial;                  /* -1 while warming up                        */
+    long calls;
+    double warm_start, last, units, flops, dt;
+} fit_timing;
+
+static void fit_timing_step(const recur_fit_step *s, void *user)
+{
+    fit_timing *f = user;
+    double t = now_s();
+    int timed = f->prev > 0 && s->epoch == f->prev_epoch;
+    double dt = t - f->prev;
+    f->prev_epoch = s->epoch;
+    if (!timed) {
+        if (f->warm_start == 0) f->warm_start = t;
+        f->prev = now_s();
+        return;
+    }
+    double units = 0, flops = 0;
+    f->work(f->ctx, (s->done - 1) / (size_t)f->batch, &units, &flops);
+    if (f->trial < 0) {
+        /* Warm-up: at least warm_s and two steps; the last times one. */
+        f->last = dt;
+        if (++f->calls >= 2 && t - f->warm_start >= f->o->warm_s) {
+            long reps = (long)ceil(f->o->trial_s / (f->last > 0 ? f->last : 1e-9));
+            f->out->reps = reps < 1 ? 1 : reps;
+            f->out->trials = f->o->trials;
+            f->trial = 0;
+            f->calls = 0;
+        }
+    } else {
+        f->units += units;
+        f->flops += flops;
+        f->dt += dt;
+        if (++f->calls == f->out->reps) {
+            f->out->rates[f->trial] = f->units / f->dt;
+            f->out->gflops[f->trial] = f->flops / f->dt * 1e-9;
+            f->out->units_per_trial = f->units;
+            f->units = f->flops = f->dt = 0;
+            f->calls = 0;
+            if (++f->trial == f->o->trials) f->stop = 1;
+        }
+    }
+    f->prev = now_s(); /* the callback's own time is not a step's */
+}
+
+int measure_fit(recur_model *m, recur_fit_config cfg, const recur_batch *data, const size_t *train,
+                size_t n_train, bench_work work, void *ctx, const bench_opts *o, measured *out,
+                recur_error *err)
+{
+    memset(out, 0, sizeof *out);
+    fit_timing f = {.o = o, .work = work, .ctx = ctx, .batch = cfg.batch, .out = out, .trial = -1};
+    cfg.epochs = 1 << 30; /* until the trials are done */
+    cfg.model_path = cfg.checkpoint_path = cfg.resume = NULL;
+    cfg.stop = &f.stop;
+    cfg.on_step = fit_timing_step;
+    cfg.on_epoch = NULL;
+    cfg.user = &f;
+    /* Validation: one sequence (scored once an epoch, never timed). */
+    recur_status s = recur_fit(m, &cfg, data, train, n_train, train, 1, NULL, err);
+    return s == RECUR_ERR_INTERRUPTED && f.stop && f.trial == o->trials ? 0 : -1;
+}
+
 row *rows_add(rows *r)
 {
     if (r->n == r->cap) {

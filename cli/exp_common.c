@@ -158,61 +158,91 @@ recur_status exp_task_model(const exp_cell *c, int symbols, int hidden, int T, u
     return s;
 }
 
+/* What the step callback of exp_task_train keeps: the window of the last
+ * step losses (the solved test), the progress and the stop it asks for. */
+typedef struct task_run {
+    const exp_train_spec *s;
+    exp_progress *pg;
+    volatile sig_atomic_t stop; /* recur_fit's flag: solved or Ctrl-C      */
+    int steps, interrupted;
+    double window[50], wsum, seconds;
+} task_run;
+
+static void task_step(const recur_fit_step *st, void *user)
+{
+    enum { WINDOW = 50 };
+    task_run *r = user;
+    int step = r->steps++;
+    if (step >= WINDOW) r->wsum -= r->window[step % WINDOW];
+    r->window[step % WINDOW] = st->step_loss;
+    r->wsum += st->step_loss;
+    r->seconds = st->seconds;
+    if (r->pg) exp_progress_add(r->pg, r->s->work_per_step, 0);
+    if (cli_interrupted()) r->interrupted = r->stop = 1;
+    else if (step + 1 >= WINDOW && r->wsum / WINDOW < 0.01) r->stop = 1; /* solved */
+}
+
 recur_status exp_task_train(recur_model *m, const exp_train_spec *s, exp_progress *pg, exp_train_result *res,
                             recur_error *err)
 {
     enum { WINDOW = 50 };
     memset(res, 0, sizeof *res);
-    recur_train_config tc;
-    recur_train_config_default(&tc);
-    tc.optim = RECUR_OPTIM_ADAM;
-    tc.lr = (float)s->lr;
-    tc.clip = (float)s->clip;
-    tc.max_batch = s->batch;
-    tc.threads = 1;
-    recur_trainer *t = NULL;
-    recur_status st = recur_trainer_create(m, &tc, &t, err);
-    if (st) return st;
-    size_t n = (size_t)s->batch * (size_t)s->T;
-    int32_t *tok = malloc(n * sizeof *tok), *off = malloc(((size_t)s->batch + 1) * sizeof *off),
-            *lab = malloc((size_t)s->batch * sizeof *lab);
-    if (!tok || !off || !lab) {
-        st = RECUR_ERR_NOMEM;
-        snprintf(err->message, sizeof err->message, "out of memory for a batch of %d sequences", s->batch);
+    /* The training sequences of every step, drawn up front in the order the
+     * steps take them (a fresh batch per step), trained through the
+     * library's driver in that order: one epoch, batches as given. */
+    size_t n = (size_t)s->steps * (size_t)s->batch;
+    int32_t *tok = malloc(n * (size_t)s->T * sizeof *tok), *off = malloc((n + 1) * sizeof *off),
+            *lab = malloc(n * sizeof *lab);
+    size_t *train = malloc(n * sizeof *train);
+    recur_status st = RECUR_OK;
+    if (n > INT32_MAX / (size_t)s->T) {
+        st = RECUR_ERR_ARG;
+        snprintf(err->message, sizeof err->message, "%zu sequences of %d steps are more than 2^31 steps", n, s->T);
         goto done;
     }
-    cli_rng r;
-    cli_rng_seed(&r, s->data_seed);
-    double window[WINDOW], wsum = 0, t0 = cli_now();
-    int step;
-    for (step = 0; step < s->steps; step++) {
-        if (cli_interrupted()) {
-            st = RECUR_ERR_INTERRUPTED;
-            snprintf(err->message, sizeof err->message, "interrupted");
-            goto done;
-        }
-        exp_task_batch(&r, s->symbols, s->T, s->batch, tok, off, lab);
-        recur_batch b = {.n = s->batch, .tokens = tok, .offsets = off, .labels = lab};
-        float loss;
-        if ((st = recur_trainer_step(t, &b, &loss, err))) goto done;
-        if (step >= WINDOW) wsum -= window[step % WINDOW];
-        window[step % WINDOW] = loss;
-        wsum += loss;
-        if (pg) exp_progress_add(pg, s->work_per_step, 0);
-        if (step + 1 >= WINDOW && wsum / WINDOW < 0.01) {
-            step++;
-            break;
-        }
+    if (!tok || !off || !lab || !train) {
+        st = RECUR_ERR_NOMEM;
+        snprintf(err->message, sizeof err->message, "out of memory for %zu sequences of %d steps", n, s->T);
+        goto done;
     }
+    cli_rng rng;
+    cli_rng_seed(&rng, s->data_seed);
+    exp_task_batch(&rng, s->symbols, s->T, (int)n, tok, off, lab);
+    for (size_t i = 0; i < n; i++) train[i] = i;
+    recur_batch data = {.n = (int)n, .tokens = tok, .offsets = off, .labels = lab};
+    recur_fit_config fc;
+    recur_fit_config_default(&fc);
+    fc.train.optim = RECUR_OPTIM_ADAM;
+    fc.train.lr = (float)s->lr;
+    fc.train.clip = (float)s->clip;
+    fc.train.threads = 1;
+    fc.epochs = 1;
+    fc.batch = s->batch;
+    fc.in_order = 1;
+    fc.patience = 0;
+    task_run run = {.s = s, .pg = pg};
+    fc.stop = &run.stop;
+    fc.on_step = task_step;
+    fc.user = &run;
+    /* Validation: one sequence (the driver needs one; exp_task_test scores). */
+    st = recur_fit(m, &fc, &data, train, n, train, 1, NULL, err);
+    if (run.interrupted) {
+        st = RECUR_ERR_INTERRUPTED;
+        snprintf(err->message, sizeof err->message, "interrupted");
+        goto done;
+    }
+    if (st == RECUR_ERR_INTERRUPTED) st = RECUR_OK; /* solved: stopped early */
+    if (st) goto done;
+    int step = run.steps;
     if (pg && step < s->steps) exp_progress_add(pg, s->work_per_step * (s->steps - step), 0);
     res->steps = step;
-    res->loss = wsum / (step < WINDOW ? (step ? step : 1) : WINDOW);
-    res->seconds = cli_now() - t0;
+    res->loss = run.wsum / (step < WINDOW ? (step ? step : 1) : WINDOW);
+    res->seconds = run.seconds;
 done:
     free(tok);
     free(off);
     free(lab);
-    recur_trainer_free(t);
+    free(train);
     return st;
 }
 

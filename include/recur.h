@@ -1001,6 +1001,7 @@ typedef struct recur_fit_step {
     size_t done, total;    /* sequences of this epoch trained, and in all    */
     double seconds;        /* training time of this epoch so far            */
     double loss;           /* mean training loss of the epoch so far         */
+    double step_loss;      /* this step's loss (recur_trainer_step's)        */
 } recur_fit_step;
 
 /* What one epoch gave. Pointers are borrowed: valid during the callback. */
@@ -1074,6 +1075,11 @@ typedef struct recur_fit_config {
      * model_path and the checkpoint; a stop is agreed on at each step. */
     int rank, ranks;
     int (*reduce)(void *user, float *grad, size_t n, double *sums, int n_sums);
+    /* 1: no shuffle and no buckets: every epoch trains on consecutive
+     * batches of the training list in the order given (data made fresh for
+     * each step, as a synthetic task's; a benchmark's fixed batches).
+     * Needs balance 0. */
+    int in_order;
 } recur_fit_config;
 
 /* 10 epochs, batch 64, bucket 50, patience 2, select AUTO, seed 1, Adam

@@ -489,6 +489,82 @@ static void test_resume_keeps_split(void)
     result_free(&r);
 }
 
+/* in_order: every epoch trains on consecutive batches of the training list
+ * as given (an index may repeat), bit for bit what a loop of
+ * recur_trainer_step over those batches does; step_loss is each step's
+ * loss; with balance it is refused. The experiments and bench/ rely on it. */
+typedef struct loss_log {
+    int n;
+    double loss[64];
+} loss_log;
+
+static void log_step(const recur_fit_step *s, void *user)
+{
+    loss_log *l = user;
+    if (l->n < 64) l->loss[l->n++] = s->step_loss;
+}
+
+static void test_in_order(void)
+{
+    toy t;
+    toy_load(&t);
+    recur_error err;
+    const recur_batch *all = recur_data_batch(t.data);
+    enum { B = 16, E = 2 };
+    size_t n = t.n_train - t.n_train % B + 5; /* a short last batch */
+    size_t *list = malloc(n * sizeof *list);
+    for (size_t i = 0; i < n; i++) list[i] = t.train[(i * 7) % t.n_train];
+    recur_fit_config fc;
+    toy_config(&fc, E, NULL, NULL);
+    fc.balance = 0;
+    fc.token_dropout = 0;
+    fc.patience = 0;
+    fc.batch = B;
+    fc.in_order = 1;
+    loss_log log = {0};
+    fc.on_step = log_step;
+    fc.user = &log;
+    recur_model *a = toy_model(&t, RECUR_TASK_CLASSIFY), *b = toy_model(&t, RECUR_TASK_CLASSIFY);
+    CHECK_OK(recur_fit(a, &fc, all, list, n, t.valid, t.n_valid, NULL, &err), &err);
+    recur_train_config tc = fc.train;
+    tc.max_batch = B;
+    recur_trainer *tr = NULL;
+    CHECK_OK(recur_trainer_create(b, &tc, &tr, &err), &err);
+    int32_t tok[B * 8], off[B + 1], lab[B];
+    int k = 0, same_loss = 1;
+    for (int e = 0; e < E && tr; e++)
+        for (size_t i0 = 0; i0 < n; i0 += B, k++) {
+            int m = n - i0 < B ? (int)(n - i0) : B;
+            off[0] = 0;
+            for (int j = 0; j < m; j++) {
+                size_t s = list[i0 + j];
+                int len = all->offsets[s + 1] - all->offsets[s];
+                memcpy(tok + off[j], all->tokens + all->offsets[s], (size_t)len * sizeof *tok);
+                off[j + 1] = off[j] + len;
+                lab[j] = all->labels[s];
+            }
+            recur_batch bt = {.n = m, .tokens = tok, .offsets = off, .labels = lab};
+            float loss;
+            CHECK_OK(recur_trainer_step(tr, &bt, &loss, &err), &err);
+            same_loss &= k < log.n && log.loss[k] == (double)loss;
+        }
+    CHECK_MSG(log.n == k && same_loss, "%d steps logged of %d", log.n, k);
+    for (int i = 0; i < recur_model_param_count(a); i++) {
+        recur_param pa = recur_model_param(a, i), pb = recur_model_param(b, i);
+        size_t count = 1;
+        for (int d = 0; d < pa.ndim; d++) count *= (size_t)pa.shape[d];
+        CHECK_MSG(memcmp(pa.data, pb.data, count * sizeof(float)) == 0, "%s differs", pa.name);
+    }
+    fc.balance = 0.5;
+    CHECK(recur_fit(a, &fc, all, list, n, t.valid, t.n_valid, NULL, &err) == RECUR_ERR_ARG &&
+          strstr(err.message, "balance"));
+    recur_trainer_free(tr);
+    recur_model_free(a);
+    recur_model_free(b);
+    free(list);
+    toy_free(&t);
+}
+
 const test_case tests_fit[] = {
     {"metrics_by_hand", test_metrics_by_hand},
     {"data_encode", test_data_encode},
@@ -501,5 +577,6 @@ const test_case tests_fit[] = {
     {"example_matches_train", test_example_matches_train},
     {"no_blas_side_effect", test_no_blas_side_effect},
     {"resume_keeps_split", test_resume_keeps_split},
+    {"in_order", test_in_order},
     {NULL, NULL},
 };

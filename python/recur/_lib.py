@@ -129,7 +129,8 @@ class Metrics(Structure):
 
 class FitStep(Structure):
     _fields_ = [("epoch", c_int), ("epochs", c_int), ("step", c_uint64), ("done", c_size_t),
-                ("total", c_size_t), ("seconds", c_double), ("loss", c_double)]
+                ("total", c_size_t), ("seconds", c_double), ("loss", c_double),
+                ("step_loss", c_double)]
 
 
 class FitEpoch(Structure):
@@ -157,7 +158,8 @@ class FitConfig(Structure):
                 ("resume_lr", c_int), ("meta", POINTER(c_char_p)), ("n_meta", c_int),
                 ("stop", POINTER(c_int)),  # sig_atomic_t is int on the platforms recur runs on
                 ("on_step", FIT_STEP_FN), ("on_epoch", FIT_EPOCH_FN), ("user", c_void_p),
-                ("rank", c_int), ("ranks", c_int), ("reduce", c_void_p)]  # data parallelism: unused here
+                ("rank", c_int), ("ranks", c_int), ("reduce", c_void_p),  # data parallelism: unused here
+                ("in_order", c_int)]
 
 
 class FitResult(Structure):

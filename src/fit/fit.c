@@ -211,6 +211,8 @@ static recur_status check_args(const recur_model *m, const recur_fit_config *c, 
     if (!(c->balance >= 0 && c->balance <= 1)) return recur_fail(err, RECUR_ERR_ARG, "balance must lie in [0, 1]");
     if (!(c->token_dropout >= 0 && c->token_dropout < 1))
         return recur_fail(err, RECUR_ERR_ARG, "token dropout must lie in [0, 1)");
+    if (c->in_order && c->balance > 0)
+        return recur_fail(err, RECUR_ERR_ARG, "in_order training draws no balance: set balance 0");
     if (c->patience < 0) return recur_fail(err, RECUR_ERR_ARG, "patience %d must be >= 0", c->patience);
     if (c->select < RECUR_FIT_SELECT_AUTO || c->select > RECUR_FIT_SELECT_LOSS)
         return recur_fail(err, RECUR_ERR_ARG, "unknown selection %d", (int)c->select);
@@ -333,7 +335,7 @@ static recur_status train_epochs(fit_run *r, recur_fit_result *res, recur_error 
     for (int epoch = r->epochs_done + 1; epoch <= c->epochs; epoch++) {
         double t0 = now_s();
         RECUR_TRY(fit_order_epoch(&r->ord, r->lens, r->labels, r->C, r->n_train, c->batch, c->bucket, c->balance,
-                                  c->seed, epoch, err));
+                                  c->seed, epoch, c->in_order, err));
         /* The mean loss per sequence (classify) or per predicted symbol
          * (generate): the unit the trainer averages over. */
         double loss_sum = 0, terms = 0;
@@ -369,8 +371,8 @@ static recur_status train_epochs(fit_run *r, recur_fit_result *res, recur_error 
             terms += w;
             seen += (size_t)b.n;
             if (c->on_step) {
-                recur_fit_step st = {epoch,       c->epochs,   recur_trainer_steps(r->t), seen, r->n_train,
-                                     now_s() - t0, loss_sum / terms};
+                recur_fit_step st = {epoch,        c->epochs,       recur_trainer_steps(r->t), seen, r->n_train,
+                                     now_s() - t0, loss_sum / terms, (double)loss};
                 c->on_step(&st, c->user);
             }
         }

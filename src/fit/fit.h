@@ -42,7 +42,7 @@ typedef struct fit_order {
  * be NULL without balance); C labels. */
 recur_status fit_order_epoch(fit_order *o, const int32_t *lens, const int32_t *labels, int C, size_t n,
                              int batch, int bucket, double balance, uint64_t seed, int epoch,
-                             recur_error *err);
+                             int in_order, recur_error *err);
 void fit_order_free(fit_order *o);
 
 /* Per-epoch curves; NaN accuracy and recall for generators. */

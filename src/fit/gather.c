@@ -34,9 +34,10 @@ void fit_gather_init(fit_gather_buf *buf, const recur_model *m)
 recur_status fit_gather(const recur_batch *data, const size_t *idx, size_t n, fit_gather_buf *buf,
                         recur_batch *out, recur_error *err)
 {
-    if ((data->features && buf->F < 1) || (data->targets && buf->O < 1))
-        return recur_fail(err, RECUR_ERR_ARG, "the data have %s the model does not read",
-                          data->features ? "dense features" : "real targets");
+    if (data->features && buf->F < 1)
+        return recur_fail(err, RECUR_ERR_ARG, "the data have dense features the model does not read");
+    if (data->targets && buf->O < 1)
+        return recur_fail(err, RECUR_ERR_ARG, "the data have real targets the model does not read");
     if (n > (size_t)INT32_MAX) return recur_fail(err, RECUR_ERR_ARG, "batch of %zu sequences", n);
     size_t need = 0;
     for (size_t k = 0; k < n; k++) need += (size_t)(data->offsets[idx[k] + 1] - data->offsets[idx[k]]);

@@ -98,7 +98,7 @@ static int balanced(fit_order *o, const int32_t *labels, int C, double F, uint64
 
 recur_status fit_order_epoch(fit_order *o, const int32_t *lens, const int32_t *labels, int C, size_t n,
                              int batch, int bucket, double balance, uint64_t seed, int epoch,
-                             recur_error *err)
+                             int in_order, recur_error *err)
 {
     size_t B = (size_t)batch;
     if (!o->order) {
@@ -106,6 +106,17 @@ recur_status fit_order_epoch(fit_order *o, const int32_t *lens, const int32_t *l
         o->order = malloc((n ? n : 1) * sizeof *o->order);
         o->batches = malloc((n / B + 2) * sizeof *o->batches);
         if (!o->order || !o->batches) goto nomem;
+    }
+    if (in_order) {
+        /* Consecutive batches of the positions as given. */
+        for (size_t i = 0; i < n; i++) o->order[i] = i;
+        o->n_batches = 0;
+        for (size_t b0 = 0; b0 < n; b0 += B) {
+            o->batches[o->n_batches][0] = b0;
+            o->batches[o->n_batches][1] = n - b0 < B ? n - b0 : B;
+            o->n_batches++;
+        }
+        return RECUR_OK;
     }
     /* The stream of one epoch (recur_splitmix64, recur.h). */
     uint64_t rng = recur_splitmix_seed(seed * 0x9e3779b97f4a7c15ULL + (uint64_t)epoch);
