@@ -9,6 +9,8 @@ A pure-Python (ctypes) binding of librecur.so:
 
 * ``recur.Model``: load/save model files, predict/classify texts, sample names.
 * ``recur.fit(data, **options)``: train one (librecur's training driver).
+* ``recur.fit_dense(X, y, task=...)``: tag, regress or classify NumPy feature
+  sequences; ``Model.predict_dense`` and ``Model.evaluate`` (task metrics).
 * ``recur.RNN``, ``recur.LSTM``, ``recur.GRU``: PyTorch's layers on NumPy arrays,
   forward and backward.
 * ``recur.from_torch(module)`` and ``.to_torch()``: PyTorch models in and out.
@@ -23,10 +25,11 @@ from .layers import GRU, LSTM, RNN
 from .model import Model, Runner
 from .torch_io import from_torch
 from .fit import fit
+from .dense import evaluate_dense, fit_dense, predict_dense
 
 __version__ = "0.2.0"
 
-__all__ = ["Model", "Runner", "fit", "RNN", "LSTM", "GRU", "from_torch", "library_version",
+__all__ = ["Model", "Runner", "fit", "fit_dense", "predict_dense", "evaluate_dense", "RNN", "LSTM", "GRU", "from_torch", "library_version",
            "library_path", "set_threads", "RecurError", "LibraryError", "ArgumentError",
            "FormatError", "DataError", "FileError", "NumericError", "OutOfMemoryError",
            "Interrupted"]

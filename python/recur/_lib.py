@@ -229,6 +229,12 @@ _PROTOTYPES = {
     "recur_fit_config_default": (None, [POINTER(FitConfig)]),
     "recur_fit": (c_int, [_P, POINTER(FitConfig), POINTER(Batch), POINTER(c_size_t), c_size_t,
                           POINTER(c_size_t), c_size_t, POINTER(FitResult), _E]),
+    "recur_model_input_mean": (POINTER(c_float), [_P]),
+    "recur_model_input_std": (POINTER(c_float), [_P]),
+    "recur_model_quantize": (c_int, [_P, c_int, _E]),
+    "recur_model_dtype": (c_int, [_P]),
+    "recur_dtype_name": (c_char_p, [c_int]),
+    "recur_dtype_parse": (c_int, [c_char_p]),
     "recur_set_threads": (None, [c_int]),
     "recur_get_threads": (c_int, []),
 }

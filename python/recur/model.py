@@ -206,13 +206,64 @@ class Model:
         """The architecture as a dict (the keys of Model.create)."""
         h = self._handle()
         c = self._lib.recur_model_get_config(h).contents
-        v = self._lib.recur_model_vocab(h)
+        v = self._lib.recur_model_vocab(h)  # None: a dense model saved without one
         return {"task": TASKS[c.task], "cell": self._lib.recur_cell_name(c.cell).decode(),
                 "hidden": c.hidden, "layers": c.layers, "bidirectional": bool(c.bidirectional),
                 "embed": c.embed, "label_embed": c.label_embed, "dropout": c.dropout,
-                "seed": c.seed, "text_mode": TEXT_MODES[self._lib.recur_vocab_mode(v)],
-                "vocab_size": self._lib.recur_vocab_size(v),
-                "num_labels": self._lib.recur_model_num_labels(h)}
+                "seed": c.seed,
+                "text_mode": TEXT_MODES[self._lib.recur_vocab_mode(v)] if v else None,
+                "vocab_size": self._lib.recur_vocab_size(v) if v else 0,
+                "num_labels": self._lib.recur_model_num_labels(h),
+                "input": "dense" if c.input == 1 else "tokens", "input_size": c.input_size,
+                "head": "steps" if c.head == 1 else "final", "outputs": c.outputs,
+                "dtype": self.dtype}
+
+    @property
+    def input_norm(self):
+        """A dense-input model's standardisation (mean, std), float32 arrays
+        [input_size] (copies; the buffers "input_norm.mean" and
+        "input_norm.std" of its file), or None for token input."""
+        np = _np.need()
+        h = self._handle()
+        mean, std = self._lib.recur_model_input_mean(h), self._lib.recur_model_input_std(h)
+        if not mean:
+            return None
+        F = self._lib.recur_model_get_config(h).contents.input_size
+        return (np.ctypeslib.as_array(mean, shape=(F,)).copy(),
+                np.ctypeslib.as_array(std, shape=(F,)).copy())
+
+    @property
+    def dtype(self):
+        """The weights' precision: "f32", or "int8" / "bf16" for a quantized
+        model (``quantize``, ``recur quantize``), which runs inference on
+        the reduced weights and cannot be trained."""
+        return self._lib.recur_dtype_name(self._lib.recur_model_dtype(self._handle())).decode()
+
+    def quantize(self, dtype="int8"):
+        """Round the recurrent and head weight matrices to "int8" (a scale
+        per output row) or "bf16", in place, for faster inference; returns
+        the model. Runners made before are dropped."""
+        d = self._lib.recur_dtype_parse(_b(dtype))
+        if d < 0:
+            raise ArgumentError("dtype must be int8 or bf16, not %r" % (dtype,), "argument")
+        call(self._lib.recur_model_quantize, self._handle(), d)
+        self._drop_runners()
+        return self
+
+    def predict_dense(self, X, lengths=None):
+        """A dense-input model's output on NumPy sequences (recur.dense):
+        [N, outputs or classes] per sequence, or per step as X is given
+        (padded [N, T, W] with ``lengths``, or a list of [T_i, W])."""
+        from .dense import predict_dense
+        return predict_dense(self, X, lengths)
+
+    def evaluate(self, X, y, lengths=None):
+        """A dense-input model's task scores on NumPy sequences and their
+        targets, by the library's metrics (recur.dense.evaluate_dense): tag
+        accuracy, exact match, P/R/F1; regression MSE, MAE, R^2; accuracy
+        and macro recall for classifiers; and the mean loss."""
+        from .dense import evaluate_dense
+        return evaluate_dense(self, X, y, lengths)
 
     @property
     def num_weights(self):
@@ -230,9 +281,11 @@ class Model:
         if not self._h:
             return "<recur.Model (closed)>"
         c = self.config
-        return "<recur.Model %s %s hidden=%d layers=%d%s labels=%d vocab=%d>" % (
+        return "<recur.Model %s %s hidden=%d layers=%d%s labels=%d vocab=%d%s%s>" % (
             c["task"], c["cell"], c["hidden"], c["layers"],
-            " bidirectional" if c["bidirectional"] else "", c["num_labels"], c["vocab_size"])
+            " bidirectional" if c["bidirectional"] else "", c["num_labels"], c["vocab_size"],
+            " dense=%d" % c["input_size"] if c["input"] == "dense" else "",
+            " " + c["dtype"] if c["dtype"] != "f32" else "")
 
     # -- weights --------------------------------------------------------
     def _params(self):
