@@ -10,8 +10,11 @@
  * length, at most max_text bytes; classification is within 0..labels; a
  * generate request has a label, a count and lengths within the limits; a
  * refused one is a 400 with one line of message; nothing leaks. The same
- * bytes then go through the inspect request's parser.
+ * bytes then go through the inspect request's parser, and through the dense
+ * models' parser (F = 1 + bits 1-2 features): an accepted one holds 1..
+ * max_batch sequences of T steps, lengths in 1..T, finite values.
  */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +76,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     free(text);
     free(label);
+    serve_dense d;
+    int F = 1 + (data[0] >> 1 & 3);
+    rc = serve_parse_dense(body, n, F, &lim, &d, msg, sizeof msg);
+    if (rc) {
+        REQUIRE(rc == 400 && msg[0] && !strchr(msg, '\n') && !d.id);
+    } else {
+        REQUIRE(d.n >= 1 && d.n <= lim.max_batch && d.T >= 1 && d.F == F);
+        REQUIRE((double)d.n * d.T * F <= SERVE_MAX_VALUES && (d.batched || d.n == 1));
+        for (int i = 0; i < d.n; i++) REQUIRE(d.lengths[i] >= 1 && d.lengths[i] <= d.T);
+        for (size_t k = 0; k < (size_t)d.n * d.T * F; k++) REQUIRE(isfinite(d.x[k]));
+        REQUIRE(d.want_label || d.want_values);
+    }
+    serve_dense_free(&d);
     free(body);
     return 0;
 }

@@ -320,6 +320,213 @@ done:
     return rc;
 }
 
+void serve_dense_free(serve_dense *d)
+{
+    if (!d) return;
+    free(d->id);
+    free(d->x);
+    free(d->lengths);
+    memset(d, 0, sizeof *d);
+}
+
+/* Numbers of `a` (nested at most 3 levels) into out[*n..cap), row-major. */
+static int collect_numbers(const cJSON *a, int depth, float *out, size_t cap, size_t *n, const char *what,
+                           char *msg, size_t mcap)
+{
+    if (depth > 3) return fail(msg, mcap, "input '%s': 'data' is nested more than 3 levels deep", what);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, a)
+    {
+        if (cJSON_IsArray(e)) {
+            int rc = collect_numbers(e, depth + 1, out, cap, n, what, msg, mcap);
+            if (rc) return rc;
+            continue;
+        }
+        if (!cJSON_IsNumber(e)) return fail(msg, mcap, "input '%s': 'data' element %zu is not a number", what, *n);
+        if (*n >= cap) return fail(msg, mcap, "input '%s': 'data' holds more values than 'shape' says", what);
+        float v = (float)e->valuedouble;
+        if (!isfinite(v))
+            return fail(msg, mcap, "input '%s': value %zu (%g) does not fit a float", what, *n, e->valuedouble);
+        out[(*n)++] = v;
+    }
+    return 0;
+}
+
+/* The shape of input `in`: 1..3 integers into dims; the count or -1 (400). */
+static int get_shape(const cJSON *in, const char *what, double *dims, char *msg, size_t cap)
+{
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(in, "shape");
+    int nd = cJSON_IsArray(shape) ? cJSON_GetArraySize(shape) : 0;
+    if (nd < 1 || nd > 3) {
+        fail(msg, cap, "input '%s' needs a 'shape' of 1 to 3 integers", what);
+        return -1;
+    }
+    int k = 0;
+    const cJSON *d;
+    cJSON_ArrayForEach(d, shape)
+    {
+        if (get_int(d, "a 'shape' dimension", 1, SERVE_MAX_VALUES, &dims[k++], msg, cap)) return -1;
+    }
+    return nd;
+}
+
+int serve_parse_dense(const char *body, size_t len, int F, const serve_limits *lim, serve_dense *r, char *msg,
+                      size_t cap)
+{
+    memset(r, 0, sizeof *r);
+    r->F = F;
+    msg[0] = '\0';
+    if (len == 0) return fail(msg, cap, "empty body: an infer request is a JSON object");
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    if (!root) {
+        size_t at = end && end >= body && end <= body + len ? (size_t)(end - body) : 0;
+        return fail(msg, cap, "malformed JSON at byte %zu", at);
+    }
+    int rc = 0;
+    const cJSON *j, *x = NULL, *lens = NULL, *in;
+    if (!cJSON_IsObject(root)) {
+        rc = fail(msg, cap, "the body must be a JSON object");
+        goto done;
+    }
+    if ((j = cJSON_GetObjectItemCaseSensitive(root, "id"))) {
+        if (!cJSON_IsString(j)) {
+            rc = fail(msg, cap, "'id' must be a string");
+            goto done;
+        }
+        if (!(r->id = dup_string(j, "'id'", 256, &rc, msg, cap))) goto done;
+    }
+    const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(root, "inputs");
+    if (!cJSON_IsArray(inputs) || cJSON_GetArraySize(inputs) < 1 || cJSON_GetArraySize(inputs) > 2) {
+        rc = fail(msg, cap, "a dense model takes one FP32 input [T, %d] or [N, T, %d], and optionally INT32 'lengths'",
+                  F, F);
+        goto done;
+    }
+    cJSON_ArrayForEach(in, inputs)
+    {
+        const cJSON *name = cJSON_IsObject(in) ? cJSON_GetObjectItemCaseSensitive(in, "name") : NULL;
+        const cJSON *dt = cJSON_IsObject(in) ? cJSON_GetObjectItemCaseSensitive(in, "datatype") : NULL;
+        if (!cJSON_IsString(name) || !cJSON_IsString(dt)) {
+            rc = fail(msg, cap, "each input needs a 'name' and a 'datatype' string");
+            goto done;
+        }
+        const char *d = dt->valuestring;
+        if (strcmp(d, "FP32") == 0 && !x) x = in;
+        else if ((strcmp(d, "INT32") == 0 || strcmp(d, "INT64") == 0) && strcmp(name->valuestring, "lengths") == 0 &&
+                 !lens)
+            lens = in;
+        else {
+            rc = fail(msg, cap, "input '%.64s' (%.16s): a dense model reads one FP32 input and INT32 'lengths'",
+                      serve_utf8_valid(name->valuestring, strlen(name->valuestring)) ? name->valuestring : "?",
+                      serve_utf8_valid(d, strlen(d)) ? d : "?");
+            goto done;
+        }
+    }
+    if (!x) {
+        rc = fail(msg, cap, "no FP32 input: a dense model reads features [T, %d] or [N, T, %d]", F, F);
+        goto done;
+    }
+    double dims[3];
+    int nd = get_shape(x, "features", dims, msg, cap);
+    if (nd < 0) {
+        rc = 400;
+        goto done;
+    }
+    if (nd < 2 || dims[nd - 1] != F) {
+        rc = fail(msg, cap, "input shape must be [T, %d] or [N, T, %d] (the model reads %d features per step)", F, F,
+                  F);
+        goto done;
+    }
+    r->batched = nd == 3;
+    double N = r->batched ? dims[0] : 1, T = dims[nd - 2];
+    if (N > lim->max_batch) {
+        rc = fail(msg, cap, "%.0f sequences in one request; the limit is %d", N, lim->max_batch);
+        goto done;
+    }
+    if (N * T * F > SERVE_MAX_VALUES) {
+        rc = fail(msg, cap, "%.0f values in one request; the limit is %d", N * T * F, SERVE_MAX_VALUES);
+        goto done;
+    }
+    r->n = (int)N;
+    r->T = (int)T;
+    size_t want = (size_t)N * (size_t)T * (size_t)F, got = 0;
+    r->x = malloc(want * sizeof *r->x);
+    r->lengths = malloc((size_t)r->n * sizeof *r->lengths);
+    if (!r->x || !r->lengths) {
+        rc = fail(msg, cap, "out of memory");
+        goto done;
+    }
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(x, "data");
+    if (!cJSON_IsArray(data)) {
+        rc = fail(msg, cap, "the FP32 input needs a 'data' array");
+        goto done;
+    }
+    if ((rc = collect_numbers(data, 1, r->x, want, &got, "features", msg, cap))) goto done;
+    if (got != want) {
+        rc = fail(msg, cap, "the FP32 input holds %zu values but 'shape' says %zu", got, want);
+        goto done;
+    }
+    for (int i = 0; i < r->n; i++) r->lengths[i] = r->T;
+    if (lens) {
+        double ld[3];
+        int k = get_shape(lens, "lengths", ld, msg, cap);
+        if (k < 0) {
+            rc = 400;
+            goto done;
+        }
+        if (k != 1 || ld[0] != N) {
+            rc = fail(msg, cap, "input 'lengths' must have shape [%d]", r->n);
+            goto done;
+        }
+        const cJSON *ldata = cJSON_GetObjectItemCaseSensitive(lens, "data"), *e;
+        if (!cJSON_IsArray(ldata) || cJSON_GetArraySize(ldata) != r->n) {
+            rc = fail(msg, cap, "input 'lengths' needs a 'data' array of %d integers", r->n);
+            goto done;
+        }
+        int i = 0;
+        cJSON_ArrayForEach(e, ldata)
+        {
+            double v;
+            if (get_int(e, "a length", 1, r->T, &v, msg, cap)) {
+                rc = 400;
+                goto done;
+            }
+            r->lengths[i++] = (int32_t)v;
+        }
+    }
+    const cJSON *outs = cJSON_GetObjectItemCaseSensitive(root, "outputs"), *o;
+    if (outs && !cJSON_IsArray(outs)) {
+        rc = fail(msg, cap, "'outputs' must be an array");
+        goto done;
+    }
+    cJSON_ArrayForEach(o, outs)
+    {
+        const cJSON *name = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, "name") : NULL;
+        if (!cJSON_IsString(name)) {
+            rc = fail(msg, cap, "each of 'outputs' needs a 'name' string");
+            goto done;
+        }
+        if (strcmp(name->valuestring, "label") == 0) r->want_label = 1;
+        else if (strcmp(name->valuestring, "logprobs") == 0 || strcmp(name->valuestring, "values") == 0)
+            r->want_values = 1;
+        else {
+            rc = fail(msg, cap, "unknown output '%.64s' (a dense model has 'label', 'logprobs' or 'values')",
+                      serve_utf8_valid(name->valuestring, strlen(name->valuestring)) ? name->valuestring : "?");
+            goto done;
+        }
+    }
+    if (!r->want_label && !r->want_values) r->want_label = r->want_values = 1;
+done:
+    cJSON_Delete(root);
+    if (rc) {
+        /* Nothing half-filled is handed on. */
+        char *id = r->id;
+        r->id = NULL;
+        free(id);
+    }
+    return rc;
+}
+
 int serve_parse_inspect(const char *body, size_t len, size_t max_text, char **text, char **label, char *msg,
                         size_t cap)
 {

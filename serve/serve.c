@@ -86,6 +86,7 @@ typedef struct version {
     atomic_int refs;
     recur_task task;
     int C;
+    int dense;  /* reads FP32 features (infer_dense), F per step      */
     char *meta; /* the metadata response */
     size_t meta_len;
     const server *sv;
@@ -168,7 +169,16 @@ static void build_meta(version *v, const char *name)
     cli_buf_printf(&b, "{\"name\":");
     json_cstr(&b, name);
     cli_buf_printf(&b, ",\"versions\":[\"1\"],\"platform\":\"recur\",");
-    if (c->task == RECUR_TASK_CLASSIFY)
+    const int steps = c->head == RECUR_HEAD_STEPS, real = c->target == RECUR_TARGET_REAL;
+    if (v->dense) {
+        cli_buf_printf(&b, "\"inputs\":[{\"name\":\"features\",\"datatype\":\"FP32\",\"shape\":[-1,-1,%d]},"
+                           "{\"name\":\"lengths\",\"datatype\":\"INT32\",\"shape\":[-1]}],\"outputs\":[",
+                       c->input_size);
+        if (!real)
+            cli_buf_printf(&b, "{\"name\":\"label\",\"datatype\":\"BYTES\",\"shape\":[-1%s]},", steps ? ",-1" : "");
+        cli_buf_printf(&b, "{\"name\":\"%s\",\"datatype\":\"FP32\",\"shape\":[-1%s,%d]}],",
+                       real ? "values" : "logprobs", steps ? ",-1" : "", v->C);
+    } else if (c->task == RECUR_TASK_CLASSIFY)
         cli_buf_printf(&b, "\"inputs\":[{\"name\":\"text\",\"datatype\":\"BYTES\",\"shape\":[-1]}],"
                            "\"outputs\":[{\"name\":\"label\",\"datatype\":\"BYTES\",\"shape\":[-1]},"
                            "{\"name\":\"logprobs\",\"datatype\":\"FP32\",\"shape\":[-1,%d]}],",
@@ -179,9 +189,9 @@ static void build_meta(version *v, const char *name)
     cli_buf_printf(&b,
                    "\"parameters\":{\"task\":\"%s\",\"cell\":\"%s\",\"hidden\":%d,\"layers\":%d,"
                    "\"bidirectional\":%s,\"weights\":%zu,\"labels\":[",
-                   c->task == RECUR_TASK_CLASSIFY ? "classify" : "generate", recur_cell_name(c->cell), c->hidden,
+                   recur_task_name(c->task), recur_cell_name(c->cell), c->hidden,
                    c->layers, c->bidirectional ? "true" : "false", recur_model_num_weights(m));
-    for (int l = 0; l < v->C && c->task == RECUR_TASK_CLASSIFY; l++) {
+    for (int l = 0; l < recur_model_num_labels(m) && c->task != RECUR_TASK_GENERATE; l++) {
         if (l) cli_buf_put(&b, ",", 1);
         json_cstr(&b, recur_model_label_name(m, l));
     }
@@ -224,13 +234,13 @@ static version *version_load(const server *sv, const char *name, const char *pat
         return NULL;
     }
     const recur_model_config *mc = recur_model_get_config(v->m);
-    if ((mc->task != RECUR_TASK_CLASSIFY && mc->task != RECUR_TASK_GENERATE) || mc->input != RECUR_INPUT_TOKENS) {
-        /* Dense (FP32) inputs, taggers and regressors: the protocol has
-         * room for them; this server does not answer them yet. */
+    if (mc->input == RECUR_INPUT_TOKENS && mc->task != RECUR_TASK_CLASSIFY && mc->task != RECUR_TASK_GENERATE) {
+        /* Token taggers and regressors take texts whose outputs have no
+         * shape in this server yet; dense models of any task are served. */
         snprintf(err->message, sizeof err->message,
-                 "%s: recur serve answers text classifiers and generators; this model %s", path,
-                 mc->input != RECUR_INPUT_TOKENS ? "reads dense features (FP32 inputs are not served yet)"
-                 : mc->task == RECUR_TASK_TAG ? "tags every step (not served yet)" : "regresses (not served yet)");
+                 "%s: recur serve answers text classifiers, generators and dense-input models; this model %s", path,
+                 mc->task == RECUR_TASK_TAG ? "tags the symbols of texts (not served yet)"
+                                            : "regresses on texts (not served yet)");
         recur_model_free(v->m);
         free(v);
         return NULL;
@@ -244,7 +254,9 @@ static version *version_load(const server *sv, const char *name, const char *pat
     atomic_init(&v->refs, 1);
     v->sv = sv;
     v->task = recur_model_get_config(v->m)->task;
-    v->C = v->task == RECUR_TASK_CLASSIFY ? recur_model_num_labels(v->m) : 0;
+    v->dense = mc->input == RECUR_INPUT_DENSE;
+    v->C = v->dense ? recur_model_output_size(v->m)
+                    : v->task == RECUR_TASK_CLASSIFY ? recur_model_num_labels(v->m) : 0;
     build_meta(v, name);
     if (!v->meta_len) {
         snprintf(err->message, sizeof err->message, "out of memory");
@@ -675,6 +687,94 @@ static enum MHD_Result infer_generate(server *sv, struct MHD_Connection *c, req 
 
 enum MHD_Result serve_inspect(server *sv, struct MHD_Connection *c, req *q, version *v, const char *name);
 
+/* A dense-input model (serve_parse_dense): the padded sequences packed
+ * into one batch, one runner call, and per sequence (head on the final
+ * state) or per step, padded back to [N, T] (zeros and "" past each
+ * length), the class names and log-probabilities or the real values. */
+static enum MHD_Result infer_dense(server *sv, struct MHD_Connection *c, req *q, version *v, const char *name)
+{
+    serve_limits lim = {sv->o.max_batch, (size_t)sv->o.max_text};
+    const recur_model_config *mc = recur_model_get_config(v->m);
+    const int F = mc->input_size, W = v->C, steps = mc->head == RECUR_HEAD_STEPS,
+              real = mc->target == RECUR_TARGET_REAL;
+    serve_dense in;
+    char msg[512];
+    int rc = serve_parse_dense(q->body, q->len, F, &lim, &in, msg, sizeof msg);
+    if (rc) {
+        serve_dense_free(&in);
+        return reply_error(sv, c, q, rc, "%s", msg);
+    }
+    int32_t *off = malloc(((size_t)in.n + 1) * sizeof *off);
+    float *feat = malloc((size_t)in.n * in.T * F * sizeof *feat);
+    size_t rows = steps ? (size_t)in.n * in.T : (size_t)in.n;
+    float *out = malloc(rows * W * sizeof *out), *pad = steps ? calloc(rows * W, sizeof *pad) : out;
+    recur_error err;
+    recur_status st = off && feat && out && pad ? RECUR_OK : RECUR_ERR_NOMEM;
+    if (st) snprintf(err.message, sizeof err.message, "out of memory");
+    if (!st) {
+        off[0] = 0;
+        for (int i = 0; i < in.n; i++) {
+            memcpy(feat + (size_t)off[i] * F, in.x + (size_t)i * in.T * F, (size_t)in.lengths[i] * F * sizeof *feat);
+            off[i + 1] = off[i] + in.lengths[i];
+        }
+        recur_batch bt = {.n = in.n, .offsets = off, .features = feat};
+        recur_runner *r = runner_get(v, &err);
+        st = r ? recur_runner_predict(r, &bt, out, &err) : RECUR_ERR_NOMEM;
+        if (r) runner_put(v, r);
+        /* Per-step rows back to their padded places. */
+        for (int i = 0; !st && steps && i < in.n; i++)
+            memcpy(pad + (size_t)i * in.T * W, out + (size_t)off[i] * W, (size_t)in.lengths[i] * W * sizeof *out);
+    }
+    if (st) {
+        free(off);
+        free(feat);
+        if (pad != out) free(pad);
+        free(out);
+        serve_dense_free(&in);
+        return reply_error(sv, c, q, status_of(st), "%s", err.message);
+    }
+    /* The rows' shape: [N, T] per step, [N] per sequence; without N for a
+     * request of one unbatched sequence [T, F]. */
+    char shape[64] = "";
+    if (steps && in.batched) snprintf(shape, sizeof shape, "%d,%d", in.n, in.T);
+    else if (steps) snprintf(shape, sizeof shape, "%d", in.T);
+    else if (in.batched) snprintf(shape, sizeof shape, "%d", in.n);
+    const char *sep = *shape ? "," : "";
+    serve_infer head = {.id = in.id};
+    cli_buf b = {0};
+    response_head(&b, name, &head);
+    cli_buf_printf(&b, ",\"outputs\":[");
+    if (in.want_label && !real) {
+        cli_buf_printf(&b, "{\"name\":\"label\",\"datatype\":\"BYTES\",\"shape\":[%s],\"data\":[", *shape ? shape : "1");
+        for (size_t k = 0; k < rows; k++) {
+            const float *row = pad + k * W;
+            int best = 0;
+            for (int l = 1; l < W; l++)
+                if (row[l] > row[best]) best = l;
+            int past = steps && (int)(k % in.T) >= in.lengths[k / in.T];
+            if (k) cli_buf_put(&b, ",", 1);
+            json_cstr(&b, past ? "" : recur_model_label_name(v->m, best));
+        }
+        cli_buf_printf(&b, "]}");
+    }
+    if (in.want_values || real) {
+        cli_buf_printf(&b, "%s{\"name\":\"%s\",\"datatype\":\"FP32\",\"shape\":[%s%s%d],\"data\":[",
+                       in.want_label && !real ? "," : "", real ? "values" : "logprobs", shape, sep, W);
+        for (size_t k = 0; k < rows * W; k++) {
+            if (k) cli_buf_put(&b, ",", 1);
+            json_float(&b, pad[k]);
+        }
+        cli_buf_printf(&b, "]}");
+    }
+    cli_buf_printf(&b, "]}");
+    free(off);
+    free(feat);
+    if (pad != out) free(pad);
+    free(out);
+    serve_dense_free(&in);
+    return reply_json(sv, c, q, 200, &b);
+}
+
 /* /v2/models/NAME[/versions/1][/ready|/infer|/inspect] */
 static enum MHD_Result route_model(server *sv, struct MHD_Connection *c, req *q, const char *rest, int get, int post)
 {
@@ -710,6 +810,7 @@ static enum MHD_Result route_model(server *sv, struct MHD_Connection *c, req *q,
         cli_buf_printf(&b, ",\"ready\":true}");
         res = reply_json(sv, c, q, 200, &b);
     } else if (is_inspect) res = serve_inspect(sv, c, q, v, name);
+    else if (v->dense) res = infer_dense(sv, c, q, v, name);
     else if (v->task == RECUR_TASK_CLASSIFY) res = infer_classify(sv, c, q, v, name);
     else res = infer_generate(sv, c, q, v, name);
     if (v != q->v) version_release(v);
@@ -726,7 +827,7 @@ static void early_infer(server *sv, req *q, const char *url)
     if (strncmp(what, "/versions/1/", 12) == 0) what += 11;
     if (strcmp(what, "/infer") != 0) return;
     q->v = take_version(sv, rest, (size_t)(sl - rest));
-    if (q->v && q->v->task == RECUR_TASK_CLASSIFY) {
+    if (q->v && q->v->task == RECUR_TASK_CLASSIFY && !q->v->dense) {
         arrive(q->v);
         q->arrived = 1;
     }

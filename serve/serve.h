@@ -55,6 +55,27 @@ typedef struct serve_limits {
 int serve_parse_infer(const char *body, size_t len, recur_task task, int num_labels, const serve_limits *lim,
                       serve_infer *out, char *msg, size_t cap);
 void serve_infer_free(serve_infer *r);
+
+/*
+ * A request to a dense-input model (features in, FP32): one FP32 input of
+ * shape [T, F] (one sequence) or [N, T, F] (N sequences padded to T steps),
+ * its "data" flat in row-major order or nested, and optionally an INT32
+ * (or INT64) input "lengths" [N], each in 1..T (default: all T). Outputs
+ * may be named ("label" for classes, "logprobs" or "values"); none named:
+ * all. N <= lim->max_batch; N * T * F at most SERVE_MAX_VALUES.
+ */
+enum { SERVE_MAX_VALUES = 1 << 24 };
+typedef struct serve_dense {
+    char *id;
+    int n, T, F;       /* F: the model's input size                       */
+    int batched;       /* the shape had the leading N                     */
+    float *x;          /* [n][T][F], every value finite                   */
+    int32_t *lengths;  /* [n], 1..T                                       */
+    int want_label, want_values;
+} serve_dense;
+int serve_parse_dense(const char *body, size_t len, int F, const serve_limits *lim, serve_dense *out, char *msg,
+                      size_t cap);
+void serve_dense_free(serve_dense *d);
 /* {"text": "...", "label": "..."} of POST .../inspect: copies (free them),
  * the text valid UTF-8 of 1..max_text bytes; 0 or 400 with msg. */
 int serve_parse_inspect(const char *body, size_t len, size_t max_text, char **text, char **label, char *msg,

@@ -161,6 +161,7 @@ def main():
     check(code == 0, "SIGTERM: exit 0 (got %s)" % code)
     check(srv.wait_log("stopped after"), "a last log line on stop")
 
+    dense()
     forced_batch(want)
     shutdown_under_load()
     limits()
@@ -530,6 +531,150 @@ def limits():
         c.close()
         st, _, _ = call(srv, "/v2/health/live")
         check(st == 200, "serves again once the connections close")
+    finally:
+        srv.stop()
+
+
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+
+
+def read_safetensors(path):
+    """({name: (shape, flat list of floats or ints)}, metadata) of a
+    safetensors file, without NumPy (F32, I32 and I64 tensors)."""
+    import struct
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    head = json.loads(raw[8:8 + n])
+    out = {}
+    for name, t in head.items():
+        if name == "__metadata__":
+            continue
+        a, b = t["data_offsets"]
+        blob = raw[8 + n + a:8 + n + b]
+        fmt = {"F32": "f", "I32": "i", "I64": "q"}.get(t["dtype"])
+        if fmt:
+            out[name] = (t["shape"], list(struct.unpack("<%d%s" % (len(blob) // struct.calcsize(fmt), fmt), blob)))
+    return out, head.get("__metadata__", {})
+
+
+def fixture_model(name, path):
+    """A recur model file of the PyTorch fixture `name` (its tensors and
+    architecture, as tests/test_task.c builds it), through librecur by
+    ctypes (the package's _lib; no NumPy)."""
+    import ctypes
+    sys.path.insert(0, os.path.join(os.path.dirname(FIXTURES), "..", "python"))
+    from recur import _lib
+    lib = _lib.lib()
+    fx, meta = read_safetensors(os.path.join(FIXTURES, name + ".safetensors"))
+    c = _lib.ModelConfig()
+    lib.recur_model_config_default.argtypes = [ctypes.POINTER(_lib.ModelConfig)]
+    lib.recur_model_config_default(ctypes.byref(c))
+    c.cell = lib.recur_cell_parse(meta["cell"].encode())
+    c.hidden, c.layers, c.bidirectional = int(meta["hidden"]), int(meta["layers"]), int(meta["bidirectional"])
+    c.embed, c.input, c.input_size = 0, 1, int(meta["input_size"])
+    c.head = 1 if meta["head"] == "steps" else 0
+    real = meta["target"] == "real"
+    c.target, c.outputs = (2 if real else 0), int(meta["outputs"])
+    c.loss = {"nll": 1, "mse": 2, "huber": 3}[meta["loss"]]
+    c.huber_delta = float(meta["huber_delta"])
+    c.task = (3 if real else 2 if c.head else 0)
+    labels = (ctypes.c_char_p * 3)(b"A", b"B", b"C")
+    h = ctypes.c_void_p()
+    _lib.call(lib.recur_model_create, ctypes.byref(c), None, labels, 0 if real else 3, ctypes.byref(h))
+    for k in range(lib.recur_model_param_count(h)):
+        p = lib.recur_model_param(h, k)
+        vals = fx[p.name.decode()][1]
+        ctypes.memmove(p.data, (ctypes.c_float * len(vals))(*vals), 4 * len(vals))
+    F = c.input_size
+    lib.recur_model_set_input_norm.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float),
+                                               ctypes.POINTER(ctypes.c_float), ctypes.POINTER(_lib.Error)]
+    _lib.call(lib.recur_model_set_input_norm, h, (ctypes.c_float * F)(*fx["input_norm.mean"][1]),
+              (ctypes.c_float * F)(*fx["input_norm.std"][1]))
+    _lib.call(lib.recur_model_save, h, path.encode())
+    lib.recur_model_free(h)
+    return fx
+
+
+def dense():
+    """Dense-input models (FP32 features in): the four fixtures of
+    tests/fixtures whose expected outputs PyTorch computed (classify, tag,
+    regress final and per step). Padded [N, T, F] with lengths, one
+    unbatched [T, F] sequence and nested data give those outputs; bad
+    shapes, lengths and values are one-line 400s."""
+    names = ["task_classify_lstm_dense", "task_tag_lstm_dense_bi2", "task_regress_gru_dense_final_bi2",
+             "task_regress_lstm_dense_steps_l2"]
+    fxs = {n: fixture_model(n, os.path.join(WORK, n + ".safetensors")) for n in names}
+    srv = Server(*[n + ".safetensors" for n in names], "--quiet")
+    try:
+        for n in names:
+            fx = fxs[n]
+            (S, F), x = fx["input.features"]
+            off = fx["input.offsets"][1]
+            (rows, W), want = fx["expect.outputs"]
+            N = len(off) - 1
+            lens = [off[i + 1] - off[i] for i in range(N)]
+            T = max(lens)
+            steps = rows == S
+            real = "input.targets" in fx
+            pad = []
+            for i in range(N):
+                pad += x[off[i] * F:off[i + 1] * F] + [0.0] * ((T - lens[i]) * F)
+            st, js, _ = call(srv, "/v2/models/%s" % n)
+            check(st == 200 and js["inputs"][0]["datatype"] == "FP32" and js["inputs"][0]["shape"] == [-1, -1, F],
+                  "%s: metadata names the FP32 input: %r" % (n, js))
+            body = {"id": "d1", "inputs": [{"name": "features", "datatype": "FP32", "shape": [N, T, F], "data": pad},
+                                           {"name": "lengths", "datatype": "INT32", "shape": [N], "data": lens}]}
+            st, js, _ = call(srv, "/v2/models/%s/infer" % n, body)
+            if not check(st == 200 and js.get("id") == "d1", "%s: infer %d %r" % (n, st, js)):
+                continue
+            outs = {o["name"]: o for o in js["outputs"]}
+            o = outs["values" if real else "logprobs"]
+            check(o["shape"] == ([N, T, W] if steps else [N, W]), "%s: output shape %r" % (n, o["shape"]))
+            got = []
+            for i in range(N):
+                if steps:
+                    got += o["data"][i * T * W:(i * T + lens[i]) * W]
+                else:
+                    got += o["data"][i * W:(i + 1) * W]
+            worst = max(abs(a - b) for a, b in zip(got, want))
+            check(len(got) == len(want) and worst < 2e-5, "%s: outputs vs PyTorch: worst %.3g" % (n, worst))
+            if steps:
+                tail = [v for i in range(N) for v in o["data"][(i * T + lens[i]) * W:(i + 1) * T * W]]
+                check(all(v == 0 for v in tail), "%s: zeros past each length" % n)
+            if not real:
+                lab = outs["label"]["data"]
+                best = [max(range(W), key=lambda c: want[r * W + c]) for r in range(rows)]
+                mine = [lab[i * T + t] for i in range(N) for t in range(lens[i])] if steps else lab
+                ok = all(a != "" for a in mine) and len(mine) == len(best)
+                check(ok and (not steps or lab[T - 1] == "" or lens[0] == T), "%s: labels per row %r" % (n, lab))
+            # One sequence alone, unbatched and nested: its rows of the batch.
+            i = max(range(N), key=lambda k: lens[k])
+            seq = [x[(off[i] + t) * F:(off[i] + t + 1) * F] for t in range(lens[i])]
+            st, js1, _ = call(srv, "/v2/models/%s/infer" % n,
+                              {"inputs": [{"name": "x", "datatype": "FP32", "shape": [lens[i], F], "data": seq}]})
+            o1 = {o["name"]: o for o in js1.get("outputs", [])}.get("values" if real else "logprobs", {})
+            mine = o["data"][i * T * W:(i * T + lens[i]) * W] if steps else o["data"][i * W:(i + 1) * W]
+            check(st == 200 and o1.get("shape") == ([lens[i], W] if steps else [W]) and o1.get("data") == mine,
+                  "%s: one unbatched sequence gives its rows: %d %r" % (n, st, js1))
+        n = names[1]
+        base = "/v2/models/%s/infer" % n
+
+        def feats(shape, data, *more):
+            return {"inputs": [{"name": "x", "datatype": "FP32", "shape": shape, "data": data}] + list(more)}
+        err_case(srv, base, feats([2, 4], [0.0] * 8), 400, "reads 3 features")
+        err_case(srv, base, feats([2, 3], [0.0] * 5), 400, "holds 5 values but 'shape' says 6")
+        err_case(srv, base, feats([2, 3], [0.0] * 5 + ["a"]), 400, "is not a number")
+        err_case(srv, base, feats([1, 3], [0.0, 1e39, 0.0]), 400, "does not fit a float")
+        err_case(srv, base, feats([1, 2, 3], [0.0] * 6, {"name": "lengths", "datatype": "INT32", "shape": [1],
+                                                         "data": [3]}), 400, "out of range 1..2")
+        err_case(srv, base, feats([2, 1, 3], [0.0] * 6, {"name": "lengths", "datatype": "INT32", "shape": [1],
+                                                         "data": [1]}), 400, "shape [2]")
+        err_case(srv, base, texts(["Kalimos"]), 400, "a dense model reads one FP32 input")
+        err_case(srv, base, {"inputs": []}, 400, "takes one FP32 input")
+        err_case(srv, base, feats([2, 3], [0.0] * 6) | {"outputs": [{"name": "text"}]}, 400, "unknown output")
+        st, _, _ = call(srv, "/v2/health/ready")
+        check(st == 200, "dense: still serving after the bad requests")
     finally:
         srv.stop()
 
