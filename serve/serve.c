@@ -515,7 +515,12 @@ static void response_head(cli_buf *b, const char *name, const serve_infer *in)
     }
 }
 
-static int status_of(recur_status st) { return st == RECUR_ERR_ARG || st == RECUR_ERR_DATA ? 400 : 500; }
+/* The request's fault (400), or the server's (500). Unsupported: what the
+ * request asks of this model it cannot do (inspect a dense model). */
+static int status_of(recur_status st)
+{
+    return st == RECUR_ERR_ARG || st == RECUR_ERR_DATA || st == RECUR_ERR_UNSUPPORTED ? 400 : 500;
+}
 
 static enum MHD_Result infer_classify(server *sv, struct MHD_Connection *c, req *q, version *v, const char *name)
 {

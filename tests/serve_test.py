@@ -673,6 +673,7 @@ def dense():
         err_case(srv, base, texts(["Kalimos"]), 400, "a dense model reads one FP32 input")
         err_case(srv, base, {"inputs": []}, 400, "takes one FP32 input")
         err_case(srv, base, feats([2, 3], [0.0] * 6) | {"outputs": [{"name": "text"}]}, 400, "unknown output")
+        err_case(srv, "/v2/models/%s/inspect" % n, {"text": "abc"}, 400, "not yet")
         st, _, _ = call(srv, "/v2/health/ready")
         check(st == 200, "dense: still serving after the bad requests")
     finally:
