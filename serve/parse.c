@@ -251,6 +251,27 @@ static int parse_generate_params(const cJSON *p, serve_infer *r, int num_labels,
     return 0;
 }
 
+/* The body of an infer request as a JSON object (*root: the caller's to
+ * cJSON_Delete, also on failure) and a copy of its "id" (NULL if none).
+ * 0, or 400 with msg. */
+static int parse_root(const char *body, size_t len, cJSON **root, char **id, char *msg, size_t cap)
+{
+    *root = NULL;
+    if (len == 0) return fail(msg, cap, "empty body: an infer request is a JSON object");
+    const char *end = NULL;
+    *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    if (!*root) {
+        size_t at = end && end >= body && end <= body + len ? (size_t)(end - body) : 0;
+        return fail(msg, cap, "malformed JSON at byte %zu", at);
+    }
+    if (!cJSON_IsObject(*root)) return fail(msg, cap, "the body must be a JSON object");
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(*root, "id");
+    if (!j) return 0;
+    if (!cJSON_IsString(j)) return fail(msg, cap, "'id' must be a string");
+    int rc = 0;
+    return (*id = dup_string(j, "'id'", 256, &rc, msg, cap)) ? 0 : rc;
+}
+
 int serve_parse_infer(const char *body, size_t len, recur_task task, int num_labels, const serve_limits *lim,
                       serve_infer *r, char *msg, size_t cap)
 {
@@ -259,26 +280,9 @@ int serve_parse_infer(const char *body, size_t len, recur_task task, int num_lab
     r->count = 1;
     r->max_length = 40;
     msg[0] = '\0';
-    if (len == 0) return fail(msg, cap, "empty body: an infer request is a JSON object");
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-    if (!root) {
-        size_t at = end && end >= body && end <= body + len ? (size_t)(end - body) : 0;
-        return fail(msg, cap, "malformed JSON at byte %zu", at);
-    }
-    int rc = 0;
-    const cJSON *j;
-    if (!cJSON_IsObject(root)) {
-        rc = fail(msg, cap, "the body must be a JSON object");
-        goto done;
-    }
-    if ((j = cJSON_GetObjectItemCaseSensitive(root, "id"))) {
-        if (!cJSON_IsString(j)) {
-            rc = fail(msg, cap, "'id' must be a string");
-            goto done;
-        }
-        if (!(r->id = dup_string(j, "'id'", 256, &rc, msg, cap))) goto done;
-    }
+    cJSON *root;
+    int rc = parse_root(body, len, &root, &r->id, msg, cap);
+    if (rc) goto done;
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(root, "parameters");
     if (params && !cJSON_IsObject(params)) {
         rc = fail(msg, cap, "'parameters' must be an object");
@@ -376,26 +380,10 @@ int serve_parse_dense(const char *body, size_t len, int F, const serve_limits *l
     memset(r, 0, sizeof *r);
     r->F = F;
     msg[0] = '\0';
-    if (len == 0) return fail(msg, cap, "empty body: an infer request is a JSON object");
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-    if (!root) {
-        size_t at = end && end >= body && end <= body + len ? (size_t)(end - body) : 0;
-        return fail(msg, cap, "malformed JSON at byte %zu", at);
-    }
-    int rc = 0;
-    const cJSON *j, *x = NULL, *lens = NULL, *in;
-    if (!cJSON_IsObject(root)) {
-        rc = fail(msg, cap, "the body must be a JSON object");
-        goto done;
-    }
-    if ((j = cJSON_GetObjectItemCaseSensitive(root, "id"))) {
-        if (!cJSON_IsString(j)) {
-            rc = fail(msg, cap, "'id' must be a string");
-            goto done;
-        }
-        if (!(r->id = dup_string(j, "'id'", 256, &rc, msg, cap))) goto done;
-    }
+    cJSON *root;
+    const cJSON *x = NULL, *lens = NULL, *in;
+    int rc = parse_root(body, len, &root, &r->id, msg, cap);
+    if (rc) goto done;
     const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(root, "inputs");
     if (!cJSON_IsArray(inputs) || cJSON_GetArraySize(inputs) < 1 || cJSON_GetArraySize(inputs) > 2) {
         rc = fail(msg, cap, "a dense model takes one FP32 input [T, %d] or [N, T, %d], and optionally INT32 'lengths'",

@@ -9,18 +9,15 @@ array (one sequence). The whole set becomes one recur_batch (features
 [steps, F] and offsets [N + 1]), the form the library takes data in.
 """
 import ctypes
-import os
-import tempfile
 from ctypes import POINTER, Structure, byref, c_double, c_float, c_int, c_int32, c_size_t, c_void_p
 
 from . import _lib, _np
 from ._lib import ArgumentError, call
+from .fit import _OPTIMS, _SELECT, _drive
 from .model import TASKS, Model, _b
 
 _HEADS = ("final", "steps")
 _LOSSES = {"mse": 2, "huber": 3, "nll": 1}
-_OPTIMS = {"sgd": 0, "adam": 1}
-_SELECT = {"auto": 0, "accuracy": 1, "loss": 2}
 DENSE = 1  # RECUR_INPUT_DENSE
 HEAD_STEPS = 1
 TARGET_REAL = 2
@@ -269,50 +266,12 @@ def fit_dense(X, y, task="regress", lengths=None, valid=0.1, head=None, loss=Non
     try:
         b = seqs.batch(lab, step_lab, tgt)
         tr = (c_size_t * len(train_idx))(*[int(i) for i in train_idx])
-        va = (c_size_t * len(valid_idx))(*[int(i) for i in valid_idx])
         call(lib.recur_model_fit_input_norm, model._handle(), byref(b), tr, len(train_idx))
-        from .fit import _Progress
-        fc = _lib.FitConfig()
-        lib.recur_fit_config_default(byref(fc))
-        t = fc.train
-        t.optim, t.lr, t.clip = _OPTIMS[optim], lr, clip
-        t.weight_decay, t.momentum, t.threads, t.seed = weight_decay, momentum, threads, seed
-        fc.epochs, fc.batch, fc.bucket, fc.patience = epochs, batch, bucket, patience
-        fc.select, fc.seed = _SELECT[select], seed
-        tmp = None
-        if model_path is None:
-            tmp = tempfile.TemporaryDirectory(prefix="recur-fit-")
-            model_path = os.path.join(tmp.name, "best.safetensors")
-        keep = [_b(os.fspath(model_path))]
-        fc.model_path = keep[0]
-        if checkpoint_path is not None:
-            keep.append(_b(os.fspath(checkpoint_path)))
-            fc.checkpoint_path = keep[-1]
-        stop = c_int(0)
-        fc.stop = ctypes.pointer(stop)
-        prog = _Progress(progress, on_epoch, stop)
-        fc.on_step = _lib.FIT_STEP_FN(prog.step) if progress else _lib.FIT_STEP_FN()
-        fc.on_epoch = _lib.FIT_EPOCH_FN(prog.epoch)
-        res = _lib.FitResult()
-        try:
-            try:
-                call(lib.recur_fit, model._handle(), byref(fc), byref(b), tr, len(train_idx), va,
-                     len(valid_idx), byref(res))
-            except _lib.Interrupted:
-                if prog.error is None:
-                    raise
-            if prog.bar is not None:
-                prog.bar.close()
-            if prog.error is not None:
-                raise prog.error
-            if res.best_saved:
-                best = Model.load(model_path)
-                model.close()
-                model = best
-        finally:
-            if tmp is not None:
-                tmp.cleanup()
-        return model, prog.history
+        return _drive(model, b, train_idx, valid_idx, optim=optim, lr=lr, clip=clip,
+                      weight_decay=weight_decay, momentum=momentum, threads=threads, seed=seed,
+                      epochs=epochs, batch=batch, bucket=bucket, balance=0.0, token_dropout=0.0,
+                      patience=patience, select=select, model_path=model_path,
+                      checkpoint_path=checkpoint_path, progress=progress, on_epoch=on_epoch)
     except BaseException:
         model.close()
         raise
@@ -363,7 +322,7 @@ def evaluate_dense(model, X, y, lengths=None):
     per-class precision/recall/f1 lists; regress: mse, mae, r2, loss;
     classify: accuracy, macro_recall, loss. ``loss``: the model's training
     loss, the mean per term."""
-    np = _np.need()
+    _np.need()
     lib = _lib_dense()
     h = model._handle()
     task = model.config["task"]

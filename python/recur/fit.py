@@ -226,51 +226,65 @@ def fit(data, valid=0.1, task="classify", epochs=10, batch=64, lr=1e-3, optim="a
         off = (c_int32 * (n + 1))(*offsets)
         lab = (c_int32 * max(1, n))(*[lab_id[l] for l in labels])
         b = _lib.Batch(n, tok, off, lab, None, None, None)
-        tr = (c_size_t * max(1, len(train_idx)))(*train_idx)
-        va = (c_size_t * max(1, len(valid_idx)))(*valid_idx)
-
-        cfg = _lib.FitConfig()
-        lib.recur_fit_config_default(byref(cfg))
-        t = cfg.train
-        t.optim, t.lr, t.clip = _OPTIMS[optim], lr, clip
-        t.weight_decay, t.momentum, t.threads, t.seed = weight_decay, momentum, threads, seed
-        cfg.epochs, cfg.batch, cfg.bucket, cfg.balance = epochs, batch, bucket, balance
-        cfg.token_dropout, cfg.patience, cfg.select, cfg.seed = (token_dropout, patience,
-                                                                 _SELECT[select], seed)
-        tmp = None
-        if model_path is None:
-            tmp = tempfile.TemporaryDirectory(prefix="recur-fit-")
-            model_path = os.path.join(tmp.name, "best.safetensors")
-        keep = [_b(os.fspath(model_path))]
-        cfg.model_path = keep[0]
-        if checkpoint_path is not None:
-            keep.append(_b(os.fspath(checkpoint_path)))
-            cfg.checkpoint_path = keep[-1]
-        stop = c_int(0)
-        cfg.stop = ctypes.pointer(stop)
-        prog = _Progress(progress, on_epoch, stop)
-        cfg.on_step = _lib.FIT_STEP_FN(prog.step) if progress else _lib.FIT_STEP_FN()
-        cfg.on_epoch = _lib.FIT_EPOCH_FN(prog.epoch)
-        res = _lib.FitResult()
-        try:
-            try:
-                call(lib.recur_fit, model._handle(), byref(cfg), byref(b), tr, len(train_idx),
-                     va, len(valid_idx), byref(res))
-            except _lib.Interrupted:
-                if prog.error is None:
-                    raise
-            if prog.bar is not None:
-                prog.bar.close()
-            if prog.error is not None:
-                raise prog.error
-            if res.best_saved:
-                best = Model.load(model_path)
-                model.close()
-                model = best
-        finally:
-            if tmp is not None:
-                tmp.cleanup()
-        return model, prog.history
+        return _drive(model, b, train_idx, valid_idx, optim=optim, lr=lr, clip=clip,
+                      weight_decay=weight_decay, momentum=momentum, threads=threads, seed=seed,
+                      epochs=epochs, batch=batch, bucket=bucket, balance=balance,
+                      token_dropout=token_dropout, patience=patience, select=select,
+                      model_path=model_path, checkpoint_path=checkpoint_path, progress=progress,
+                      on_epoch=on_epoch)
     except BaseException:
         model.close()
         raise
+
+
+def _drive(model, b, train_idx, valid_idx, optim, lr, clip, weight_decay, momentum, threads, seed,
+           epochs, batch, bucket, balance, token_dropout, patience, select, model_path,
+           checkpoint_path, progress, on_epoch):
+    """recur_fit on the data set b (a _lib.Batch) with fit()'s options:
+    the best model (loaded from model_path when one was saved; `model`
+    itself is closed then) and the history. Shared by fit and fit_dense."""
+    lib = _lib.lib()
+    tr = (c_size_t * max(1, len(train_idx)))(*[int(i) for i in train_idx])
+    va = (c_size_t * max(1, len(valid_idx)))(*[int(i) for i in valid_idx])
+    cfg = _lib.FitConfig()
+    lib.recur_fit_config_default(byref(cfg))
+    t = cfg.train
+    t.optim, t.lr, t.clip = _OPTIMS[optim], lr, clip
+    t.weight_decay, t.momentum, t.threads, t.seed = weight_decay, momentum, threads, seed
+    cfg.epochs, cfg.batch, cfg.bucket, cfg.balance = epochs, batch, bucket, balance
+    cfg.token_dropout, cfg.patience, cfg.select, cfg.seed = (token_dropout, patience,
+                                                             _SELECT[select], seed)
+    tmp = None
+    if model_path is None:
+        tmp = tempfile.TemporaryDirectory(prefix="recur-fit-")
+        model_path = os.path.join(tmp.name, "best.safetensors")
+    keep = [_b(os.fspath(model_path))]
+    cfg.model_path = keep[0]
+    if checkpoint_path is not None:
+        keep.append(_b(os.fspath(checkpoint_path)))
+        cfg.checkpoint_path = keep[-1]
+    stop = c_int(0)
+    cfg.stop = ctypes.pointer(stop)
+    prog = _Progress(progress, on_epoch, stop)
+    cfg.on_step = _lib.FIT_STEP_FN(prog.step) if progress else _lib.FIT_STEP_FN()
+    cfg.on_epoch = _lib.FIT_EPOCH_FN(prog.epoch)
+    res = _lib.FitResult()
+    try:
+        try:
+            call(lib.recur_fit, model._handle(), byref(cfg), byref(b), tr, len(train_idx),
+                 va, len(valid_idx), byref(res))
+        except _lib.Interrupted:
+            if prog.error is None:
+                raise
+        if prog.bar is not None:
+            prog.bar.close()
+        if prog.error is not None:
+            raise prog.error
+        if res.best_saved:
+            best = Model.load(model_path)
+            model.close()
+            model = best
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    return model, prog.history
