@@ -1094,13 +1094,16 @@ typedef struct recur_fit_result {
     int best_saved;       /* model_path holds the best model               */
     /* Interrupted before any epoch finished: the current weights were
      * scored and saved to model_path (with epoch 0) when this is 1. The
-     * score is on at most RECUR_FIT_QUICK_SCORE validation sequences, so
-     * that a stop is prompt on a large validation set. */
+     * score is on at most RECUR_FIT_QUICK_SCORE validation sequences, and
+     * on fewer (the first, at least one) when their forward pass would
+     * cost more than RECUR_FIT_QUICK_FLOPS (long sequences, a large
+     * model), so that a stop is prompt on a large validation set. */
     int saved_current;
     double current_score;
 } recur_fit_result;
 
 #define RECUR_FIT_QUICK_SCORE 4096
+#define RECUR_FIT_QUICK_FLOPS 1e10 /* about 0.2 s on one core */
 
 /*
  * Train m on the sequences train[0..n_train) of data, selecting on and
