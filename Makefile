@@ -173,6 +173,17 @@ random-diff: $(BUILD)/rnn_driver
 mpitest: all
 	tests/mpi_test.sh
 
+# Acceptance on real and classic data (tools/accept.py, docs/ACCEPTANCE.md):
+# recur's CLI beside PyTorch on French accents, co2 forecasting and the adding
+# problem. `make accept` is the full run (minutes), `make accept-quick` the CI
+# one; ACCEPT_ARGS="--only co2 --threads 2" and so on.
+ACCEPT_ARGS ?=
+.PHONY: accept accept-quick
+accept: $(BUILD)/recur
+	$(PYTHON) tools/accept.py --recur $(BUILD)/recur --json $(BUILD)/accept.json $(ACCEPT_ARGS)
+accept-quick: $(BUILD)/recur
+	$(PYTHON) tools/accept.py --quick --recur $(BUILD)/recur --json $(BUILD)/accept-quick.json $(ACCEPT_ARGS)
+
 # Debian packages the build needs (run as root, or with sudo).
 DEBS := build-essential pkg-config libopenblas-dev libutf8proc-dev libcjson-dev libcurl4-openssl-dev libzip-dev libsndfile1-dev libkissfft-dev espeak-ng sox python3-numpy \
         libmicrohttpd-dev
