@@ -31,6 +31,7 @@ int cmd_features(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_serve(int argc, char **argv); /* serve/serve.c */
 int cmd_inspect(int argc, char **argv);
+int cmd_listen(int argc, char **argv); /* cmd_listen.c */
 
 /* ------------------------------------------------------------------------ */
 /* Flag parsing (args.c): a table of options per command                     */

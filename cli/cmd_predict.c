@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "seq.h"
+#include "speech.h"
 
 #ifndef PRED_CHUNK
 #define PRED_CHUNK 256
@@ -196,6 +197,12 @@ int cmd_predict(int argc, char **argv)
     setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
     if (recur_model_load(pos[0], &m, &err)) {
         cli_lib_error(NULL, &err);
+        goto done;
+    }
+    /* A model trained on audio hears files (predict_audio.c). */
+    recur_features_config speech;
+    if (recur_model_get_features(m, &speech, &err) != RECUR_ERR_UNSUPPORTED) {
+        rc = predict_audio(m, pos[0], pos + 1, npos - 1, specs[0].seen ? o.top : 1, o.json);
         goto done;
     }
     const recur_model_config *mc = recur_model_get_config(m);

@@ -19,6 +19,7 @@ static const struct {
     {"features", cmd_features, "speech features (log-mel, MFCC) of audio files, as NumPy arrays"},
     {"import", cmd_import, "a recur model from a PyTorch state_dict saved as safetensors"},
     {"inspect", cmd_inspect, "what the gates do, character by character, as a model reads a name"},
+    {"listen", cmd_listen, "spoken words from raw 16 kHz audio on stdin, as they are heard"},
     {"serve", cmd_serve, "an HTTP server of models (Open Inference Protocol v2) with a page to try them"},
 };
 

@@ -1,7 +1,8 @@
 /* Spoken words from audio files to a label, end to end in C with librecur
  * alone: features, a bidirectional LSTM on them, held-out voices scored.
- * Usage: speech_words DATA [EPOCHS [HIDDEN [OUT]]]   (DATA: make data-speech's
- * folder; its train/ and test/ parts hold different voices). */
+ * Usage: speech_words DATA [EPOCHS [HIDDEN [OUT [BIDIRECTIONAL]]]]   (DATA: make
+ * data-speech's folder; its train/ and test/ parts hold different voices;
+ * BIDIRECTIONAL 0 makes a model that `recur listen` reads frame by frame). */
 #include <stdio.h>
 #include <stdlib.h>
 #include "recur.h"
@@ -10,7 +11,7 @@
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) return fprintf(stderr, "usage: speech_words DATA [EPOCHS [HIDDEN [OUT]]]\n"), 2;
+    if (argc < 2) return fprintf(stderr, "usage: speech_words DATA [EPOCHS [HIDDEN [OUT [BIDIRECTIONAL]]]]\n"), 2;
     char dir[4096];
     recur_error err;
     recur_seqset *train_set, *test_set; /* 40 log-mel bands per 10 ms frame */
@@ -35,7 +36,7 @@ int main(int argc, char **argv)
     mc.input = RECUR_INPUT_DENSE;
     mc.input_size = recur_seqset_input_size(train_set);
     mc.hidden = argc > 3 ? atoi(argv[3]) : 128;
-    mc.bidirectional = 1;
+    mc.bidirectional = argc > 5 ? atoi(argv[5]) != 0 : 1;
     recur_model *m;
     TRY(recur_model_create(&mc, NULL, labels, C, &m, &err));
     TRY(recur_model_fit_input_norm(m, data, train, n - n / 10, &err)); /* the training part's statistics */

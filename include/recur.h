@@ -1193,6 +1193,71 @@ RECUR_API recur_status recur_model_set_features(recur_model *m, const recur_feat
 RECUR_API recur_status recur_model_get_features(const recur_model *m, recur_features_config *cfg,
                                                 recur_error *err);
 
+/*
+ * Spoken words in a live stream (recur listen): push samples as they
+ * arrive, get a recur_spot each time a word ends. The rule (docs/SPEECH.md,
+ * "Listening"): a frame's energy is its mean mel band energy in dB; a
+ * word starts at a frame onset_db above a tracked noise floor (with the
+ * preroll frames before it), ends after `hangover` frames in a row below
+ * floor + offset_db (or at max_frames), and is the model's top label after
+ * its last frame, `confident` when that label's probability is at least
+ * `confidence`. Unidirectional models read every frame through the step
+ * API as it arrives; bidirectional ones read the word whole when it ends.
+ * The model must be a word classifier with recorded features
+ * (recur_model_get_features); the spotter is one stream: one per thread.
+ */
+typedef struct recur_spotter_config {
+    float confidence; /* probability the top label needs to count (0.5)      */
+    float onset_db;   /* a word starts this far above the noise floor (9)     */
+    float offset_db;  /* quiet: below floor + this (6), <= onset_db           */
+    int preroll;      /* frames before the onset that belong to the word (15) */
+    int hangover;     /* quiet frames in a row that end it (20)               */
+    int max_frames;   /* a word this long is decided there (300: 3 s)         */
+} recur_spotter_config;
+typedef struct recur_spot {
+    int label;          /* the model's top label                              */
+    float logprob;      /* its log-probability                                */
+    int confident;      /* exp(logprob) >= confidence                         */
+    int frames;         /* frames the model read (preroll and hangover in)    */
+    double start_s, end_s; /* the word's span in the stream, in seconds       */
+} recur_spot;
+typedef struct recur_spotter recur_spotter;
+RECUR_API void recur_spotter_config_default(recur_spotter_config *cfg);
+/* cfg NULL: the defaults. RECUR_ERR_UNSUPPORTED for a model that is not a
+ * word classifier or records no features. */
+RECUR_API recur_status recur_spotter_create(const recur_model *m, const recur_spotter_config *cfg,
+                                            recur_spotter **out, recur_error *err);
+RECUR_API void recur_spotter_free(recur_spotter *s);
+/* At most cap words are returned (*n_spots); when cap is reached the rest
+ * of the samples stay queued for the next push (push n = 0 to go on). */
+RECUR_API recur_status recur_spotter_push(recur_spotter *s, const float *samples, size_t n, recur_spot *spots,
+                                          int cap, int *n_spots, recur_error *err);
+/* End of the stream: the last frames, and the word in progress decided
+ * (cap >= 2); the spotter is then reset for a new stream. */
+RECUR_API recur_status recur_spotter_flush(recur_spotter *s, recur_spot *spots, int cap, int *n_spots,
+                                           recur_error *err);
+RECUR_API void recur_spotter_reset(recur_spotter *s);
+
+/*
+ * Connected speech (a tagger with one label per frame): the string the
+ * frame labels spell, every run of one label collapsed to one symbol and
+ * `silence` (and labels < 0) dropped; out has room for `steps`; returns
+ * the symbols written. "sil 4 4 sil 0 7 7" spells 4 0 7.
+ */
+RECUR_API int recur_collapse_runs(const int32_t *frame_labels, int steps, int silence, int32_t *out);
+/* Strings against the truth: the share of wrong strings (string error
+ * rate) and the edit distance over the reference symbols (token error
+ * rate: substitutions, insertions and deletions, Levenshtein). */
+typedef struct recur_string_metrics {
+    size_t strings, wrong;     /* strings scored, and those not exactly right */
+    size_t ref_tokens, edits;  /* reference symbols, and the edits summed     */
+} recur_string_metrics;
+RECUR_API void recur_string_metrics_reset(recur_string_metrics *m);
+RECUR_API recur_status recur_string_metrics_add(recur_string_metrics *m, const int32_t *hyp, int nh,
+                                                const int32_t *ref, int nr, recur_error *err);
+RECUR_API double recur_string_metrics_ser(const recur_string_metrics *m); /* wrong / strings   */
+RECUR_API double recur_string_metrics_ter(const recur_string_metrics *m); /* edits / ref_tokens */
+
 /* ------------------------------------------------------------------------ */
 /* Metrics of tagging and regression                                         */
 /* ------------------------------------------------------------------------ */

@@ -1,8 +1,14 @@
 /* Speech models: the features a model was trained on are saved with it and
- * read back exactly; a model without them, or with a damaged record, says
- * so. */
+ * read back exactly (a model without them, or with a damaged record, says
+ * so); a word spotter hears two tone "words" in a stream; frame labels
+ * collapse to strings that are scored by edit distance; recur predict and
+ * recur listen on tiny audio made here (tests/speech_cli.c). */
+#define _DEFAULT_SOURCE
+#include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "speech_util.h"
 #include "test.h"
 
 static recur_model *dense_model(int input_size)
@@ -93,8 +99,76 @@ static void features_must_fit_the_model(void)
     recur_vocab_free(v);
 }
 
+/* The spotter on a stream of quiet, "low", quiet, "high", quiet hears the
+ * two words, in order, confidently, about where they are; the same stream
+ * read by a bidirectional model (words read whole at their end) too. */
+static void spotter_hears_two_words(void)
+{
+    for (int bidi = 0; bidi <= 1; bidi++) {
+        recur_model *m = speech_tone_model(bidi);
+        if (!m) return;
+        size_t n = 0;
+        int16_t *pcm = speech_tone_stream(&n);
+        float *x = malloc(n * sizeof *x);
+        for (size_t i = 0; i < n; i++) x[i] = pcm[i] / 32768.0f;
+        recur_error err;
+        recur_spotter *sp = NULL;
+        CHECK_OK(recur_spotter_create(m, NULL, &sp, &err), &err);
+        recur_spot got[8], tmp[4];
+        int n_got = 0, k = 0;
+        /* Pushed in uneven pieces, as a pipe delivers them. */
+        for (size_t i = 0; sp && i < n; i += 777) {
+            size_t len = n - i < 777 ? n - i : 777;
+            CHECK_OK(recur_spotter_push(sp, x + i, len, tmp, 4, &k, &err), &err);
+            for (int j = 0; j < k && n_got < 8; j++) got[n_got++] = tmp[j];
+        }
+        if (sp) CHECK_OK(recur_spotter_flush(sp, tmp, 4, &k, &err), &err);
+        for (int j = 0; sp && j < k && n_got < 8; j++) got[n_got++] = tmp[j];
+        CHECK_MSG(n_got == 2, "bidirectional %d: %d words", bidi, n_got);
+        if (n_got == 2) {
+            CHECK(strcmp(recur_model_label_name(m, got[0].label), "low") == 0);
+            CHECK(strcmp(recur_model_label_name(m, got[1].label), "high") == 0);
+            CHECK(got[0].confident && got[1].confident);
+            /* "low" sounds 0.30-0.60 s, "high" 1.10-1.40 s (speech_util.c). */
+            CHECK_MSG(got[0].start_s < 0.30 && got[0].end_s > 0.60 && got[0].end_s < 1.10, "low %.2f-%.2f",
+                      got[0].start_s, got[0].end_s);
+            CHECK_MSG(got[1].start_s > 0.60 && got[1].start_s < 1.10 && got[1].end_s > 1.40, "high %.2f-%.2f",
+                      got[1].start_s, got[1].end_s);
+        }
+        recur_spotter_free(sp);
+        free(x);
+        free(pcm);
+        recur_model_free(m);
+    }
+}
+
+static void frame_labels_spell_strings(void)
+{
+    /* 9 = silence: "sil 4 4 sil sil 0 7 7 sil 7" spells 4 0 7 7. */
+    const int32_t frames[] = {9, 4, 4, 9, 9, 0, 7, 7, 9, 7};
+    int32_t out[10];
+    int n = recur_collapse_runs(frames, 10, 9, out);
+    CHECK(n == 4 && out[0] == 4 && out[1] == 0 && out[2] == 7 && out[3] == 7);
+    CHECK(recur_collapse_runs(frames, 3, -1, out) == 2); /* no silence label: 9 4 */
+    recur_string_metrics sm;
+    recur_string_metrics_reset(&sm);
+    recur_error err;
+    const int32_t ref[] = {4, 0, 7}, sub[] = {4, 1, 7}, del[] = {4, 7}, ins[] = {4, 0, 0, 7, 2};
+    CHECK_OK(recur_string_metrics_add(&sm, ref, 3, ref, 3, &err), &err);
+    CHECK_OK(recur_string_metrics_add(&sm, sub, 3, ref, 3, &err), &err);
+    CHECK_OK(recur_string_metrics_add(&sm, del, 2, ref, 3, &err), &err);
+    CHECK_OK(recur_string_metrics_add(&sm, ins, 5, ref, 3, &err), &err);
+    CHECK_OK(recur_string_metrics_add(&sm, NULL, 0, ref, 3, &err), &err);
+    CHECK(sm.strings == 5 && sm.wrong == 4 && sm.ref_tokens == 15);
+    CHECK_MSG(sm.edits == 0 + 1 + 1 + 2 + 3, "edits %zu", sm.edits);
+    CHECK_NEAR(recur_string_metrics_ser(&sm), 0.8, 1e-12);
+    CHECK_NEAR(recur_string_metrics_ter(&sm), 7.0 / 15.0, 1e-12);
+}
+
 const test_case tests_speech[] = {
     {"features_round_trip_through_a_file", features_round_trip_through_a_file},
     {"features_must_fit_the_model", features_must_fit_the_model},
+    {"spotter_hears_two_words", spotter_hears_two_words},
+    {"frame_labels_spell_strings", frame_labels_spell_strings},
     {NULL, NULL},
 };

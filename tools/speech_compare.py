@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Spoken words on held-out voices: recur against two baselines, on the same features.
 
-    /usr/bin/python3 tools/speech_compare.py DATA [--recur build/recur] [--epochs 15] [--templates 8]
+    /usr/bin/python3 tools/speech_compare.py DATA [--recur build/recur] [--epochs 15] [--templates 8] [--model M]
 
 DATA is `make data-speech`'s folder (train/ and test/ hold disjoint voices).
 Every system sees the same features: `recur features` (40 log-mel bands per
@@ -178,12 +178,13 @@ def main():
     ap.add_argument("--skip-torch", action="store_true")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--example", default="build/examples/speech_words")
+    ap.add_argument("--model", help="keep recur's model in this file (for recur predict and listen)")
     a = ap.parse_args()
     words, trf = files_of(os.path.join(a.data, "train"))
     _, tef = files_of(os.path.join(a.data, "test"))
     res = {"train_files": len(trf), "test_files": len(tef), "words": len(words)}
     with tempfile.TemporaryDirectory() as work:
-        model = os.path.join(work, "speech.safetensors")
+        model = a.model or os.path.join(work, "speech.safetensors")
         t0 = time.time()
         out = subprocess.run([a.example, a.data, str(a.epochs), str(a.hidden), model], check=True,
                              capture_output=True, text=True).stdout

@@ -1,0 +1,71 @@
+/*
+ * From frame labels to the string they spell, and how far a string is from
+ * the truth: the connected-digit tagger's output (recur predict) and score
+ * (string and token error rates).
+ *
+ * A string is the frame labels with every run of one label collapsed to a
+ * single symbol and the silence label dropped, so "sil 4 4 4 sil sil 0 0 7"
+ * spells 4 0 7. Two equal digits in a row are told apart only by a silence
+ * frame between them: the corpus (tools/data/make_speech_digits.py) always
+ * leaves one.
+ */
+#include <stdlib.h>
+
+#include "audio/audio.h"
+#include "core/error.h"
+
+int recur_collapse_runs(const int32_t *frame_labels, int steps, int silence, int32_t *out)
+{
+    int n = 0;
+    for (int t = 0; t < steps; t++) {
+        int32_t l = frame_labels[t];
+        if (t > 0 && l == frame_labels[t - 1]) continue;
+        if (l == silence || l < 0) continue;
+        out[n++] = l;
+    }
+    return n;
+}
+
+void recur_string_metrics_reset(recur_string_metrics *m)
+{
+    m->strings = m->wrong = m->ref_tokens = m->edits = 0;
+}
+
+recur_status recur_string_metrics_add(recur_string_metrics *m, const int32_t *hyp, int nh, const int32_t *ref,
+                                      int nr, recur_error *err)
+{
+    if (!m || nh < 0 || nr < 0 || (nh && !hyp) || (nr && !ref))
+        return recur_fail(err, RECUR_ERR_ARG, "recur_string_metrics_add: bad arguments");
+    /* Levenshtein distance, one row at a time. */
+    int *row = malloc((size_t)(nr + 1) * sizeof *row);
+    if (!row) return recur_fail(err, RECUR_ERR_NOMEM, "out of memory");
+    for (int j = 0; j <= nr; j++) row[j] = j;
+    for (int i = 1; i <= nh; i++) {
+        int diag = row[0];
+        row[0] = i;
+        for (int j = 1; j <= nr; j++) {
+            int up = row[j], best = diag + (hyp[i - 1] != ref[j - 1]);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            diag = up;
+            row[j] = best;
+        }
+    }
+    size_t d = (size_t)row[nr];
+    free(row);
+    m->strings++;
+    m->wrong += d != 0;
+    m->ref_tokens += (size_t)nr;
+    m->edits += d;
+    return RECUR_OK;
+}
+
+double recur_string_metrics_ser(const recur_string_metrics *m)
+{
+    return m->strings ? (double)m->wrong / (double)m->strings : 0.0;
+}
+
+double recur_string_metrics_ter(const recur_string_metrics *m)
+{
+    return m->ref_tokens ? (double)m->edits / (double)m->ref_tokens : 0.0;
+}
