@@ -209,6 +209,11 @@ SPEECH_DIR ?= data/speech
 data-speech:
 	/usr/bin/python3 tools/data/make_speech.py --out $(SPEECH_DIR)
 
+# Connected digit strings with exact frame labels (docs/SPEECH.md).
+.PHONY: data-digits
+data-digits:
+	/usr/bin/python3 tools/data/make_speech_digits.py --out $(dir $(SPEECH_DIR))digits
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/recur.h $(DESTDIR)$(PREFIX)/include/

@@ -27,7 +27,7 @@ static void usage(FILE *f)
 {
     fputs("usage: build/bench/bench [options]   (make bench BENCH_ARGS=\"options\")\n"
           "  --quick              3 short trials per figure, fewer kernel shapes (a rough look)\n"
-          "  --only LIST          sections to run: peak,train,latency,bulk,kernel,task\n"
+          "  --only LIST          sections to run: peak,train,latency,bulk,kernel,task,speech\n"
           "                       (peak comes with train and kernel unless skipped)\n"
           "  --skip LIST          sections to leave out\n"
           "  --cells LIST         rnn_tanh,lstm,gru (also rnn_relu)   [rnn_tanh,lstm,gru]\n"
@@ -103,6 +103,7 @@ static int parse_sections(const char *s, int on, bench_opts *o)
         else if (strcmp(tok, "bulk") == 0) o->do_bulk = on;
         else if (strcmp(tok, "kernel") == 0) o->do_kernel = on;
         else if (strcmp(tok, "task") == 0) o->do_task = on;
+        else if (strcmp(tok, "speech") == 0) o->do_speech = on;
         else return -1;
     }
     return 0;
@@ -124,7 +125,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
     o->hidden[0] = 128, o->hidden[1] = 512, o->n_hidden = 2;
     o->khidden[0] = 128, o->khidden[1] = 256, o->khidden[2] = 512, o->n_khidden = 3;
     o->ksteps[0] = 8, o->ksteps[1] = 32, o->n_ksteps = 2;
-    o->do_peak = o->do_train = o->do_latency = o->do_bulk = o->do_kernel = o->do_task = 1;
+    o->do_peak = o->do_train = o->do_latency = o->do_bulk = o->do_kernel = o->do_task = o->do_speech = 1;
     o->torch = 1;
     o->dnnl = 1;
     o->python = getenv("RECUR_BENCH_PYTHON") ? getenv("RECUR_BENCH_PYTHON") : "/usr/bin/python3";
@@ -163,7 +164,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
         } else if (strcmp(a, "--quick") == 0) {
         } else if (strcmp(a, "--only") == 0) {
             NEED_ARG();
-            if (!only) o->do_peak = o->do_train = o->do_latency = o->do_bulk = o->do_kernel = o->do_task = 0;
+            if (!only) o->do_peak = o->do_train = o->do_latency = o->do_bulk = o->do_kernel = o->do_task = o->do_speech = 0;
             only = 1;
             bad = parse_sections(v, 1, o);
         } else if (strcmp(a, "--skip") == 0) {
@@ -915,6 +916,7 @@ int main(int argc, char **argv)
     print_header(stdout, &cx, 0);
     print_table(stdout, &cx, &r, 0);
     print_summary(stdout, &cx, &r, 0);
+    if (o.do_speech) speech_section(&o);
 
     char path[1024];
     snprintf(path, sizeof path, "%s/results.json", o.out_dir);

@@ -35,7 +35,7 @@ typedef struct bench_opts {
     int n_khidden;
     int ksteps[4];
     int n_ksteps;
-    int do_peak, do_train, do_latency, do_bulk, do_kernel, do_task;
+    int do_peak, do_train, do_latency, do_bulk, do_kernel, do_task, do_speech;
     int torch;           /* run the PyTorch side */
     const char *python;
     const char *torch_script;
@@ -197,6 +197,8 @@ void names_infer_rows(const bench_opts *o, const names_data *nd, rows *r);
 void kernel_rows(const bench_opts *o, rows *r);
 /* Dense-input training, regression and tagging (bench/task.c). */
 void task_rows(const bench_opts *o, rows *r);
+/* Features + inference, x real time on one core, printed as its own table (speech.c). */
+void speech_section(const bench_opts *o);
 
 /* The PyTorch side: runs torch_ref.py once per thread count and fills the
  * torch side of the rows; *info receives a line about torch's versions and

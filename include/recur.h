@@ -377,6 +377,14 @@ RECUR_API recur_status recur_seqset_load(const char *path, const recur_seqset_op
 struct recur_features_config;
 RECUR_API recur_status recur_seqset_load_audio(const char *dir, const struct recur_features_config *features,
                                                recur_seqset **out, recur_error *err);
+/* Connected speech (a tag per frame): dir holds audio files and, beside
+ * each, <stem>.lab with one "start end label" line per labelled span (in
+ * samples, increasing, not overlapping); frame t is tagged with the span
+ * holding its window's centre sample (t hop + window / 2), or "sil" where
+ * none does. Sequences are named by file, in bytewise order; tags sorted
+ * bytewise ("0".."9" before "sil"). tools/data/make_speech_digits.py. */
+RECUR_API recur_status recur_seqset_load_audio_tags(const char *dir, const struct recur_features_config *features,
+                                                    recur_seqset **out, recur_error *err);
 RECUR_API void recur_seqset_free(recur_seqset *s);
 
 /* The whole set as one batch; valid until the set is freed or re-encoded. */

@@ -165,10 +165,54 @@ static void frame_labels_spell_strings(void)
     CHECK_NEAR(recur_string_metrics_ter(&sm), 7.0 / 15.0, 1e-12);
 }
 
+/* Connected speech: a .lab beside each file tags every frame by the span
+ * holding its window's centre, "sil" elsewhere; a bad .lab is one line
+ * naming the file and line. */
+static void audio_tags_label_every_frame(void)
+{
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/strings", test_tmpdir());
+    CHECK(mkdir(dir, 0777) == 0);
+    int16_t pcm[16000];
+    speech_fill(pcm, 16000, 300.0, 3200, 8000, 5);
+    snprintf(path, sizeof path, "%s/a.wav", dir);
+    speech_write_wav(path, 16000, 1, pcm, 16000);
+    snprintf(path, sizeof path, "%s/a.lab", dir);
+    FILE *f = fopen(path, "w");
+    fputs("3200 8000 4\n\n9600 12000 7\n", f);
+    fclose(f);
+    recur_error err;
+    recur_seqset *s = NULL;
+    CHECK_OK(recur_seqset_load_audio_tags(dir, NULL, &s, &err), &err);
+    if (!s) return;
+    const recur_batch *b = recur_seqset_batch(s);
+    CHECK(recur_seqset_size(s) == 1 && recur_seqset_num_tags(s) == 3 && b->step_labels && b->features);
+    CHECK(strcmp(recur_seqset_tag_name(s, 0), "4") == 0 && strcmp(recur_seqset_tag_name(s, 2), "sil") == 0);
+    int T = b->offsets[1];
+    CHECK(T == 1 + (16000 - 400) / 160);
+    /* Frame t's centre is 160 t + 200: "4" for t in 19..48, "7" for 59..73. */
+    for (int t = 0; t < T; t++) {
+        int want = t >= 19 && t <= 48 ? 0 : t >= 59 && t <= 73 ? 1 : 2;
+        CHECK_MSG(b->step_labels[t] == want, "frame %d: %d, want %d", t, b->step_labels[t], want);
+    }
+    int32_t spell[200];
+    CHECK(recur_collapse_runs(b->step_labels, T, 2, spell) == 2 && spell[0] == 0 && spell[1] == 1);
+    recur_seqset_free(s);
+    f = fopen(path, "w");
+    fputs("3200 8000 4\n7000 9000 5\n", f); /* overlaps the line before */
+    fclose(f);
+    CHECK(recur_seqset_load_audio_tags(dir, NULL, &s, &err) == RECUR_ERR_DATA && s == NULL);
+    CHECK_MSG(strstr(err.message, "a.lab:2:") != NULL, "'%s'", err.message);
+    remove(path);
+    CHECK(recur_seqset_load_audio_tags(dir, NULL, &s, &err) != RECUR_OK && s == NULL);
+    CHECK_MSG(strstr(err.message, "a.lab") != NULL, "'%s'", err.message);
+}
+
 const test_case tests_speech[] = {
     {"features_round_trip_through_a_file", features_round_trip_through_a_file},
     {"features_must_fit_the_model", features_must_fit_the_model},
     {"spotter_hears_two_words", spotter_hears_two_words},
     {"frame_labels_spell_strings", frame_labels_spell_strings},
+    {"audio_tags_label_every_frame", audio_tags_label_every_frame},
     {NULL, NULL},
 };
