@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <zip.h>
 
 #include "tool.h"
 
@@ -318,6 +319,117 @@ static void test_classify_dense(void)
     result_free(&r);
 }
 
+/* A .npy image (header padded to 64 bytes, then the data). */
+static size_t npy_image(unsigned char *out, size_t cap, const char *shape, const float *data, size_t len)
+{
+    char h[256];
+    int k = snprintf(h, sizeof h, "{'descr': '<f4', 'fortran_order': False, 'shape': %s, }", shape);
+    size_t pad = (64 - (10 + (size_t)k + 1) % 64) % 64, hl = (size_t)k + pad + 1;
+    if (10 + hl + len > cap) return 0;
+    memcpy(out, "\x93NUMPY\x01\x00", 8);
+    out[8] = (unsigned char)(hl & 0xff);
+    out[9] = (unsigned char)(hl >> 8);
+    memcpy(out + 10, h, (size_t)k);
+    memset(out + 10 + k, ' ', pad);
+    out[10 + hl - 1] = '\n';
+    memcpy(out + 10 + hl, data, len);
+    return 10 + hl + len;
+}
+
+/* NumPy: an .npz of features [N][T][2] and targets [N][1] (the first
+ * step's first value plus the last's, rescaled), stored members as np.savez writes
+ * them; eval --held-out and predict on a .npy of features alone. */
+static void test_regress_npz(void)
+{
+    NEED_BIN();
+    const char *d = new_dir("npz");
+    enum { N = 200, T = 6 };
+    static float x[N][T][2], y[N][1];
+    rng_state = 21;
+    for (int i = 0; i < N; i++) {
+        /* Far from 0 and wide: only standardised inputs learn this fast. */
+        for (int t = 0; t < T; t++) x[i][t][0] = (float)(100 + 20 * uniform()), x[i][t][1] = (float)uniform();
+        y[i][0] = (x[i][0][0] + x[i][T - 1][0] - 220) / 10;
+    }
+    static unsigned char fimg[sizeof x + 256], timg[sizeof y + 256];
+    size_t fl = npy_image(fimg, sizeof fimg, "(200, 6, 2)", &x[0][0][0], sizeof x);
+    size_t tl = npy_image(timg, sizeof timg, "(200, 1)", &y[0][0], sizeof y);
+    char p[700];
+    snprintf(p, sizeof p, "%s/sums.npz", d);
+    int ze;
+    zip_t *z = zip_open(p, ZIP_CREATE | ZIP_TRUNCATE, &ze);
+    CHECK(z != NULL);
+    if (!z) return;
+    zip_int64_t a = zip_file_add(z, "features.npy", zip_source_buffer(z, fimg, fl, 0), ZIP_FL_OVERWRITE);
+    zip_int64_t b = zip_file_add(z, "targets.npy", zip_source_buffer(z, timg, tl, 0), ZIP_FL_OVERWRITE);
+    CHECK(a >= 0 && b >= 0);
+    if (a >= 0) zip_set_file_compression(z, (zip_uint64_t)a, ZIP_CM_STORE, 0);
+    if (b >= 0) zip_set_file_compression(z, (zip_uint64_t)b, ZIP_CM_STORE, 0);
+    CHECK(zip_close(z) == 0);
+    result r = run_in(d, NULL, "train sums.npz -o n.safetensors --epochs 12 --lr 0.01 --batch 16 " FAST, NULL);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    CHECK(strstr(r.out, "2 features per step") && strstr(r.out, "1 real target per sequence"));
+    result_free(&r);
+    char m[700];
+    snprintf(m, sizeof m, "%s/n.safetensors", d);
+    double r2 = meta_number(m, "test_r2");
+    CHECK_MSG(r2 >= 0.9, "held-out R² %.4f is below 0.9", r2);
+    r = run_in(d, NULL, "eval n.safetensors sums.npz --held-out --json", NULL);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    CHECK(fabs(json_number(r.out, "r2") - r2) < 1e-6 && json_number(r.out, "sequences") == 30);
+    result_free(&r);
+    size_t n3 = npy_image(fimg, sizeof fimg, "(3, 6, 2)", &x[0][0][0], 3 * sizeof x[0]);
+    put(d, "three.npy", (const char *)fimg, n3);
+    r = run_in(d, NULL, "predict n.safetensors three.npy", NULL);
+    CHECK_MSG(r.code == 0 && strncmp(r.out, "#1\t", 3) == 0 && strstr(r.out, "\n#3\t"), "exit %d: %s %s", r.code,
+              r.out, r.err);
+    if (r.code == 0) {
+        double v = strtod(r.out + 3, NULL);
+        CHECK_MSG(fabs(v - y[0][0]) < 0.4, "prediction %.3f for a target of %.3f", v, (double)y[0][0]);
+    }
+    result_free(&r);
+}
+
+/* A names folder trains as it always did: its model records the flags
+ * of names only (none of sequence data's), and those flags are refused. */
+static void test_names_unchanged(void)
+{
+    NEED_BIN();
+    const char *d = new_dir("names");
+    char sub[700];
+    snprintf(sub, sizeof sub, "%s/data", d);
+    mkdir(sub, 0700);
+    char a[4000] = "", b[4000] = "";
+    rng_state = 2;
+    for (int i = 0; i < 120; i++) {
+        char w[12];
+        int n = 3 + i % 4;
+        for (int k = 0; k < n; k++) w[k] = "aeiou"[(int)(uniform() * 5)];
+        w[n] = 0;
+        strcat(a, w), strcat(a, "\n");
+        for (int k = 0; k < n; k++) w[k] = "bcdfg"[(int)(uniform() * 5)];
+        strcat(b, w), strcat(b, "\n");
+    }
+    put(sub, "Soft.txt", a, strlen(a));
+    put(sub, "Hard.txt", b, strlen(b));
+    result r = run_in(d, NULL, "train data -o names.safetensors --epochs 1 --hidden 8 --embed 4 --threads 1", NULL);
+    CHECK_MSG(r.code == 0, "exit %d: %s", r.code, r.err);
+    CHECK(strstr(r.out, "names/s") != NULL);
+    result_free(&r);
+    char m[700];
+    snprintf(m, sizeof m, "%s/names.safetensors", d);
+    recur_model *nm = NULL;
+    recur_error err;
+    CHECK_OK(recur_model_load(m, &nm, &err), &err);
+    const char *args = nm ? recur_model_get_meta(nm, "train_args") : NULL;
+    CHECK(args && strstr(args, "--hidden 8") && !strstr(args, "--task") && !strstr(args, "--tokens"));
+    CHECK(nm && !recur_model_get_meta(nm, "data.kind"));
+    recur_model_free(nm);
+    r = run_in(d, NULL, "train data -o x.safetensors --step-tags t", NULL);
+    CHECK_FAILS(r, 2, "--step-tags is for sequence data");
+    result_free(&r);
+}
+
 static void test_errors(void)
 {
     NEED_BIN();
@@ -363,6 +475,8 @@ const test_case tests_cli_seq[] = {
     {"regress_csv", test_regress_csv},
     {"eval_predict_info", test_eval_predict_info},
     {"classify_dense", test_classify_dense},
+    {"regress_npz", test_regress_npz},
+    {"names_unchanged", test_names_unchanged},
     {"errors", test_errors},
     {NULL, NULL},
 };
