@@ -609,6 +609,19 @@ typedef enum recur_dtype {
     RECUR_DTYPE_BF16 = 2
 } recur_dtype;
 RECUR_API recur_status recur_model_quantize(recur_model *m, recur_dtype dtype, recur_error *err);
+/*
+ * Weights written in place (through recur_model_param's data) after runners
+ * were made or after quantizing: call this once the writes are done, before
+ * the next inference, and while no runner of the model is running. Runners
+ * keep lookup tables and packed copies of the weights made once; each of
+ * them makes them again at its next call. A quantized model rounds again
+ * each weight row that differs from its stored values (int8: a new scale
+ * for that row; untouched rows keep their bytes) and leaves the rounded
+ * values in the weights, as recur_model_quantize does; RECUR_ERR_ARG, with
+ * the model unchanged, names a non-finite weight. Trainers read the
+ * weights at every step and need no call.
+ */
+RECUR_API recur_status recur_model_weights_changed(recur_model *m, recur_error *err);
 RECUR_API recur_dtype recur_model_dtype(const recur_model *m);
 /* "f32", "int8", "bf16"; parse returns -1 when unknown. */
 RECUR_API const char *recur_dtype_name(recur_dtype dtype);

@@ -277,6 +277,101 @@ static void step_api_quantized(void)
     }
 }
 
+/*
+ * Weights written through recur_model_param after a runner was made (and
+ * after quantizing): recur_model_weights_changed makes the old runner answer
+ * as a new one does, for fp32, int8 and bf16, through predict and the step
+ * API; a quantized model re-rounds only the rows that changed; a non-finite
+ * weight is refused with the model unchanged. Without the call the old
+ * runner answered with the old weights (that is what this test catches).
+ */
+static void weights_changed_refreshes_runners(void)
+{
+    recur_rng r;
+    recur_rng_seed(&r, 21);
+    int32_t tok[NSEQ * 12], off[NSEQ + 1];
+    make_ids(tok, off, &r);
+    for (int dt = RECUR_DTYPE_F32; dt <= RECUR_DTYPE_BF16; dt++)
+        for (int c = 0; c < 2; c++) {
+            recur_model *m = make_model(c ? RECUR_CELL_GRU : RECUR_CELL_LSTM, 20, 2, 0, RECUR_TASK_CLASSIFY);
+            recur_error err;
+            recur_runner *old = NULL, *step = NULL;
+            if (!m) continue;
+            if (dt != RECUR_DTYPE_F32) CHECK_OK(recur_model_quantize(m, (recur_dtype)dt, &err), &err);
+            CHECK_OK(recur_runner_create(m, NSEQ, &old, &err), &err);
+            CHECK_OK(recur_runner_create(m, 1, &step, &err), &err);
+            if (!old || !step) goto next;
+            float before[NSEQ * NCLS], after[NSEQ * NCLS], fresh[NSEQ * NCLS], s0[NCLS], s1[NCLS];
+            CHECK_OK(recur_runner_classify_ids(old, tok, off, NSEQ, before, &err), &err);
+            CHECK_OK(recur_runner_reset(step, 0, &err), &err);
+            CHECK_OK(recur_runner_step(step, 3, s0, &err), &err);
+            /* Change the embedding (layer 0's tables), layer 0's W_ih, one
+             * row of W_hh of layer 1 and the head; remember an untouched
+             * quantized tensor (layer 1's W_ih). */
+            const float *untouched = NULL;
+            float *keep = NULL;
+            size_t keep_n = 0;
+            int hh_row = -1;
+            for (int i = 0; i < recur_model_param_count(m); i++) {
+                recur_param p = recur_model_param(m, i);
+                size_t n = (size_t)p.shape[0] * (p.ndim == 2 ? (size_t)p.shape[1] : 1);
+                if (strcmp(p.name, "embed.weight") == 0 || strcmp(p.name, "rnn.weight_ih_l0") == 0 ||
+                    strcmp(p.name, "out.weight") == 0)
+                    for (size_t j = 0; j < n; j++) p.data[j] = -1.5f * p.data[j] + 0.01f;
+                if (strcmp(p.name, "rnn.weight_hh_l1") == 0) {
+                    hh_row = 5;
+                    for (int k = 0; k < p.shape[1]; k++) p.data[hh_row * p.shape[1] + k] *= 3.0f;
+                }
+                if (strcmp(p.name, "rnn.weight_ih_l1") == 0) {
+                    untouched = p.data;
+                    keep_n = n;
+                    keep = malloc(n * sizeof *keep);
+                    if (keep) memcpy(keep, p.data, n * sizeof *keep);
+                }
+            }
+            CHECK(hh_row >= 0 && untouched && keep);
+            CHECK_OK(recur_model_weights_changed(m, &err), &err);
+            if (keep) CHECK_MSG(memcmp(keep, untouched, keep_n * sizeof *keep) == 0, "%s: an untouched tensor moved",
+                                recur_dtype_name((recur_dtype)dt));
+            CHECK_OK(recur_runner_classify_ids(old, tok, off, NSEQ, after, &err), &err);
+            classify(m, tok, off, fresh);
+            CHECK_MSG(memcmp(after, fresh, sizeof after) == 0, "%s %s: the old runner still answers with the old weights",
+                      recur_dtype_name((recur_dtype)dt), c ? "gru" : "lstm");
+            CHECK(max_diff(before, after, NSEQ * NCLS) > 1e-3);
+            CHECK_OK(recur_runner_reset(step, 0, &err), &err);
+            CHECK_OK(recur_runner_step(step, 3, s1, &err), &err);
+            recur_runner *again = NULL;
+            float s2[NCLS];
+            CHECK_OK(recur_runner_create(m, 1, &again, &err), &err);
+            if (again) {
+                CHECK_OK(recur_runner_reset(again, 0, &err), &err);
+                CHECK_OK(recur_runner_step(again, 3, s2, &err), &err);
+                CHECK_MSG(memcmp(s1, s2, sizeof s1) == 0 && max_diff(s0, s1, NCLS) > 1e-4,
+                          "%s: the step API did not see the new weights", recur_dtype_name((recur_dtype)dt));
+                recur_runner_free(again);
+            }
+            /* A non-finite weight: refused, nothing changes. */
+            if (dt != RECUR_DTYPE_F32) {
+                recur_param p = recur_model_param(m, 0);
+                for (int i = 0; i < recur_model_param_count(m); i++)
+                    if (strcmp(recur_model_param(m, i).name, "out.weight") == 0) p = recur_model_param(m, i);
+                float was = p.data[1];
+                p.data[1] = NAN;
+                CHECK(recur_model_weights_changed(m, &err) == RECUR_ERR_ARG);
+                CHECK_MSG(strstr(err.message, "out.weight") && strstr(err.message, "not finite"), "%s", err.message);
+                p.data[1] = was;
+                CHECK_OK(recur_model_weights_changed(m, &err), &err);
+                CHECK_OK(recur_runner_classify_ids(old, tok, off, NSEQ, after, &err), &err);
+                CHECK(memcmp(after, fresh, sizeof after) == 0);
+            }
+            free(keep);
+        next:
+            recur_runner_free(old);
+            recur_runner_free(step);
+            recur_model_free(m);
+        }
+}
+
 static void file_round_trip_and_training_refused(void)
 {
     recur_rng r;
@@ -452,6 +547,7 @@ const test_case tests_quant[] = {
     {"kernels_within_bound", kernels_within_bound},
     {"runner_matches_fp32", runner_matches_fp32},
     {"step_api_quantized", step_api_quantized},
+    {"weights_changed_refreshes_runners", weights_changed_refreshes_runners},
     {"file_round_trip_and_training_refused", file_round_trip_and_training_refused},
     {"hostile_files_rejected", hostile_files_rejected},
     {"dtype_names", dtype_names},

@@ -273,6 +273,7 @@ recur_status recur_runner_step(recur_runner *r, int32_t token, float *logprobs, 
     if (token < 0 || token >= m->V)
         return recur_fail(err, RECUR_ERR_ARG, "token %d is outside the vocabulary of %d", (int)token, m->V);
     const int GH = m->st.G * m->st.H;
+    pass_sync_weights(&r->ps, m);
     memcpy(r->xg, r->ps.P_sym[0] + (size_t)token * GH, (size_t)GH * sizeof(float));
     if (r->label >= 0 && r->ps.P_lab[0]) {
         const float *pl = r->ps.P_lab[0] + (size_t)r->label * GH;

@@ -36,6 +36,10 @@ struct recur_model {
     char **meta; /* key, value pairs */
     int n_meta;
     struct qmodel *q; /* reduced-precision weights (model/quant_model.h) or NULL */
+    /* Bumped whenever the weights change under runners (quantizing,
+     * recur_model_weights_changed): a runner whose copy differs rebuilds
+     * its lookup tables and packed weights before its next pass. */
+    unsigned wgen;
 };
 
 /* Gradient counterpart of a pointer into m->w. */

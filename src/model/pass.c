@@ -15,6 +15,7 @@ recur_status pass_init(pass *ps, const recur_model *m, int train, recur_error *e
     ps->train = train;
     ps->for_training = train;
     ps->tables_fixed = !train;
+    ps->wgen = m->wgen;
     size_t GH = (size_t)m->st.G * m->st.H;
     for (int d = 0; d < m->st.D && !model_dense(m); d++) {
         ps->P_sym[d] = malloc((size_t)m->V * GH * sizeof(float));
@@ -317,8 +318,21 @@ static void real_loss_grad(const recur_model *m, float *y, const float *t, size_
     }
 }
 
+void pass_sync_weights(pass *ps, const recur_model *m)
+{
+    if (!ps->tables_fixed || ps->wgen == m->wgen) return;
+    ps->wgen = m->wgen;
+    if (ps->ws) stack_ws_weights_changed(ps->ws);
+    /* Rebuilt now, not at the next pass (the step API reads them too), and
+     * as recur_runner_create makes them, so that the answers are a new
+     * runner's to the bit. */
+    for (int d = 0; d < m->st.D && !model_dense(m) && ps->P_sym[d]; d++)
+        model_input_tables(m, NULL, d, ps->P_sym[d], ps->P_lab[d]);
+}
+
 double pass_forward(pass *ps, const recur_model *m, recur_rng *rng)
 {
+    pass_sync_weights(ps, m);
     const stack *st = &m->st;
     const pack *p = &ps->pk;
     const int H = st->H, DH = model_features(m);

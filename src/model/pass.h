@@ -15,6 +15,7 @@ typedef struct pass {
                        * training even if the first pass evaluates        */
     int tables_fixed; /* inference: tables computed once and kept        */
     int tables_ready;
+    unsigned wgen;    /* the model's wgen the tables and packs were made at */
     pack pk;
     stack_ws *ws;
     int rows;       /* head rows: B (head FINAL) or N (head STEPS)        */
@@ -56,6 +57,9 @@ void pass_free(pass *ps);
  * packed rows it makes and its loss terms. */
 recur_status pass_check_batch(const recur_model *m, const recur_batch *b, int train, size_t *steps,
                               size_t *terms, recur_error *err);
+/* Inference: if the model's weights changed since the tables and packed
+ * weights were made (recur_model_weights_changed), make them again now. */
+void pass_sync_weights(pass *ps, const recur_model *m);
 /* Validate and pack a batch. */
 recur_status pass_prepare(pass *ps, const recur_model *m, const recur_batch *b,
                           recur_error *err);

@@ -134,6 +134,7 @@ static recur_status attach(recur_model *m, qmodel *q, recur_error *err)
     }
     m->q = q;
     m->st.q = &q->st;
+    m->wgen++; /* runners made before see the rounded weights */
     return RECUR_OK;
 }
 
@@ -181,6 +182,91 @@ recur_status recur_model_quantize(recur_model *m, recur_dtype dtype, recur_error
     for (int i = 0; i < m->n_tensors; i++)
         if (q->raw[i]) dequantize(m, q, i);
     return attach(m, q, err);
+}
+
+/* Element k of row r of tensor i as the model computes with it. */
+static float stored_value(const qmodel *q, int i, size_t cols, size_t r, size_t k)
+{
+    size_t j = r * cols + k;
+    return q->dtype == RECUR_DTYPE_INT8 ? (float)((const int8_t *)q->raw[i])[j] * q->scale[i][r]
+                                        : quant_from_bf16(((const uint16_t *)q->raw[i])[j]);
+}
+
+static void *dup_bytes(const void *p, size_t n)
+{
+    void *d = malloc(n ? n : 1);
+    if (d && n) memcpy(d, p, n);
+    return d;
+}
+
+/*
+ * A quantized model's weights written in m->w (through recur_model_param):
+ * the rows that differ from the stored values are rounded again (int8: with
+ * a new scale from the row's values; rows left alone keep their bytes and
+ * scale, so a file's -128 or an unchanged row does not drift), into a new
+ * qmodel that is packed before it replaces the old one: on failure the model
+ * is as it was.
+ */
+static recur_status requantize(recur_model *m, recur_error *err)
+{
+    const qmodel *old = m->q;
+    const int i8 = old->dtype == RECUR_DTYPE_INT8;
+    for (int i = 0; i < m->n_tensors; i++) {
+        if (!old->raw[i]) continue;
+        const model_tensor *t = &m->tensors[i];
+        size_t rows = (size_t)t->shape[0], cols = (size_t)t->shape[1];
+        for (size_t r = 0; r < rows; r++)
+            for (size_t k = 0; k < cols; k++) {
+                float v = m->w[t->offset + r * cols + k];
+                if (!isfinite(v))
+                    return recur_fail(err, RECUR_ERR_ARG, "tensor \"%s\" row %zu column %zu: weight %g is not finite",
+                                      t->name, r, k, (double)v);
+            }
+    }
+    qmodel *q = qmodel_new(m, old->dtype);
+    int bad = !q;
+    for (int i = 0; !bad && i < m->n_tensors; i++) {
+        if (!old->raw[i]) continue;
+        const model_tensor *t = &m->tensors[i];
+        size_t rows = (size_t)t->shape[0], cols = (size_t)t->shape[1];
+        q->raw[i] = dup_bytes(old->raw[i], t->size * (i8 ? 1 : 2));
+        q->scale[i] = old->scale[i] ? dup_bytes(old->scale[i], rows * sizeof(float)) : NULL;
+        if (!q->raw[i] || (old->scale[i] && !q->scale[i])) {
+            bad = 1;
+            break;
+        }
+        for (size_t r = 0; r < rows; r++) {
+            const float *w = m->w + t->offset + r * cols;
+            size_t k = 0;
+            while (k < cols && w[k] == stored_value(old, i, cols, r, k)) k++;
+            if (k == cols) continue;
+            if (i8) {
+                quant_rows_int8(1, (int)cols, w, (int8_t *)q->raw[i] + r * cols, &q->scale[i][r]);
+            } else {
+                uint16_t *b = (uint16_t *)q->raw[i] + r * cols;
+                for (k = 0; k < cols; k++) b[k] = quant_to_bf16(w[k]);
+            }
+        }
+    }
+    int head = tensor_at(m, m->out_w);
+    if (bad || head < 0 || pack_stack(m, q) || pack_rows(m, q, head, 0, m->C, &q->head)) {
+        qmodel_free(q);
+        return recur_fail(err, RECUR_ERR_NOMEM, "out of memory for the quantized weights");
+    }
+    for (int i = 0; i < m->n_tensors; i++)
+        if (q->raw[i]) dequantize(m, q, i);
+    qmodel_free(m->q);
+    m->q = q;
+    m->st.q = &q->st;
+    return RECUR_OK;
+}
+
+recur_status recur_model_weights_changed(recur_model *m, recur_error *err)
+{
+    if (!m) return recur_fail(err, RECUR_ERR_ARG, "weights_changed needs a model");
+    if (m->q) RECUR_TRY(requantize(m, err));
+    m->wgen++;
+    return RECUR_OK;
 }
 
 /* ------------------------------------------------------------------------ */

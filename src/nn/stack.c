@@ -294,6 +294,7 @@ recur_status stack_ws_reserve(const stack *st, stack_ws *ws, int N, int B, recur
 void stack_ws_fix_weights(stack_ws *ws) { ws->weights_fixed = 1; }
 void stack_ws_set_stop(stack_ws *ws, const volatile sig_atomic_t *stop) { ws->stop = stop; }
 int stack_ws_stopped(const stack_ws *ws) { return stopped(ws); }
+void stack_ws_weights_changed(stack_ws *ws) { ws->packed_valid = 0; }
 recur_status stack_ws_set_pool(stack_ws *ws, pool *p, recur_error *err)
 {
     if (ensure_scratch(ws, p ? pool_threads(p) : 1))

@@ -69,6 +69,9 @@ void stack_ws_fix_weights(stack_ws *ws);
  * NULL (the default): never. It changes no result while it stays 0. */
 void stack_ws_set_stop(stack_ws *ws, const volatile sig_atomic_t *stop);
 int stack_ws_stopped(const stack_ws *ws);
+/* The weights changed after all (recur_model_weights_changed): the next
+ * forward packs them again. */
+void stack_ws_weights_changed(stack_ws *ws);
 /* Layer 0's input projections of direction d, [N][G*H]: filled by the
  * caller when it runs stack_forward with x == NULL (with the bias of
  * stack_input_bias included). */
