@@ -53,6 +53,32 @@ static void round_trip_bounds(void)
  * sa / 2; bf16 rounds each input by at most 2^-8 relative. Plus a float
  * summation term. Shapes cover tails of panels (16 rows) and of K (4, 2).
  */
+/* RECUR_KERNELS picks the int8 kernel: "-novnni" gives the vpmaddwd path
+ * of the level (AVX-512BW at avx512, AVX2 at avx2), generic stays generic. */
+static void novnni_dispatch(void)
+{
+    const char *was = getenv("RECUR_KERNELS");
+    char saved[32] = "";
+    if (was) snprintf(saved, sizeof saved, "%s", was);
+    const int top = cpu_level_supported(), bw = cpu_features() & CPU_AVX512BW;
+    const struct { const char *env; int level; const char *want; } cases[] = {
+        {"generic", CPU_GENERIC, "generic"},
+        {"generic-novnni", CPU_GENERIC, "generic"},
+        {"avx2-novnni", CPU_AVX2, "avx2-madd"},
+        {"avx512-novnni", CPU_AVX512, bw ? "avx512bw-madd" : "avx2-madd"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (cases[i].level > top) continue;
+        setenv("RECUR_KERNELS", cases[i].env, 1);
+        const qkernels *k = qkernels_get();
+        CHECK_MSG(strncmp(k->name, cases[i].want, strlen(cases[i].want)) == 0 && cpu_level() == cases[i].level,
+                  "RECUR_KERNELS=%s: int8 kernel %s at level %d, expected %s", cases[i].env, k->name, cpu_level(),
+                  cases[i].want);
+    }
+    if (was) setenv("RECUR_KERNELS", saved, 1);
+    else unsetenv("RECUR_KERNELS");
+}
+
 static void kernels_within_bound(void)
 {
     recur_rng r;
@@ -74,8 +100,13 @@ static void kernels_within_bound(void)
         qmat qi, qb;
         CHECK(qmat_pack(&qi, RECUR_DTYPE_INT8, N, K, q, K, sc) == 0);
         CHECK(qmat_pack(&qb, RECUR_DTYPE_BF16, N, K, b, K, NULL) == 0);
-        for (int level = CPU_GENERIC; level <= CPU_AVX512; level++) {
-            const qkernels *k = qkernels_level(level);
+        /* Every level with this CPU's extensions, and again as a CPU
+         * without VNNI (the vpmaddwd paths: AVX2, and AVX-512BW if here). */
+        for (int v = 0; v < 3 * (CPU_AVX512 + 1); v++) {
+            const int level = v / 3, how = v % 3, bw = cpu_features() & CPU_AVX512BW;
+            const qkernels *k = how == 0 ? qkernels_level(level)
+                                : how == 1 ? qkernels_select(level, 0)
+                                           : bw ? qkernels_select(level, CPU_AVX512BW) : NULL;
             if (!k) continue;
             for (int dt = 0; dt < 2; dt++)
                 for (int acc = 0; acc < 2; acc++) {
@@ -85,6 +116,12 @@ static void kernels_within_bound(void)
                     quant_gemm(k, M, A, lda, Q, C, ldc, acc);
                     quant_gemm(g, M, A, lda, Q, Cg, ldc, acc);
                     int bad = 0;
+                    /* The int8 sums are exact and scaled alike: every int8
+                     * kernel gives the portable one's outputs to the bit. */
+                    if (!dt && memcmp(C, Cg, sizeof(float) * M * ldc) != 0) {
+                        CHECK_MSG(0, "%s int8 M=%d N=%d K=%d acc=%d: not the generic kernel's bits", k->name, M, N, K, acc);
+                        bad = 1;
+                    }
                     for (int i = 0; i < M && !bad; i++) {
                         float amax = 0;
                         for (int kk = 0; kk < K; kk++) amax = fabsf(A[i * lda + kk]) > amax ? fabsf(A[i * lda + kk]) : amax;
@@ -185,15 +222,20 @@ static double max_diff(const float *a, const float *b, int n)
 
 /* The runner's kernels are chosen when it is made: RECUR_KERNELS set around
  * the creation caps them (restored after). */
-static void with_level(int level, const recur_model *m, const int32_t *tok, const int32_t *off, float *lp)
+static void with_kernels(const char *name, const recur_model *m, const int32_t *tok, const int32_t *off, float *lp)
 {
     const char *was = getenv("RECUR_KERNELS");
     char saved[32] = "";
     if (was) snprintf(saved, sizeof saved, "%s", was);
-    setenv("RECUR_KERNELS", cpu_level_name(level), 1);
+    setenv("RECUR_KERNELS", name, 1);
     classify(m, tok, off, lp);
     if (was) setenv("RECUR_KERNELS", saved, 1);
     else unsetenv("RECUR_KERNELS");
+}
+
+static void with_level(int level, const recur_model *m, const int32_t *tok, const int32_t *off, float *lp)
+{
+    with_kernels(cpu_level_name(level), m, tok, off, lp);
 }
 
 /*
@@ -234,6 +276,14 @@ static void runner_matches_fp32(void)
                     double e = max_diff(lp, lp0, NSEQ * NCLS);
                     CHECK_MSG(e <= 1e-4, "%s %s: %s differs from generic by %g", recur_cell_name(cells[c]),
                               recur_dtype_name((recur_dtype)dt), cpu_level_name(level), e);
+                    /* The same level as a CPU without VNNI: int8 through
+                     * vpmaddwd, the same bits (exact sums). */
+                    float lpn[NSEQ * NCLS];
+                    char name[32];
+                    snprintf(name, sizeof name, "%s-novnni", cpu_level_name(level));
+                    with_kernels(name, q, tok, off, lpn);
+                    CHECK_MSG(memcmp(lpn, lp, sizeof lp) == 0, "%s %s: %s answers differently from %s",
+                              recur_cell_name(cells[c]), recur_dtype_name((recur_dtype)dt), name, cpu_level_name(level));
                 }
             }
         next:
@@ -544,6 +594,7 @@ static void dtype_names(void)
 
 const test_case tests_quant[] = {
     {"round_trip_bounds", round_trip_bounds},
+    {"novnni_dispatch", novnni_dispatch},
     {"kernels_within_bound", kernels_within_bound},
     {"runner_matches_fp32", runner_matches_fp32},
     {"step_api_quantized", step_api_quantized},

@@ -18,12 +18,19 @@ int cpu_level_supported(void)
     return CPU_GENERIC;
 }
 
+/* cap is name, or name followed by "-" and a modifier (-novnni). */
+static int level_is(const char *cap, const char *name)
+{
+    size_t n = strlen(name);
+    return strncmp(cap, name, n) == 0 && (cap[n] == '\0' || cap[n] == '-');
+}
+
 int cpu_level(void)
 {
     int level = cpu_level_supported();
     const char *cap = getenv("RECUR_KERNELS");
     if (cap) {
-        int want = strcmp(cap, "generic") == 0 ? CPU_GENERIC : strcmp(cap, "avx2") == 0 ? CPU_AVX2 : level;
+        int want = level_is(cap, "generic") ? CPU_GENERIC : level_is(cap, "avx2") ? CPU_AVX2 : level;
         if (want < level) level = want;
     }
     return level;
@@ -49,6 +56,9 @@ int cpu_features(void)
         if ((a >> 4 & 1) && level >= CPU_AVX2) f |= CPU_AVXVNNI;
         if ((a >> 5 & 1) && level >= CPU_AVX512) f |= CPU_BF16_512;
     }
+    if (level >= CPU_AVX512 && __builtin_cpu_supports("avx512bw")) f |= CPU_AVX512BW;
+    const char *cap = getenv("RECUR_KERNELS");
+    if (cap && strstr(cap, "-novnni")) f &= ~(CPU_VNNI512 | CPU_AVXVNNI);
 #endif
     return f;
 }

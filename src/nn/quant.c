@@ -177,25 +177,34 @@ void quant_bf16_gemm_generic(int M, const float *A, int lda, const qmat *W, floa
 /* Selection                                                                 */
 /* ------------------------------------------------------------------------ */
 
-/* Every combination a CPU can have: [int8 kernel][bf16 kernel]. */
-static const qkernels tables[3][2] = {
+/* Every combination a CPU can have: [int8 kernel][bf16 kernel]; int8 from
+ * the slowest: portable C, vpmaddwd on AVX2 and on AVX-512BW (CPUs without
+ * VNNI), AVX-VNNI, AVX-512 VNNI. */
+static const qkernels tables[5][2] = {
     {{"generic", quant_int8_gemm_generic, quant_bf16_gemm_generic},
      {"generic+bf16-512", quant_int8_gemm_generic, quant_bf16_gemm_bf16_512}},
+    {{"avx2-madd", quant_int8_gemm_avx2, quant_bf16_gemm_generic},
+     {"avx2-madd+bf16-512", quant_int8_gemm_avx2, quant_bf16_gemm_bf16_512}},
+    {{"avx512bw-madd", quant_int8_gemm_avx512bw, quant_bf16_gemm_generic},
+     {"avx512bw-madd+bf16-512", quant_int8_gemm_avx512bw, quant_bf16_gemm_bf16_512}},
     {{"avx-vnni", quant_int8_gemm_avxvnni, quant_bf16_gemm_generic},
      {"avx-vnni+bf16-512", quant_int8_gemm_avxvnni, quant_bf16_gemm_bf16_512}},
     {{"avx512-vnni", quant_int8_gemm_vnni512, quant_bf16_gemm_generic},
      {"avx512-vnni+bf16-512", quant_int8_gemm_vnni512, quant_bf16_gemm_bf16_512}},
 };
 
-const qkernels *qkernels_level(int level)
+const qkernels *qkernels_select(int level, int f)
 {
     if (level > cpu_level_supported()) return NULL;
-    int f = cpu_features();
     int i8 = 0, bf = 0;
-    if (level >= CPU_AVX512 && (f & CPU_VNNI512)) i8 = 2;
-    else if (level >= CPU_AVX2 && (f & CPU_AVXVNNI)) i8 = 1;
+    if (level >= CPU_AVX512 && (f & CPU_VNNI512)) i8 = 4;
+    else if (level >= CPU_AVX2 && (f & CPU_AVXVNNI)) i8 = 3;
+    else if (level >= CPU_AVX512 && (f & CPU_AVX512BW)) i8 = 2;
+    else if (level >= CPU_AVX2) i8 = 1;
     if (level >= CPU_AVX512 && (f & CPU_BF16_512)) bf = 1;
     return &tables[i8][bf];
 }
+
+const qkernels *qkernels_level(int level) { return qkernels_select(level, cpu_features()); }
 
 const qkernels *qkernels_get(void) { return qkernels_level(cpu_level()); }

@@ -75,6 +75,9 @@ typedef struct qkernels {
  * the table of one level (NULL when this CPU cannot run it). */
 const qkernels *qkernels_get(void);
 const qkernels *qkernels_level(int level);
+/* The table for a level given the extensions (cpu_features() bits): what
+ * qkernels_level uses, and tests reach the paths of CPUs without VNNI. */
+const qkernels *qkernels_select(int level, int features);
 
 /* The product through the kernel of W's dtype. */
 static inline void quant_gemm(const qkernels *k, int M, const float *A, int lda, const qmat *W, float *C,
@@ -88,11 +91,15 @@ static inline void quant_gemm(const qkernels *k, int M, const float *A, int lda,
  * (K..Kp-1 padded with 128) and its scale; bf16 rounding of a row. */
 float quant_row_u8(const float *a, int K, int Kp, uint8_t *out);
 void quant_row_bf16(const float *a, int K, int Kp, uint16_t *out);
-/* The kernels: portable (also where a CPU lacks an extension), AVX-VNNI
- * (quant_avx2.c), AVX-512 VNNI and AVX-512 BF16 (quant_avx512.c). */
+/* The kernels: portable C, AVX-VNNI (quant_avx2.c), AVX-512 VNNI and
+ * AVX-512 BF16 (quant_avx512.c). */
 void quant_int8_gemm_generic(int M, const float *A, int lda, const qmat *W, float *C, int ldc, int accumulate);
 void quant_bf16_gemm_generic(int M, const float *A, int lda, const qmat *W, float *C, int ldc, int accumulate);
 void quant_int8_gemm_avxvnni(int M, const float *A, int lda, const qmat *W, float *C, int ldc, int accumulate);
+/* Without VNNI: vpmaddwd on bytes widened to 16 bits, AVX2 (quant_avx2.c)
+ * and AVX-512BW (quant_avx512.c); the same sums and outputs as VNNI's. */
+void quant_int8_gemm_avx2(int M, const float *A, int lda, const qmat *W, float *C, int ldc, int accumulate);
+void quant_int8_gemm_avx512bw(int M, const float *A, int lda, const qmat *W, float *C, int ldc, int accumulate);
 void quant_int8_gemm_vnni512(int M, const float *A, int lda, const qmat *W, float *C, int ldc, int accumulate);
 void quant_bf16_gemm_bf16_512(int M, const float *A, int lda, const qmat *W, float *C, int ldc, int accumulate);
 

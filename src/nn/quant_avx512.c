@@ -120,6 +120,117 @@ VNNI void quant_int8_gemm_vnni512(int M, const float *A, int lda, const qmat *W,
 }
 
 /* ------------------------------------------------------------------------ */
+/* int8 without VNNI: vpmaddwd on sign-extended bytes (AVX-512BW)            */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * For AVX-512 CPUs without VNNI (Skylake-SP, Cascade Lake's predecessors):
+ * as quant_avx2.c's vpmaddwd path, 16 outputs of a k-group are two 32-byte
+ * halves widened to 32 int16 each; vpmaddwd against the row's 4 inputs
+ * gives 8 outputs x 2 partial sums per vector, added pairwise at the end.
+ * Exact int32 sums, so the outputs equal VNNI's bit for bit.
+ */
+#define BW __attribute__((target("avx512f,avx512bw,avx512vl")))
+
+/* quant_row_u8's q (same rounding), signed, as int16; 0 past K. */
+INLINE BW float row_s16(const float *a, int K, int Kp, int16_t *out)
+{
+    const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    __m512 vmax = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 16 <= K; k += 16) vmax = _mm512_max_ps(vmax, _mm512_and_ps(_mm512_loadu_ps(a + k), absmask));
+    float amax = _mm512_reduce_max_ps(vmax);
+    for (; k < K; k++) {
+        float v = a[k] < 0 ? -a[k] : a[k];
+        amax = v > amax ? v : amax;
+    }
+    float inv = amax > 0.0f && amax <= 3.0e38f ? 127.0f / amax : 0.0f;
+    const __m512 vinv = _mm512_set1_ps(inv);
+    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+    for (k = 0; k < K; k += 16) {
+        __mmask16 mk = K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1);
+        __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, a + k), vinv));
+        q = _mm512_min_epi32(_mm512_max_epi32(q, lo), hi);
+        _mm256_mask_storeu_epi16(out + k, mk, _mm512_cvtepi32_epi16(q));
+    }
+    for (k = K; k < Kp; k++) out[k] = 0;
+    return inv > 0.0f ? amax / 127.0f : 0.0f;
+}
+
+INLINE BW void madd_tile(const int MR, const int NP, const int16_t *xa, int Kp, const qmat *W, int p0,
+                         const float *sa, float *C, int ldc, int accumulate)
+{
+    const size_t ps = (size_t)QUANT_NR * Kp;
+    const int8_t *P = (const int8_t *)W->data + (size_t)p0 * ps;
+    __m512i acc[4][8]; /* [row][panel half] */
+#pragma GCC unroll 4
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 8
+        for (int j = 0; j < 2 * NP; j++) acc[i][j] = _mm512_setzero_si512();
+    for (int k = 0; k < Kp; k += 4) {
+        __m512i w[8];
+#pragma GCC unroll 8
+        for (int j = 0; j < 2 * NP; j++)
+            w[j] = _mm512_cvtepi8_epi16(
+                _mm256_load_si256((const __m256i *)(P + (j / 2) * ps + (size_t)k * QUANT_NR + (j % 2) * 32)));
+#pragma GCC unroll 4
+        for (int i = 0; i < MR; i++) {
+            int64_t a4;
+            memcpy(&a4, xa + (size_t)i * Kp + k, sizeof a4);
+            __m512i a = _mm512_set1_epi64(a4);
+#pragma GCC unroll 8
+            for (int j = 0; j < 2 * NP; j++) acc[i][j] = _mm512_add_epi32(acc[i][j], _mm512_madd_epi16(a, w[j]));
+        }
+    }
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+#pragma GCC unroll 4
+    for (int j = 0; j < NP; j++) {
+        int n = (p0 + j) * QUANT_NR, cols = W->N - n;
+        __mmask16 mk = cols >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cols) - 1);
+        __m512 sc = _mm512_loadu_ps(W->scale + n);
+#pragma GCC unroll 4
+        for (int i = 0; i < MR; i++) {
+            __m512i lo = acc[i][2 * j], hi = acc[i][2 * j + 1];
+            __m512i s = _mm512_add_epi32(_mm512_permutex2var_epi32(lo, even, hi), _mm512_permutex2var_epi32(lo, odd, hi));
+            float *c = C + (size_t)i * ldc + n;
+            __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(sc, _mm512_set1_ps(sa[i])));
+            if (accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, c), v);
+            _mm512_mask_storeu_ps(c, mk, v);
+        }
+    }
+}
+
+/* One or two rows: four panels at once (eight independent sums per k-group
+ * and row); more rows: two panels, as the rows give the independence. */
+#define MADD_ROWS(MR)                                                                        \
+    do {                                                                                     \
+        int p = 0;                                                                           \
+        if (MR <= 2)                                                                         \
+            for (; p + 4 <= W->panels; p += 4) madd_tile(MR, 4, xa, Kp, W, p, sa, c, ldc, accumulate); \
+        for (; p + 2 <= W->panels; p += 2) madd_tile(MR, 2, xa, Kp, W, p, sa, c, ldc, accumulate);     \
+        for (; p < W->panels; p++) madd_tile(MR, 1, xa, Kp, W, p, sa, c, ldc, accumulate);              \
+    } while (0)
+
+BW void quant_int8_gemm_avx512bw(int M, const float *A, int lda, const qmat *W, float *C, int ldc, int accumulate)
+{
+    _Alignas(64) int16_t xa[4 * QUANT_MAX_K];
+    float sa[4];
+    const int Kp = W->Kp;
+    for (int i = 0; i < M; i += 4) {
+        int mr = M - i < 4 ? M - i : 4;
+        for (int r = 0; r < mr; r++) sa[r] = row_s16(A + (size_t)(i + r) * lda, W->K, Kp, xa + (size_t)r * Kp);
+        float *c = C + (size_t)i * ldc;
+        switch (mr) {
+        case 4: MADD_ROWS(4); break;
+        case 3: MADD_ROWS(3); break;
+        case 2: MADD_ROWS(2); break;
+        default: MADD_ROWS(1); break;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
 /* bf16                                                                      */
 /* ------------------------------------------------------------------------ */
 
