@@ -1,5 +1,8 @@
 /* Every kernel level this CPU can run agrees with plain C: the packed
  * matrix product on awkward sizes, and sigmoid/tanh against libm. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/cpu.h"
@@ -190,7 +193,91 @@ static void colsums_match_generic(void)
     }
 }
 
+/* recur_rnn's inference forward with RECUR_KERNELS and RECUR_STEP_SPLIT
+ * set around it (restored after): y [T][B][D*H], hn, cn [L*D][B][H]. */
+static void rnn_infer(const char *level, const char *split, recur_cell cell, int threads, int T, int B, const float *x,
+                      const int32_t *len, const float *h0, const float *c0, float *y, float *hn, float *cn)
+{
+    const char *names[2] = {"RECUR_KERNELS", "RECUR_STEP_SPLIT"}, *vals[2] = {level, split};
+    char saved[2][32];
+    int had[2];
+    for (int i = 0; i < 2; i++) {
+        const char *v = getenv(names[i]);
+        had[i] = v != NULL;
+        snprintf(saved[i], sizeof saved[i], "%s", v ? v : "");
+        setenv(names[i], vals[i], 1);
+    }
+    recur_rnn_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.cell = cell;
+    cfg.input_size = 7;
+    cfg.hidden = 64;
+    cfg.layers = 2;
+    cfg.bidirectional = 1;
+    cfg.seed = 5;
+    cfg.threads = threads;
+    recur_rnn *rnn = NULL;
+    recur_error err;
+    CHECK_OK(recur_rnn_create(&cfg, &rnn, &err), &err);
+    if (rnn) CHECK_OK(recur_rnn_forward(rnn, T, B, x, len, h0, cell == RECUR_CELL_LSTM ? c0 : NULL, y, hn,
+                                        cell == RECUR_CELL_LSTM ? cn : NULL, 0, &err), &err);
+    recur_rnn_free(rnn);
+    for (int i = 0; i < 2; i++) {
+        if (had[i]) setenv(names[i], saved[i], 1);
+        else unsetenv(names[i]);
+    }
+}
+
+/*
+ * Inference split over two threads by units (each thread a slice of every
+ * gate, a barrier per step) and by sequences, against one thread, at every
+ * kernel level, every cell, two bidirectional layers, ragged lengths (the
+ * reverse direction starts sequences part way), h0 and c0 given. The
+ * columns are the same products in the same order; only a leftover single
+ * row goes through another tile (4 partial sums), hence 1e-5, not bits.
+ */
+static void units_split_matches_one_thread(void)
+{
+    enum { T = 9, B = 37, H = 64, D = 2, L = 2 };
+    recur_rng r;
+    recur_rng_seed(&r, 17);
+    static float x[T * B * 7], h0[L * D * B * H], c0[L * D * B * H];
+    static float y1[T * B * D * H], y2[T * B * D * H], hn1[L * D * B * H], hn2[L * D * B * H], cn1[L * D * B * H],
+        cn2[L * D * B * H];
+    int32_t len[B];
+    for (int i = 0; i < T * B * 7; i++) x[i] = 2.0f * recur_rng_uniform(&r) - 1.0f;
+    for (int i = 0; i < L * D * B * H; i++) {
+        h0[i] = recur_rng_uniform(&r) - 0.5f;
+        c0[i] = recur_rng_uniform(&r) - 0.5f;
+    }
+    for (int b = 0; b < B; b++) len[b] = b % 5 == 0 ? T : 1 + (int32_t)recur_rng_below(&r, T);
+    const recur_cell cells[] = {RECUR_CELL_RNN_TANH, RECUR_CELL_LSTM, RECUR_CELL_GRU};
+    for (int level = CPU_GENERIC; level <= cpu_level_supported(); level++)
+        for (int c = 0; c < 3; c++) {
+            const int h = (level + c) % 2; /* h0 given or not, in turn */
+            {
+                const float *ih = h ? h0 : NULL, *ic = h ? c0 : NULL;
+                rnn_infer(cpu_level_name(level), "batch", cells[c], 1, T, B, x, len, ih, ic, y1, hn1, cn1);
+                for (int sp = 0; sp < 2; sp++) {
+                    memset(y2, 0xff, sizeof y2); /* NaN: what is not written shows */
+                    rnn_infer(cpu_level_name(level), sp ? "units" : "batch", cells[c], 2, T, B, x, len, ih, ic, y2,
+                              hn2, cn2);
+                    double dy = 0, dh = 0, dc = 0;
+                    for (int i = 0; i < T * B * D * H; i++) dy = fmax(dy, isnan(y2[i]) ? 1e9 : fabs(y1[i] - y2[i]));
+                    for (int i = 0; i < L * D * B * H; i++) {
+                        dh = fmax(dh, fabs(hn1[i] - hn2[i]));
+                        if (cells[c] == RECUR_CELL_LSTM) dc = fmax(dc, fabs(cn1[i] - cn2[i]));
+                    }
+                    CHECK_MSG(dy <= 1e-5 && dh <= 1e-5 && dc <= 1e-5,
+                              "%s %s split by %s, h0 %d: y off by %g, hn %g, cn %g", cpu_level_name(level),
+                              recur_cell_name(cells[c]), sp ? "units" : "sequences", h, dy, dh, dc);
+                }
+            }
+        }
+}
+
 const test_case tests_kernels[] = {
+    {"units_split_matches_one_thread", units_split_matches_one_thread},
     {"colsums_match_generic", colsums_match_generic},
     {"cell_backwards_match_generic", cell_backwards_match_generic},
     {"packed_gemm_matches_reference", packed_gemm_matches_reference},

@@ -1,6 +1,8 @@
 #include "nn/stack.h"
 
 #include <math.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +159,9 @@ struct stack_ws {
     /* Looked at between time steps and between chunks of the large
      * products (stack_ws_set_stop); NULL: never. */
     const volatile sig_atomic_t *stop;
+    float *Ag;       /* [B][GH] gates of a step, split by units (see below) */
+    float *bias_u;   /* [GH] the input bias in the units split's order     */
+    int split;       /* RECUR_STEP_SPLIT: 2 units, else sequences (below)   */
 };
 
 static int stopped(const stack_ws *ws) { return ws->stop && *ws->stop; }
@@ -175,10 +180,11 @@ static void ws_release(stack_ws *ws)
     if (ws->mask) for (int l = 0; l < ws->L; l++) free(ws->mask[l]);
     free(ws->dir); free(ws->Y); free(ws->Xd); free(ws->mask);
     free(ws->dY); free(ws->dHt); free(ws->dX); free(ws->S); free(ws->Cs); free(ws->HG);
-    free(ws->dS); free(ws->dC); free(ws->dh); free(ws->bias);
+    free(ws->dS); free(ws->dC); free(ws->dh); free(ws->bias); free(ws->Ag); free(ws->bias_u);
     ws->dir = NULL;
     ws->Y = ws->Xd = ws->mask = NULL;
     ws->dY = ws->dHt = ws->dX = ws->S = ws->Cs = ws->HG = ws->dS = ws->dC = ws->dh = ws->bias = NULL;
+    ws->Ag = ws->bias_u = NULL;
     ws->packed_valid = 0;
 }
 
@@ -233,6 +239,8 @@ static recur_status ws_alloc(const stack *st, stack_ws *ws, int N, int B, recur_
         bad |= falloc(&ws->Cs, b * H);
         bad |= falloc(&ws->HG, b * H);
         bad |= falloc(&ws->bias, GH);
+        bad |= falloc(&ws->Ag, b * GH);
+        bad |= falloc(&ws->bias_u, GH);
         bad |= falloc(&ws->dS, tr ? b * H : 0);
         bad |= falloc(&ws->dC, tr ? b * H : 0);
         bad |= falloc(&ws->dh, tr ? b * H : 0);
@@ -268,6 +276,8 @@ recur_status stack_ws_create(const stack *st, int N, int B, int train,
     ws->train = train != 0;
     ws->kn = kernels_get();
     ws->qk = qkernels_get();
+    const char *split = getenv("RECUR_STEP_SPLIT");
+    ws->split = split && strcmp(split, "batch") == 0 ? 1 : split && strcmp(split, "units") == 0 ? 2 : 0;
     recur_status s = ws_alloc(st, ws, N, B, err);
     if (!s && ensure_scratch(ws, 1)) {
         ws_release(ws);
@@ -369,6 +379,7 @@ typedef struct dir_job {
     const float *h0, *c0, *dY, *dhn, *dcn;
     float *hn, *cn, *dh0, *dc0;
     int bounds[MAX_SHARES + 1];
+    struct step_barrier *barrier; /* the units split's, or NULL */
 } dir_job;
 
 static int shares(const stack_ws *ws, const pack *p)
@@ -455,6 +466,149 @@ static void direction_forward_share(void *arg, int tid, int nt)
     direction_forward_rows(job, job->bounds[tid], job->bounds[tid + 1]);
 }
 
+/*
+ * Inference can also split a step's units between threads (what oneDNN
+ * does): thread k owns units u0..u1-1, so it makes only their gate columns
+ * (its G slices of W_ih and W_hh, contiguous runs of panels of the packed
+ * matrices) for every sequence, and their cell update stays local. Each
+ * thread then reads half the weights per step over twice the rows, instead
+ * of all of them over half the rows. The price is a barrier per step: the
+ * next step's product reads every unit of h, from the layer's output rows
+ * of the step before (rows past that step's count, in the reverse
+ * direction, start from h0). Each thread's gates, state and GRU n product
+ * are blocks [B][G*hu], [B][hu] of Ag, S, Cs, HG. The stop flag is not
+ * looked at inside (one thread leaving early would leave the other at the
+ * barrier); an inference pass is short.
+ */
+typedef struct step_barrier {
+    atomic_int count, gen;
+    int n;
+} step_barrier;
+
+static void barrier_wait(step_barrier *b)
+{
+    int g = atomic_load_explicit(&b->gen, memory_order_acquire);
+    if (atomic_fetch_add_explicit(&b->count, 1, memory_order_acq_rel) == b->n - 1) {
+        atomic_store_explicit(&b->count, 0, memory_order_relaxed);
+        atomic_fetch_add_explicit(&b->gen, 1, memory_order_release);
+        return;
+    }
+    /* Spin (a step is tens of microseconds); yield once it takes long, so
+     * that a time-shared core does not burn the other thread's slice. */
+    for (unsigned i = 0; atomic_load_explicit(&b->gen, memory_order_acquire) == g; i++) {
+        if (i < 20000) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        } else {
+            sched_yield();
+        }
+    }
+}
+
+/* Threads of the units split for this pass (0: split the batch instead):
+ * asked for (RECUR_STEP_SPLIT=units), inference on fp32 weights, each
+ * thread's units whole panels of the packed matrices. Not the default:
+ * on a time-shared machine a barrier per step waits for whichever thread
+ * the scheduler parked (under a load of 14 on 2 cores, LSTM-128 batch 64
+ * fell from 24-27 to 3-4 GFLOP/s, where the sequence split, which never
+ * waits, kept its share), and a quiet machine to show where it wins was
+ * not to be had; bench/README says how to compare the two. */
+static int units_shares(const stack *st, const stack_ws *ws, const pack *p, int train)
+{
+    int nt = pool_threads(ws->pool);
+    if (nt > MAX_SHARES) nt = MAX_SHARES;
+    if (nt > p->B) nt = p->B > 1 ? p->B : 1;
+    const int nr = ws->kn->nr;
+    while (nt > 1 && st->H % (nt * nr) != 0) nt--;
+    if (nt < 2 || train || st->q || ws->split != 2) return 0;
+    return nt;
+}
+
+/* Columns c0.. of a matrix packed by kernels_pack_bt (c0 a multiple of nr). */
+static inline const float *panels_at(const kernels *kn, const float *Bp, int c0, int K)
+{
+    return Bp + (size_t)(c0 / kn->nr) * kn->nr * K;
+}
+
+static void direction_forward_units(void *arg, int tid, int nt)
+{
+    const dir_job *job = arg;
+    const stack *st = job->st;
+    stack_ws *ws = job->ws;
+    const pack *p = job->p;
+    const int l = job->l, d = job->d, H = st->H, G = st->G, GH = G * H, DH = st->D * H, B = p->B;
+    const int gru = st->cell == RECUR_CELL_GRU, GA = gru ? 2 : G; /* gate slices the W_hh product lands on */
+    const int u0 = H / nt * tid, hu = H / nt, ldg = G * hu;
+    const int I = layer_input(st, l);
+    const kernels *kn = ws->kn;
+    dir_ws *w = &ws->dir[l * st->D + d];
+    float *Ag = ws->Ag + (size_t)B * G * u0, *St = ws->S + (size_t)B * u0, *Ct = ws->Cs + (size_t)B * u0;
+    float *HGt = ws->HG + (size_t)B * u0, *Y = ws->Y[l];
+    const float *bt = job->X ? ws->bias_u + (size_t)G * u0 : NULL, *b_hn = stack_b_hh(st, l, d, 0) + 2 * H + u0;
+    const int rnn_bias = bt && G == 1;
+    for (int j = 0; j < B; j++) {
+        float *sj = St + (size_t)j * hu, *cj = Ct + (size_t)j * hu;
+        if (job->h0) memcpy(sj, job->h0 + (size_t)j * H + u0, (size_t)hu * sizeof *sj);
+        else memset(sj, 0, (size_t)hu * sizeof *sj);
+        if (st->cell == RECUR_CELL_LSTM) {
+            if (job->c0) memcpy(cj, job->c0 + (size_t)j * H + u0, (size_t)hu * sizeof *cj);
+            else memset(cj, 0, (size_t)hu * sizeof *cj);
+        }
+    }
+    int prev = -1; /* the step processed before, or -1 */
+    for (int s = 0; s < p->T; s++) {
+        const int t = d == 0 ? s : p->T - 1 - s, b = p->bs[t];
+        const size_t row = (size_t)p->off[t];
+        /* Rows 0..bp-1 continue from the step before; bp..b-1 start here. */
+        const int bp = prev < 0 ? 0 : (p->bs[prev] < b ? p->bs[prev] : b);
+        const float *hp = prev < 0 ? NULL : Y + (size_t)p->off[prev] * DH + (size_t)d * H;
+        const float *h0 = job->h0 ? job->h0 + (size_t)bp * H : NULL;
+        float *y = Y + row * DH + (size_t)d * H + u0;
+        if (job->X) {
+            if (rnn_bias)
+                for (int r = 0; r < b; r++) memcpy(Ag + (size_t)r * ldg, bt, (size_t)hu * sizeof *Ag);
+            for (int q = 0; q < G; q++)
+                kn->gemm_packed(b, hu, I, job->X + row * I, I, panels_at(kn, w->WihT, q * H + u0, I), Ag + q * hu, ldg,
+                                rnn_bias);
+        } else {
+            const float *a = w->A + row * GH;
+            for (int r = 0; r < b; r++)
+                for (int q = 0; q < G; q++)
+                    memcpy(Ag + (size_t)r * ldg + q * hu, a + (size_t)r * GH + q * H + u0, (size_t)hu * sizeof *Ag);
+        }
+        for (int q = 0; q < GA; q++) {
+            const float *Wq = panels_at(kn, w->WhhT, q * H + u0, H);
+            if (bp > 0) kn->gemm_packed(bp, hu, H, hp, DH, Wq, Ag + q * hu, ldg, 1);
+            if (h0 && b > bp) kn->gemm_packed(b - bp, hu, H, h0, H, Wq, Ag + (size_t)bp * ldg + q * hu, ldg, 1);
+        }
+        switch (st->cell) {
+        case RECUR_CELL_RNN_TANH:
+        case RECUR_CELL_RNN_RELU:
+            rnn_cell_forward(kn, b, hu, st->cell == RECUR_CELL_RNN_RELU, Ag, St, y, DH);
+            break;
+        case RECUR_CELL_LSTM: kn->lstm_forward(b, hu, Ag, bt, Ct, NULL, St, y, DH); break;
+        case RECUR_CELL_GRU: {
+            const float *Wn = panels_at(kn, w->WhhTn, u0, H);
+            if (bp > 0) kn->gemm_packed(bp, hu, H, hp, DH, Wn, HGt, hu, 0);
+            if (b > bp) {
+                if (h0) kn->gemm_packed(b - bp, hu, H, h0, H, Wn, HGt + (size_t)bp * hu, hu, 0);
+                else memset(HGt + (size_t)bp * hu, 0, (size_t)(b - bp) * hu * sizeof *HGt);
+            }
+            kn->gru_forward(b, hu, Ag, bt, HGt, b_hn, St, NULL, y, DH);
+            break;
+        }
+        }
+        prev = t;
+        barrier_wait(job->barrier);
+    }
+    for (int j = 0; j < B; j++) {
+        if (job->hn) memcpy(job->hn + (size_t)j * H + u0, St + (size_t)j * hu, (size_t)hu * sizeof(float));
+        if (job->cn && st->cell == RECUR_CELL_LSTM)
+            memcpy(job->cn + (size_t)j * H + u0, Ct + (size_t)j * hu, (size_t)hu * sizeof(float));
+    }
+}
+
 static void direction_forward(const stack *st, stack_ws *ws, const pack *p, int l, int d, const float *X,
                               const float *h0, const float *c0, float *hn, float *cn, int train)
 {
@@ -463,7 +617,23 @@ static void direction_forward(const stack *st, stack_ws *ws, const pack *p, int 
     const int quant = st->q && !train;
     if ((!quant || X) && (!ws->weights_fixed || !ws->packed_valid)) pack_step_weights(st, ws, l, d, !quant, X != NULL);
     if (X) stack_input_bias(st, l, d, ws->bias);
-    dir_job job = {st, ws, p, l, d, train, X, ws->bias, h0, c0, NULL, NULL, NULL, hn, cn, NULL, NULL, {0}};
+    dir_job job = {st, ws, p, l, d, train, X, ws->bias, h0, c0, NULL, NULL, NULL, hn, cn, NULL, NULL, {0}, NULL};
+    const int nu = units_shares(st, ws, p, train);
+    if (nu > 1) {
+        const int H = st->H, G = st->G, hu = H / nu;
+        if (X)
+            for (int k = 0; k < nu; k++)
+                for (int q = 0; q < G; q++)
+                    memcpy(ws->bias_u + (size_t)G * hu * k + (size_t)q * hu, ws->bias + (size_t)q * H + (size_t)hu * k,
+                           (size_t)hu * sizeof(float));
+        step_barrier bar;
+        atomic_init(&bar.count, 0);
+        atomic_init(&bar.gen, 0);
+        bar.n = nu;
+        job.barrier = &bar;
+        pool_run_n(ws->pool, nu, direction_forward_units, &job);
+        return;
+    }
     int nt = shares(ws, p);
     split_sequences(p, nt, job.bounds);
     if (nt > 1) pool_run_n(ws->pool, nt, direction_forward_share, &job);
@@ -719,7 +889,7 @@ static void direction_backward(const stack *st, stack_ws *ws, const pack *p, int
     const int H = st->H, GH = st->G * st->H;
     dir_ws *w = &ws->dir[l * st->D + d];
     kernels_pack_b(ws->kn, H, GH, stack_w_hh(st, l, d, 0), H, w->Whh);
-    dir_job job = {st, ws, p, l, d, 1, NULL, NULL, NULL, NULL, dY, dhn, dcn, NULL, NULL, dh0, dc0, {0}};
+    dir_job job = {st, ws, p, l, d, 1, NULL, NULL, NULL, NULL, dY, dhn, dcn, NULL, NULL, dh0, dc0, {0}, NULL};
     int nt = shares(ws, p);
     split_sequences(p, nt, job.bounds);
     if (nt > 1) pool_run_n(ws->pool, nt, direction_backward_share, &job);
