@@ -33,9 +33,9 @@ extern "C" {
 
 /* The one place the version is defined: the Makefile reads it for recur.pc,
  * the CLI prints it, recur_version() returns it at run time. */
-#define RECUR_VERSION "0.2.0"
+#define RECUR_VERSION "0.3.0"
 #define RECUR_VERSION_MAJOR 0
-#define RECUR_VERSION_MINOR 2
+#define RECUR_VERSION_MINOR 3
 
 /* Only the functions marked RECUR_API are exported from librecur.so; the
  * library is built with -fvisibility=hidden. */

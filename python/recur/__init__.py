@@ -27,7 +27,7 @@ from .torch_io import from_torch
 from .fit import fit
 from .dense import evaluate_dense, fit_dense, predict_dense
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = ["Model", "Runner", "fit", "fit_dense", "predict_dense", "evaluate_dense", "RNN", "LSTM", "GRU", "from_torch", "library_version",
            "library_path", "set_threads", "RecurError", "LibraryError", "ArgumentError",

@@ -21,7 +21,7 @@ from ctypes import (POINTER, Structure, c_char, c_char_p, c_double, c_float, c_i
                     c_int32, c_size_t, c_uint64, c_void_p)
 
 # The library version this binding was written for (major, minor).
-ABI_VERSION = (0, 2)
+ABI_VERSION = (0, 3)
 
 _STATUS_NAMES = ["ok", "argument", "memory", "io", "format", "data", "numeric",
                  "unsupported", "network", "interrupted"]
