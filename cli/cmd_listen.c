@@ -13,6 +13,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -127,6 +128,13 @@ int cmd_listen(int argc, char **argv)
     recur_spot spots[4];
     int n;
     for (;;) {
+        /* Wait in slices: a signal may land on another thread (the
+         * library's or BLAS's) or just before read(), and then would not
+         * interrupt it; polling bounds the stop to 100 ms either way. */
+        struct pollfd pf = {0, POLLIN, 0};
+        int ready = poll(&pf, 1, 100);
+        if (cli_interrupted()) break;
+        if (ready == 0 || (ready < 0 && errno == EINTR)) continue;
         ssize_t k = read(0, raw + have, (size_t)hop * 2 - have);
         if (cli_interrupted()) break;
         if (k < 0 && errno == EINTR) continue;

@@ -184,7 +184,12 @@ static void listen_stops_on_sigterm(void)
     CHECK_MSG(strstr(line, ") low  ") != NULL, "'%s'", line);
     kill(pid, SIGTERM);
     int st = 0;
-    CHECK(waitpid(pid, &st, 0) == pid);
+    /* A guard again: a listen that ignores the signal fails the test
+     * (after 30 s) instead of hanging the suite. */
+    pid_t w = 0;
+    for (int i = 0; i < 3000 && (w = waitpid(pid, &st, WNOHANG)) == 0; i++) usleep(10000);
+    if (w == 0) kill(pid, SIGKILL), waitpid(pid, &st, 0);
+    CHECK_MSG(w == pid, "listen still running 30 s after SIGTERM");
     CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 130, "status %d", st);
     close(in[1]), close(out[0]);
     free(pcm);
