@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "seq.h"
+#include "speech.h"
 
 static const char *const color_choices[] = {"auto", "always", "never", NULL};
 
@@ -18,6 +19,7 @@ typedef struct eval_opts {
     int json, held_out, color, threads;
     const char *svg;
     double tau;
+    int min_run;
 } eval_opts;
 
 static const char summary[] =
@@ -221,12 +223,12 @@ static void print_confused(FILE *f, const recur_metrics *m, const char *const *l
     if (nd) fputc('\n', f);
 }
 
-enum { EVAL_SPECS = 7 };
+enum { EVAL_SPECS = 8 };
 
 /* The flag table, options at their defaults: cmd_eval and cmd_eval_table. */
 static void eval_table(arg_command *cmd, arg_spec *s, eval_opts *o)
 {
-    *o = (eval_opts){0, 0, 0, cli_default_threads(), NULL, 0};
+    *o = (eval_opts){0, 0, 0, cli_default_threads(), NULL, 0, SPEECH_MIN_RUN};
     arg_spec specs[] = {
         {"--json", NULL, ARG_FLAG, &o->json, 0, 0, 0, 0, NULL, NULL, "print everything as one JSON object", 0},
         {"--svg", NULL, ARG_STRING, &o->svg, 0, 0, 0, 0, NULL, "FILE", "draw the confusion matrix as a heat map", 0},
@@ -234,6 +236,7 @@ static void eval_table(arg_command *cmd, arg_spec *s, eval_opts *o)
         {"--color", NULL, ARG_CHOICE, &o->color, 0, 0, 0, 0, color_choices, NULL, "colours in the terminal", 0},
         {"--threads", NULL, ARG_INT, &o->threads, 1, 256, 0, 0, NULL, "N", "threads for matrix products", 0},
         {"--prior-correction", NULL, ARG_FLOAT, &o->tau, 0, 10, 0, 0, NULL, "TAU", "subtract TAU x log(training share of each label) from the log-probabilities: more recall for small labels, less accuracy", 0},
+        {"--min-run", NULL, ARG_INT, &o->min_run, 1, 100, 0, 0, NULL, "N", "speech taggers: a run of one frame label shorter than N frames joins a neighbour before the string is read (1: off)", 0},
         SPEC_END,
     };
     _Static_assert(sizeof specs == EVAL_SPECS * sizeof specs[0], "EVAL_SPECS");
@@ -290,7 +293,7 @@ int cmd_eval(int argc, char **argv)
             goto done;
         }
         int color = o.color == 1 || (o.color == 0 && isatty(1) && !getenv("NO_COLOR"));
-        rc = eval_seq(m, model_path, data_dir, o.held_out, o.json, color);
+        rc = eval_seq(m, model_path, data_dir, o.held_out, o.json, color, o.min_run);
         goto done;
     }
     if ((rc = cli_prior_shift(m, model_path, o.tau, &shift))) goto done;

@@ -21,6 +21,7 @@ enum { CHUNK = PRED_CHUNK, BLOCK = 32 * CHUNK };
 typedef struct pred_opts {
     int top, json, threads, steps;
     double tau;
+    int min_run;
 } pred_opts;
 
 /* One block of names and what became of them. */
@@ -153,18 +154,19 @@ static const char summary[] =
     "one line per sequence, its name, a TAB and its label, the tag of each step or its\n"
     "values; --steps: one line per step.";
 
-enum { PRED_SPECS = 6 };
+enum { PRED_SPECS = 7 };
 
 /* The flag table, options at their defaults: cmd_predict and cmd_predict_table. */
 static void pred_table(arg_command *cmd, arg_spec *s, pred_opts *o)
 {
-    *o = (pred_opts){3, 0, cli_default_threads(), 0, 0};
+    *o = (pred_opts){3, 0, cli_default_threads(), 0, 0, SPEECH_MIN_RUN};
     arg_spec specs[] = {
         {"--top", "-n", ARG_INT, &o->top, 1, 100000, 0, 0, NULL, "N", "labels per name (at most the model's labels)", 0},
         {"--json", NULL, ARG_FLAG, &o->json, 0, 0, 0, 0, NULL, NULL, "one JSON object per name and line", 0},
         {"--threads", NULL, ARG_INT, &o->threads, 1, 256, 0, 0, NULL, "N", "threads classifying names from stdin", 0},
         {"--prior-correction", NULL, ARG_FLOAT, &o->tau, 0, 10, 0, 0, NULL, "TAU", "subtract TAU x log(training share of each label) from the log-probabilities: more recall for small labels, less accuracy", 0},
         {"--steps", NULL, ARG_FLAG, &o->steps, 0, 0, 0, 0, NULL, NULL, "models of sequence data with a head on every step: one line per step", 0},
+        {"--min-run", NULL, ARG_INT, &o->min_run, 1, 100, 0, 0, NULL, "N", "speech taggers: a run of one frame label shorter than N frames joins a neighbour before the string is read (1: off)", 0},
         SPEC_END,
     };
     _Static_assert(sizeof specs == PRED_SPECS * sizeof specs[0], "PRED_SPECS");
@@ -202,7 +204,7 @@ int cmd_predict(int argc, char **argv)
     /* A model trained on audio hears files (predict_audio.c). */
     recur_features_config speech;
     if (recur_model_get_features(m, &speech, &err) != RECUR_ERR_UNSUPPORTED) {
-        rc = predict_audio(m, pos[0], pos + 1, npos - 1, specs[0].seen ? o.top : 1, o.json);
+        rc = predict_audio(m, pos[0], pos + 1, npos - 1, specs[0].seen ? o.top : 1, o.json, o.min_run);
         goto done;
     }
     const recur_model_config *mc = recur_model_get_config(m);

@@ -6,7 +6,10 @@
  * sequences training tested on. Per task: per-step accuracy, exact match
  * and per-tag P/R/F1 (tag); MSE, MAE and R², per target too (regress);
  * accuracy, macro recall, the per-class table and the confusion matrix
- * (classify).
+ * (classify). A speech tagger (connected digits) also gets the strings its
+ * frames spell: string error rate (share not exactly right) and symbol
+ * (digit) error rate by edit distance, after --min-run smoothing and
+ * before it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -67,7 +70,7 @@ int seq_load_for(const recur_model *m, const char *model_path, const char *data,
      * model that records none). */
     recur_features_config feat;
     recur_features_config_default(&feat);
-    if (kind == SEQ_AUDIO && recur_model_get_features(m, &feat, &err) == RECUR_ERR_FORMAT) {
+    if ((kind == SEQ_AUDIO || kind == SEQ_AUDIO_TAGS) && recur_model_get_features(m, &feat, &err) == RECUR_ERR_FORMAT) {
         cli_error("%s: %s", model_path, err.message);
         return EXIT_RUNTIME;
     }
@@ -128,6 +131,14 @@ static void print_json(const recur_model *m, const char *model_path, const char 
                 sc->tag.steps, sc->tag.correct, recur_tag_metrics_accuracy(&sc->tag),
                 recur_tag_metrics_exact_match(&sc->tag), v->unknown_tags);
         json_classes(f, &cm, m, "tag");
+        if (sc->strings)
+            fprintf(f,
+                    ",\"strings\":{\"min_run\":%d,\"strings\":%zu,\"reference_tokens\":%zu,\"string_error_rate\":%.6f,"
+                    "\"token_error_rate\":%.6f,\"exact\":%.6f,\"edits\":%zu,\"raw_string_error_rate\":%.6f,"
+                    "\"raw_token_error_rate\":%.6f}",
+                    sc->min_run, sc->str.strings, sc->str.ref_tokens, recur_string_metrics_ser(&sc->str),
+                    recur_string_metrics_ter(&sc->str), 1 - recur_string_metrics_ser(&sc->str), sc->str.edits,
+                    recur_string_metrics_ser(&sc->str_raw), recur_string_metrics_ter(&sc->str_raw));
     } else if (sc->task == RECUR_TASK_REGRESS) {
         const recur_regress_metrics *r = &sc->reg;
         fprintf(f, ",\"rows\":%zu,\"mse\":%.9g,\"mae\":%.9g,\"r2\":%.9g,\"per_target\":[", r->rows,
@@ -165,6 +176,22 @@ static void print_text(const recur_model *m, const char *model_path, const char 
                100 * recur_tag_metrics_accuracy(t), cli_count(a, t->correct), cli_count(b, t->steps),
                100 * recur_tag_metrics_exact_match(t), t->exact, t->sequences);
         if (v->unknown_tags) printf("(%zu steps have tags the model does not know: not scored)\n", v->unknown_tags);
+        if (sc->strings) {
+            /* The strings the frames spell (runs shorter than min_run joined
+             * a neighbour, runs collapsed, silence dropped). */
+            const recur_string_metrics *sm = &sc->str, *r = &sc->str_raw;
+            int digits = 1; /* labels of one byte (but silence): digits, else words */
+            for (int c = 0; c < recur_model_num_labels(m); c++)
+                digits &= strlen(recur_model_label_name(m, c)) == 1 || strcmp(recur_model_label_name(m, c), "sil") == 0;
+            const char *what = digits ? "digit" : "word";
+            printf("strings: string error rate %.2f%% (%zu of %zu wrong, exact %.2f%%)   %s error rate %.2f%% "
+                   "(%zu edits over %zu %ss)\n",
+                   100 * recur_string_metrics_ser(sm), sm->wrong, sm->strings, 100 - 100 * recur_string_metrics_ser(sm),
+                   what, 100 * recur_string_metrics_ter(sm), sm->edits, sm->ref_tokens, what);
+            printf("(runs shorter than %d frame%s smoothed away; unsmoothed: string error %.2f%%, %s error %.2f%%)\n",
+                   sc->min_run, sc->min_run == 1 ? "" : "s", 100 * recur_string_metrics_ser(r), what,
+                   100 * recur_string_metrics_ter(r));
+        }
         recur_metrics cm = as_metrics(t);
         if (names) {
             printf("\n");
@@ -195,7 +222,8 @@ static void print_text(const recur_model *m, const char *model_path, const char 
     free(names);
 }
 
-int eval_seq(recur_model *m, const char *model_path, const char *data, int held_out, int json, int color)
+int eval_seq(recur_model *m, const char *model_path, const char *data, int held_out, int json, int color,
+             int min_run)
 {
     recur_seqset *s = NULL;
     seq_view v = {0};
@@ -205,7 +233,7 @@ int eval_seq(recur_model *m, const char *model_path, const char *data, int held_
     if (!rc) rc = seq_view_make(m, model_path, s, data, 1, &v);
     if (!rc && held_out) rc = held_out_part(m, model_path, s, &idx, &n);
     else if (!rc) n = recur_seqset_size(s);
-    if (!rc) rc = seq_score(m, &v.b, idx, n, data, &sc);
+    if (!rc) rc = seq_score_at(m, &v.b, idx, n, data, min_run, &sc);
     if (!rc) {
         if (json) print_json(m, model_path, data, held_out, &sc, &v, s);
         else print_text(m, model_path, data, held_out, &sc, &v, s, color);

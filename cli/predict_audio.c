@@ -3,7 +3,8 @@
  * in each file. The features are the ones the model records
  * (recur_model_get_features), computed on the whole file; a word
  * classifier prints its --top labels, a frame tagger (connected digits)
- * the string its frame labels spell (recur_collapse_runs) with the summed
+ * the string its frame labels spell (runs shorter than --min-run frames
+ * joined to a neighbour, recur_smooth_runs; then recur_collapse_runs) with the summed
  * log-probability of the chosen frames:
  *   (-0.02) seven                 one file
  *   > a.wav / (-0.02) seven ...   several files, each under its name
@@ -66,7 +67,8 @@ int speech_read_features(const recur_features_config *fc, recur_featurizer *fz, 
     return EXIT_OK;
 }
 
-int predict_audio(recur_model *m, const char *model_path, char *const *files, int n_files, int top, int json)
+int predict_audio(recur_model *m, const char *model_path, char *const *files, int n_files, int top, int json,
+                  int min_run)
 {
     recur_error err;
     recur_features_config fc;
@@ -143,6 +145,7 @@ int predict_audio(recur_model *m, const char *model_path, char *const *files, in
                 lab[t] = best;
                 sum += r[best];
             }
+            recur_smooth_runs(lab, (int)rows, min_run); /* one-frame flickers are not digits */
             int ns = recur_collapse_runs(lab, (int)rows, silence, sym);
             if (json) {
                 fputs(",\"string\":", stdout);

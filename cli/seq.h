@@ -1,7 +1,8 @@
 /*
  * seq.h - `recur train/eval/predict/info` on sequence data that is not a
  * folder of names: CoNLL, JSON Lines, CSV, NumPy files and folders of
- * <word>/ audio files (recur_seqset). Private to cli/.
+ * <word>/ audio files or of audio files with .lab frame labels beside them
+ * (connected digits; recur_seqset). Private to cli/.
  *
  * seq_data.c  what DATA is (seq_data_kind: the one dispatch, extend it for
  *             new kinds), loading it, the loader options <-> the model's
@@ -19,10 +20,11 @@
 typedef enum seq_kind {
     SEQ_NAMES = 0, /* a folder of <Label>.txt files (or none given): as before */
     SEQ_FILE,      /* a data file for recur_seqset_load, chosen by its ending  */
-    SEQ_AUDIO      /* a folder of <word>/ subfolders of audio files            */
+    SEQ_AUDIO,     /* a folder of <word>/ subfolders of audio files            */
+    SEQ_AUDIO_TAGS /* a folder of audio files with a <name>.lab beside each    */
 } seq_kind;
 
-/* "names", "file", "audio" (the "data.kind" record uses the file's format). */
+/* "names", "file", "audio", "audio-tags" (the "data.kind" record). */
 seq_kind seq_data_kind(const char *path);
 
 /* The flags that say how to read sequence data and what to train on it. */
@@ -101,11 +103,23 @@ typedef struct seq_scores {
     recur_metrics cls;       /* classify                                  */
     recur_tag_metrics tag;   /* tag                                       */
     recur_regress_metrics reg; /* regress                                 */
+    /* A speech tagger (seq_speech_silence >= 0): the strings its frame
+     * labels spell against the true ones, read as they come (str_raw) and
+     * after runs shorter than min_run frames joined a neighbour (str). */
+    int strings, min_run;
+    recur_string_metrics str_raw, str;
 } seq_scores;
 /* Score m on data's idx[0..n) (all when idx is NULL); errors name `path`.
- * 0, EXIT_RUNTIME or EXIT_INTERRUPTED (printed). */
+ * 0, EXIT_RUNTIME or EXIT_INTERRUPTED (printed). seq_score smooths a
+ * speech tagger's frame labels with SPEECH_MIN_RUN, seq_score_at with
+ * min_run (1: not at all). */
 int seq_score(const recur_model *m, const recur_batch *data, const size_t *idx, size_t n, const char *path,
               seq_scores *sc);
+int seq_score_at(const recur_model *m, const recur_batch *data, const size_t *idx, size_t n, const char *path,
+                 int min_run, seq_scores *sc);
+/* A tagger of frames of speech (it records its features and has a "sil"
+ * tag): the silence tag's id; else -1. */
+int seq_speech_silence(const recur_model *m);
 void seq_scores_free(seq_scores *sc);
 /* The headline figure: accuracy (classify), per-step accuracy (tag), MSE. */
 double seq_scores_main(const seq_scores *sc);
@@ -123,7 +137,8 @@ int seq_load_for(const recur_model *m, const char *model_path, const char *data,
 struct run;
 int train_seq(struct run *r, seq_kind kind, const char *data);
 /* recur eval / predict / info of models trained on such data. */
-int eval_seq(recur_model *m, const char *model_path, const char *data, int held_out, int json, int color);
+int eval_seq(recur_model *m, const char *model_path, const char *data, int held_out, int json, int color,
+             int min_run);
 int predict_seq(recur_model *m, const char *model_path, const char *file, int steps, int json);
 void info_seq(FILE *f, const recur_model *m);
 /* A token-level model's vocabulary on f: 1, or 0 when m has none. */

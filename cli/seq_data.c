@@ -46,11 +46,26 @@ static int ends_with(const char *s, const char *suffix)
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-/* The one place that tells DATA kinds apart: a new kind (a folder of
- * connected digits, say) is a value of seq_kind, a test here and a case
- * in seq_data_load. A folder holding .txt files is a names folder, as it
- * always was, and so is a missing path without a data file's ending (the
- * names loader says what is wrong with it). */
+/* Whether the folder dir holds a .lab file (connected speech) directly. */
+static int holds_lab(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int lab = 0;
+    struct dirent *e;
+    while (!lab && (e = readdir(d))) lab = e->d_name[0] != '.' && ends_with(e->d_name, ".lab");
+    closedir(d);
+    return lab;
+}
+
+/* The one place that tells DATA kinds apart: a new kind is a value of
+ * seq_kind, a test here and a case in seq_data_load. A folder holding .txt
+ * files is a names folder, as it always was, and so is a missing path
+ * without a data file's ending (the names loader says what is wrong with
+ * it). A folder with .lab files is connected speech; so is one whose
+ * subfolders hold them (data/digits with train/ and test/: the load then
+ * says which folder to give), rather than a classifier of "train" and
+ * "test". */
 seq_kind seq_data_kind(const char *path)
 {
     static const char *const endings[] = {".conll", ".conllu", ".bio", ".iob", ".tsv", ".jsonl",
@@ -65,16 +80,18 @@ seq_kind seq_data_kind(const char *path)
     if (!S_ISDIR(sb.st_mode)) return SEQ_FILE;
     DIR *d = opendir(path);
     if (!d) return SEQ_NAMES;
-    int txt = 0, sub = 0;
+    int txt = 0, sub = 0, lab = 0, sub_lab = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
         if (ends_with(e->d_name, ".txt")) txt = 1;
+        if (ends_with(e->d_name, ".lab")) lab = 1;
         char p[4096];
         snprintf(p, sizeof p, "%s/%s", path, e->d_name);
-        if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) sub = 1;
+        if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) sub = 1, sub_lab |= !sub_lab && holds_lab(p);
     }
     closedir(d);
+    if (!txt && (lab || sub_lab)) return SEQ_AUDIO_TAGS;
     return !txt && sub ? SEQ_AUDIO : SEQ_NAMES;
 }
 
@@ -83,8 +100,20 @@ int seq_data_load(seq_kind kind, const char *path, const recur_seqset_options *o
 {
     recur_error err;
     recur_status st;
+    if (kind == SEQ_AUDIO_TAGS && !holds_lab(path)) {
+        /* Its subfolders hold the strings (seq_data_kind). */
+        char tr[4096];
+        snprintf(tr, sizeof tr, "%s/train", path);
+        if (holds_lab(tr))
+            cli_error("%s holds train/ and test/ folders of labelled audio: give one, e.g. %s/train --test-dir "
+                      "%s/test",
+                      path, path, path);
+        else cli_error("%s: its subfolders hold .lab files; give the folder of <name>.wav + <name>.lab", path);
+        return EXIT_RUNTIME;
+    }
     switch (kind) {
     case SEQ_AUDIO: st = recur_seqset_load_audio(path, features, out, &err); break;
+    case SEQ_AUDIO_TAGS: st = recur_seqset_load_audio_tags(path, features, out, &err); break;
     case SEQ_FILE: st = recur_seqset_load(path, o, out, &err); break;
     default: cli_error("%s: not a sequence data set", path); return EXIT_RUNTIME;
     }
@@ -111,7 +140,7 @@ void seq_record_make(seq_record *r, seq_kind kind, const char *path, const recur
     memset(r, 0, sizeof *r);
     int n = 0;
 #define PAIR(k, v) (r->kv[2 * n] = (k), r->kv[2 * n + 1] = (v), n++)
-    PAIR("data.kind", kind == SEQ_AUDIO ? "audio" : "file");
+    PAIR("data.kind", kind == SEQ_AUDIO ? "audio" : kind == SEQ_AUDIO_TAGS ? "audio-tags" : "file");
     PAIR("data.path", path);
     PAIR("data.tokens", o->token_level ? "word" : "char");
     snprintf(r->buf[0], sizeof r->buf[0], "%d", o->min_count);
@@ -153,7 +182,7 @@ int seq_record_read(const recur_model *m, const char *model_path, seq_kind *kind
                         recur_model_get_meta(m, "data.target_cols"), recur_model_get_meta(m, "data.label_col"),
                         recur_model_get_meta(m, "data.step_tags")};
     *path = recur_model_get_meta(m, "data.path");
-    int bad = (strcmp(k, "file") && strcmp(k, "audio")) || !*path || !tok || (strcmp(tok, "char") && strcmp(tok, "word")) ||
+    int bad = (strcmp(k, "file") && strcmp(k, "audio") && strcmp(k, "audio-tags")) || !*path || !tok || (strcmp(tok, "char") && strcmp(tok, "word")) ||
               !ps || (strcmp(ps, "0") && strcmp(ps, "1")) || read_int(m, "data.min_count", 1, 1 << 30, &o->min_count) ||
               read_int(m, "data.token_col", 0, 63, &o->token_column) ||
               read_int(m, "data.tag_col", -1, 63, &o->tag_column);
@@ -162,7 +191,7 @@ int seq_record_read(const recur_model *m, const char *model_path, seq_kind *kind
         cli_error("%s: its record of how the data were read (data.*) is damaged", model_path);
         return EXIT_RUNTIME;
     }
-    *kind = strcmp(k, "audio") == 0 ? SEQ_AUDIO : SEQ_FILE;
+    *kind = strcmp(k, "audio") == 0 ? SEQ_AUDIO : strcmp(k, "audio-tags") == 0 ? SEQ_AUDIO_TAGS : SEQ_FILE;
     o->token_level = strcmp(tok, "word") == 0;
     o->targets_per_sequence = ps[0] == '1';
     const char **dst[5] = {&o->id_column, &o->feature_columns, &o->target_columns, &o->label_column,

@@ -2,13 +2,16 @@
  * Scores of a model on sequence data, per task, through the runner (the
  * library's recur_runner_predict) and the library's metrics: accuracy and
  * the confusion matrix (classify), per-step accuracy, exact match and per-
- * tag P/R/F1 (tag), MSE, MAE and R² (regress). train's closing test and
- * recur eval both use it.
+ * tag P/R/F1 (tag), MSE, MAE and R² (regress); a speech tagger's strings
+ * too (frame labels smoothed, runs collapsed, silence dropped: string and
+ * digit error rates, recur_string_metrics). train's closing test and recur
+ * eval both use it.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "seq.h"
+#include "speech.h"
 
 static int grow(void **p, size_t *cap, size_t need, size_t size)
 {
@@ -70,10 +73,67 @@ void seq_gather_free(seq_gather *g)
     memset(g, 0, sizeof *g);
 }
 
+int seq_speech_silence(const recur_model *m)
+{
+    const recur_model_config *c = recur_model_get_config(m);
+    recur_features_config fc;
+    recur_error err;
+    if (c->task != RECUR_TASK_TAG || c->head != RECUR_HEAD_STEPS || recur_model_get_features(m, &fc, &err)) return -1;
+    return recur_model_label_find(m, "sil");
+}
+
+/* One sequence's frame labels and strings. */
+typedef struct str_buf {
+    int32_t *arg, *hyp, *ref;
+    size_t ca, ch, cr;
+} str_buf;
+
+/* The strings of batch b's sequences (out: their frames' log-probabilities,
+ * b's tags in the model's numbering). */
+static recur_status add_strings(seq_scores *sc, const recur_batch *b, const float *out, int K, int sil, str_buf *w,
+                                recur_error *err)
+{
+    recur_status st = RECUR_OK;
+    for (int j = 0; !st && j < b->n; j++) {
+        size_t a = (size_t)b->offsets[j], T = (size_t)b->offsets[j + 1] - a;
+        if (grow((void **)&w->arg, &w->ca, T, sizeof *w->arg) || grow((void **)&w->hyp, &w->ch, T, sizeof *w->hyp) ||
+            grow((void **)&w->ref, &w->cr, T, sizeof *w->ref)) {
+            snprintf(err->message, sizeof err->message, "out of memory reading strings");
+            return RECUR_ERR_NOMEM;
+        }
+        for (size_t t = 0; t < T; t++) {
+            const float *r = out + (a + t) * (size_t)K;
+            int best = 0;
+            for (int k = 1; k < K; k++)
+                if (r[k] > r[best]) best = k;
+            w->arg[t] = best;
+        }
+        int nr = recur_collapse_runs(b->step_labels + a, (int)T, sil, w->ref);
+        int nh = recur_collapse_runs(w->arg, (int)T, sil, w->hyp);
+        st = recur_string_metrics_add(&sc->str_raw, w->hyp, nh, w->ref, nr, err);
+        recur_smooth_runs(w->arg, (int)T, sc->min_run);
+        nh = recur_collapse_runs(w->arg, (int)T, sil, w->hyp);
+        if (!st) st = recur_string_metrics_add(&sc->str, w->hyp, nh, w->ref, nr, err);
+    }
+    return st;
+}
+
 int seq_score(const recur_model *m, const recur_batch *data, const size_t *idx, size_t n, const char *path,
               seq_scores *sc)
 {
+    return seq_score_at(m, data, idx, n, path, SPEECH_MIN_RUN, sc);
+}
+
+int seq_score_at(const recur_model *m, const recur_batch *data, const size_t *idx, size_t n, const char *path,
+                 int min_run, seq_scores *sc)
+{
     memset(sc, 0, sizeof *sc);
+    int sil = seq_speech_silence(m);
+    sc->strings = sil >= 0 && data->step_labels;
+    sc->min_run = min_run;
+    recur_string_metrics_reset(&sc->str_raw);
+    recur_string_metrics_reset(&sc->str);
+    str_buf w = {0};
     const recur_model_config *c = recur_model_get_config(m);
     sc->task = c->task;
     recur_error err;
@@ -124,6 +184,7 @@ int seq_score(const recur_model *m, const recur_batch *data, const size_t *idx, 
         }
         if (c->task == RECUR_TASK_CLASSIFY) recur_metrics_add(&sc->cls, out, b.labels, b.n);
         else if (c->task == RECUR_TASK_TAG) st = recur_tag_metrics_add(&sc->tag, &b, out, &err);
+        if (!st && sc->strings) st = add_strings(sc, &b, out, K, sil, &w, &err);
         else recur_regress_metrics_add(&sc->reg, out, b.targets, rows);
         if (st) {
             rc = EXIT_RUNTIME;
@@ -135,6 +196,7 @@ int seq_score(const recur_model *m, const recur_batch *data, const size_t *idx, 
     recur_runner_free(rn);
     seq_gather_free(&g);
     free(out);
+    free(w.arg), free(w.hyp), free(w.ref);
     if (rc) seq_scores_free(sc);
     return rc;
 }

@@ -241,7 +241,7 @@ int train_seq(run *r, seq_kind kind, const char *data)
     if ((rc = make_model(r, data))) return rc;
     /* Speech: the features are part of the model (predict and eval make
      * the same from audio). */
-    if (kind == SEQ_AUDIO && !r->o.resume && recur_model_set_features(r->model, &feat, &err)) {
+    if ((kind == SEQ_AUDIO || kind == SEQ_AUDIO_TAGS) && !r->o.resume && recur_model_set_features(r->model, &feat, &err)) {
         cli_lib_error("speech features", &err);
         return EXIT_RUNTIME;
     }

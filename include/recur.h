@@ -1266,6 +1266,15 @@ RECUR_API void recur_spotter_reset(recur_spotter *s);
  * the symbols written. "sil 4 4 sil 0 7 7" spells 4 0 7.
  */
 RECUR_API int recur_collapse_runs(const int32_t *frame_labels, int steps, int silence, int32_t *out);
+/* Frame flicker: every run shorter than min_run frames (a label that
+ * flickers for a frame or two inside another's run) takes, in place, the
+ * label of its longer neighbouring run (the one before on a tie; runs are
+ * taken left to right, each after the ones before it are final), so that
+ * "7 7 7 3 7 7" (min_run 2) reads 7 7 7 7 7 7. A run that is the whole
+ * sequence stays. min_run <= 1 changes nothing. Returns the short runs
+ * absorbed; O(steps x min_run). Used before recur_collapse_runs; the CLI's
+ * default min_run is in docs/SPEECH.md. */
+RECUR_API int recur_smooth_runs(int32_t *frame_labels, int steps, int min_run);
 /* Strings against the truth: the share of wrong strings (string error
  * rate) and the edit distance over the reference symbols (token error
  * rate: substitutions, insertions and deletions, Levenshtein). */

@@ -26,6 +26,37 @@ int recur_collapse_runs(const int32_t *frame_labels, int steps, int silence, int
     return n;
 }
 
+int recur_smooth_runs(int32_t *lab, int steps, int min_run)
+{
+    if (!lab || steps <= 0 || min_run <= 1) return 0;
+    int changed = 0, prev = -1; /* prev: where the last final run starts */
+    for (int t = 0; t < steps;) {
+        int e = t + 1;
+        while (e < steps && lab[e] == lab[t]) e++;
+        if (prev >= 0 && lab[t] == lab[prev]) {
+            /* A run relabelled to the one before joined it: the run before
+             * grows (it is final already, at least min_run long). */
+            t = e;
+            continue;
+        }
+        int len = e - t;
+        if (len >= min_run || (prev < 0 && e == steps)) {
+            prev = t;
+            t = e;
+            continue;
+        }
+        int before = prev >= 0 ? t - prev : 0, after = 0;
+        while (e + after < steps && lab[e + after] == lab[e]) after++;
+        int32_t to = before >= after ? lab[t - 1] : lab[e];
+        for (int k = t; k < e; k++) lab[k] = to;
+        changed++;
+        /* Joined the run before: go on after it. Joined the one after:
+         * read that grown run again from t (it may still be short). */
+        if (before >= after) t = e;
+    }
+    return changed;
+}
+
 void recur_string_metrics_reset(recur_string_metrics *m)
 {
     m->strings = m->wrong = m->ref_tokens = m->edits = 0;

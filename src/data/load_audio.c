@@ -161,7 +161,8 @@ typedef struct lab_seg {
 } lab_seg;
 
 /* A .lab file: "start end label" per line (samples, increasing, not
- * overlapping); blank lines skipped. */
+ * overlapping; a label of at most 63 printable bytes); blank lines
+ * skipped; at least one span. */
 static recur_status read_lab(const char *path, lab_seg **out, size_t *n, recur_error *err)
 {
     *out = NULL;
@@ -190,6 +191,13 @@ static recur_status read_lab(const char *path, lab_seg **out, size_t *n, recur_e
                             lineno);
             break;
         }
+        /* A label is a printable word: it becomes a tag name (a model's
+         * label), which control bytes would garble wherever it is printed. */
+        for (const unsigned char *c = (const unsigned char *)g.label; !st && *c; c++)
+            if (*c < 0x20 || *c == 0x7f)
+                st = recur_fail(err, RECUR_ERR_DATA, "%s:%zu: the label holds a control byte (0x%02x)", path, lineno,
+                                *c);
+        if (st) break;
         if (!(st = seq_grow((void **)&v, &cap, k + 1, sizeof *v, err))) v[k++] = g;
         line = end + 1;
     }
@@ -242,6 +250,12 @@ recur_status recur_seqset_load_audio_tags(const char *dir, const recur_features_
         lab_seg *seg = NULL;
         st = recur_audio_load(path, fc.sample_rate, AUDIO_MAX_SECONDS, &x, &n, err);
         if (!st) st = read_lab(lab, &seg, &n_seg, err);
+        /* Spans past the end of the audio: the .lab of another file, or
+         * spans in another unit than samples. Spans may end before the
+         * audio does (silence after the last one). */
+        if (!st && seg[n_seg - 1].end > (long long)n)
+            st = recur_fail(err, RECUR_ERR_DATA, "%s: a span ends at sample %lld, after the audio's %zu samples (%s)",
+                            lab, seg[n_seg - 1].end, n, files[i]);
         if (!st && (st = recur_featurizer_run(f, x, n, &feat, &frames, err)) && err) {
             char m[sizeof err->message];
             snprintf(m, sizeof m, "%.200s: %.300s", path, err->message);
