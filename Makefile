@@ -238,7 +238,7 @@ clean:
 # the reproducer's path, on any crash, leak, timeout or sanitizer report.
 FUZZ_CC        ?= clang
 FUZZ_SECONDS   ?= 30
-FUZZ_HARNESSES ?= safetensors model dataset cli audio import serve tagged dense
+FUZZ_HARNESSES ?= safetensors model dataset cli audio import serve tagged dense lab spotter
 FUZZ_BIN       := $(FUZZ_HARNESSES:%=build-fuzz/fuzz_%)
 # Warnings stay on, -Werror stays with the main (gcc) build.
 SAN_CFLAGS_W   := -std=c11 -Wall -Wextra -Wno-unused-parameter
