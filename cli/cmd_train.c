@@ -541,7 +541,8 @@ int cmd_train(int argc, char **argv)
     recur_set_threads(o->threads > 1 ? 1 : o->threads);
     /* From here on Ctrl-C stops at the next batch, with the best model kept. */
     cli_catch_interrupts();
-    /* A data file or a folder of audio folders: sequence data (train_seq.c). */
+    /* A data file, a folder of audio folders or of .wav + .lab files:
+     * sequence data (train_seq.c). */
     const char *data = npos ? pos[0] : r->stored_data;
     seq_kind kind = seq_data_kind(data);
     if (kind != SEQ_NAMES) {
@@ -550,8 +551,8 @@ int cmd_train(int argc, char **argv)
     }
     for (int k = TRAIN_BASE_SPECS; r->specs[k].name; k++)
         if (r->specs[k].seen && !(r->specs[k].dest == &o->sq.task && o->sq.task == 1)) {
-            cli_error("%s is for sequence data (a .conll .jsonl .csv .npy .npz file or a folder of <word>/ audio "
-                      "folders); %s is a folder of names",
+            cli_error("%s is for sequence data (a .conll .jsonl .csv .npy .npz file, a folder of <word>/ audio "
+                      "folders or of .wav + .lab files); %s is a folder of names",
                       r->specs[k].name, data ? data : "the data");
             rc = EXIT_USAGE;
             goto done;

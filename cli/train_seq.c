@@ -1,6 +1,7 @@
 /*
  * recur train on sequence data (seq.h): a CoNLL, JSON Lines, CSV or NumPy
- * file, or a folder of <word>/ audio folders. The task comes from the data
+ * file, a folder of <word>/ audio folders or of .wav + .lab files (a tag
+ * per frame: connected digits). The task comes from the data
  * (tags per step: tag; real targets: regress; labels: classify) unless
  * --task names it, and is then checked against them. The split is the
  * library's recur_split_indices under the same plan as for names (recorded
@@ -288,6 +289,11 @@ int train_seq_report(run *r, const recur_fit_result *res, double t_start)
         keys[nk] = "exact_match", snprintf(v[nk++], 32, "%.6f", recur_tag_metrics_exact_match(&sc.tag));
         snprintf(what, sizeof what, "step accuracy %.2f%%, exact match %.2f%%", 100 * recur_tag_metrics_accuracy(&sc.tag),
                  100 * recur_tag_metrics_exact_match(&sc.tag));
+        if (sc.strings) { /* speech: the strings the frames spell (seq_score.c) */
+            keys[nk] = "string_error_rate", snprintf(v[nk++], 32, "%.6f", recur_string_metrics_ser(&sc.str));
+            snprintf(what + strlen(what), sizeof what - strlen(what), ", string error %.2f%%, token error %.2f%%",
+                     100 * recur_string_metrics_ser(&sc.str), 100 * recur_string_metrics_ter(&sc.str));
+        }
     } else {
         keys[nk] = "test_mse", snprintf(v[nk++], 32, "%.9g", recur_regress_metrics_mse(&sc.reg));
         keys[nk] = "test_mae", snprintf(v[nk++], 32, "%.9g", recur_regress_metrics_mae(&sc.reg));

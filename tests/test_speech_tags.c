@@ -151,7 +151,8 @@ static void train_eval_predict_tone_strings(void)
              (const char *const[]){"train", "train", "--test-dir", "test", "-o", "m.safetensors", "--hidden", "16",
                                    "--bidirectional", "--epochs", "12", "--batch", "4", "--lr", "0.01", "--threads",
                                    "1", NULL});
-    CHECK_MSG(r.code == 0 && strstr(r.out, "task    tag: 4 tags, one per step") && strstr(r.out, "40 features per step"),
+    CHECK_MSG(r.code == 0 && strstr(r.out, "task    tag: 4 tags, one per step") && strstr(r.out, "40 features per step") &&
+                  strstr(r.out, ", string error "),
               "exit %d: %s%s", r.code, r.out, r.err);
     result_free(&r);
     /* eval from the audio: frames and strings (floors the tones clear). */
