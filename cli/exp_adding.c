@@ -109,6 +109,12 @@ static double job_work(const add_run *r, int c, int t)
 {
     return (double)r->o.epochs * r->o.train * r->T[t] * recur_cell_gates(exp_cells[r->cell[c]].cell);
 }
+/* The same for job j before ordering (exp_job_order). */
+static double unordered_work(const void *run, int j)
+{
+    const add_run *r = run;
+    return job_work(r, j / r->nt, j % r->nt);
+}
 
 /* What the driver's callbacks see of a run. */
 typedef struct add_fit {
@@ -300,8 +306,9 @@ static void print_header(const add_run *r)
     printf("\n");
 }
 
-static void print_tables(const add_run *r, double wall)
+static void print_tables(const void *run, double wall)
 {
+    const add_run *r = run;
     const add_opts *o = &r->o;
     printf("task    target = the sum of the 2 marked values of T (value U(0,1), marker); always 1.0: MSE 1/6\n");
     printf("train   dense input (2), hidden %d, Adam lr %g, clip %g, batch %d, %d sequences, at most %d epochs;\n"
@@ -347,8 +354,9 @@ static void print_tables(const add_run *r, double wall)
     printf("\n%d runs in %.0f s on %d thread%s\n", r->nc * r->nt, wall, o->threads, o->threads > 1 ? "s" : "");
 }
 
-static void print_json(const add_run *r, double wall)
+static void print_json(const void *run, double wall)
 {
+    const add_run *r = run;
     const add_opts *o = &r->o;
     FILE *f = stdout;
     fprintf(f, "{\"experiment\":\"adding\",\"settings\":{\"cells\":[");
@@ -382,8 +390,9 @@ static void print_json(const add_run *r, double wall)
     fprintf(f, "],\"seconds\":%.1f}\n", wall);
 }
 
-static int write_plot(const add_run *r)
+static int write_plot(const void *run)
 {
+    const add_run *r = run;
     const add_opts *o = &r->o;
     double x[MAX_T], y[EXP_NCELLS][MAX_T];
     svg_xy_series s[EXP_NCELLS + 1];
@@ -418,23 +427,23 @@ static void add_table(arg_command *cmd, arg_spec *s, add_opts *o)
     *o = (add_opts){"rnn,lstm,gru", "50,100,200", NULL, 20, 4000, 500, 1000, 64, 32,
                     cli_default_threads(), 0, 0, 0, 3e-3, 1, 1e-3, 1};
     arg_spec specs[] = {
-        {"--quick", NULL, ARG_FLAG, &o->quick, 0, 0, 0, 0, NULL, NULL, "a smaller run (T 50; 1000 sequences; solved at 0.01): seconds", 0},
-        {"--cells", NULL, ARG_STRING, &o->cells, 0, 0, 0, 0, NULL, "LIST", "cells to compare, from rnn,lstm,gru,lstm-chrono,gru-chrono", 0},
+        EXP_SPEC_QUICK(o, "a smaller run (T 50; 1000 sequences; solved at 0.01): seconds"),
+        EXP_SPEC_CELLS(o),
         {"--lengths", NULL, ARG_STRING, &o->lengths, 0, 0, 0, 0, NULL, "LIST", "sequence lengths T, increasing", 0},
         {"--epochs", NULL, ARG_INT, &o->epochs, 1, 100000, 0, 0, NULL, "N", "most epochs per run (the same budget for every cell)", 0},
         {"--train", NULL, ARG_INT, &o->train, 1, 10000000, 0, 0, NULL, "N", "training sequences per T", 0},
         {"--valid", NULL, ARG_INT, &o->valid, 1, 1000000, 0, 0, NULL, "N", "validation sequences per T (selects the epoch)", 0},
         {"--test", NULL, ARG_INT, &o->test, 1, 1000000, 0, 0, NULL, "N", "fresh test sequences per T", 0},
-        {"--hidden", NULL, ARG_INT, &o->hidden, 1, 1024, 0, 0, NULL, "N", "hidden units of every cell", 0},
+        EXP_SPEC_HIDDEN(o),
         {"--batch", NULL, ARG_INT, &o->batch, 1, 4096, 0, 0, NULL, "N", "sequences per step", 0},
-        {"--lr", NULL, ARG_FLOAT, &o->lr, 0, 1, 1, 0, NULL, "F", "Adam's learning rate (halved after 2 epochs without progress)", 0},
-        {"--clip", NULL, ARG_FLOAT, &o->clip, 0, 1e6, 0, 0, NULL, "F", "max gradient norm; 0 = no clipping", 0},
+        EXP_SPEC_LR(o, "Adam's learning rate (halved after 2 epochs without progress)"),
+        EXP_SPEC_CLIP(o),
         {"--solved", NULL, ARG_FLOAT, &o->solved, 0, 1, 0, 0, NULL, "F", "stop a run once its validation MSE is below F; 0 = never", 0},
-        {"--seed", NULL, ARG_U64, &o->seed, 0, 0, 0, 0, NULL, "N", "seed of the weights and the sequences", 0},
-        {"--threads", NULL, ARG_INT, &o->threads, 1, 64, 0, 0, NULL, "N", "runs trained at once (results do not depend on it)", 0},
-        {"--svg", NULL, ARG_STRING, &o->svg, 0, 0, 0, 0, NULL, "FILE", "plot test MSE against T", 0},
-        {"--json", NULL, ARG_FLAG, &o->json, 0, 0, 0, 0, NULL, NULL, "print the results as one JSON object instead of tables", 0},
-        {"--quiet", "-q", ARG_FLAG, &o->quiet, 0, 0, 0, 0, NULL, NULL, "no progress bar", 0},
+        EXP_SPEC_SEED(o, "seed of the weights and the sequences"),
+        EXP_SPEC_THREADS(o, 64, EXP_THREADS_HELP),
+        EXP_SPEC_SVG(o, "plot test MSE against T"),
+        EXP_SPEC_JSON(o, EXP_JSON_HELP),
+        EXP_SPEC_QUIET(o),
         SPEC_END,
     };
     _Static_assert(sizeof specs == ADD_SPECS * sizeof specs[0], "ADD_SPECS");
@@ -443,8 +452,6 @@ static void add_table(arg_command *cmd, arg_spec *s, add_opts *o)
 }
 
 CLI_DEFINE_TABLE(cmd_experiment_adding_table, add_table, add_opts, ADD_SPECS)
-
-static int cmp_job(const void *a, const void *b, void *ctx);
 
 int exp_adding(int argc, char **argv)
 {
@@ -461,12 +468,12 @@ int exp_adding(int argc, char **argv)
     char **pos = cli_parse_command(&cmd, argc, argv, &npos, &rc);
     if (!pos) goto done;
     if (o->quick) {
-        if (!args_find(&cmd, "--lengths")->seen) o->lengths = "50";
-        if (!args_find(&cmd, "--train")->seen) o->train = 1000;
-        if (!args_find(&cmd, "--test")->seen) o->test = 500;
-        if (!args_find(&cmd, "--valid")->seen) o->valid = 200;
+        if (exp_not_given(&cmd, "--lengths")) o->lengths = "50";
+        if (exp_not_given(&cmd, "--train")) o->train = 1000;
+        if (exp_not_given(&cmd, "--test")) o->test = 500;
+        if (exp_not_given(&cmd, "--valid")) o->valid = 200;
         /* Clearly below the baseline is the point of a quick run. */
-        if (!args_find(&cmd, "--solved")->seen) o->solved = 0.01;
+        if (exp_not_given(&cmd, "--solved")) o->solved = 0.01;
     }
     rc = EXIT_USAGE;
     if ((r->nc = exp_parse_cells("--cells", o->cells, r->cell, EXP_NCELLS)) < 0) goto done;
@@ -476,50 +483,20 @@ int exp_adding(int argc, char **argv)
         goto done;
     }
     int n = r->nc * r->nt;
-    r->order = malloc((size_t)n * sizeof *r->order);
-    if (!r->order) {
-        cli_error("out of memory");
-        rc = EXIT_RUNTIME;
-        goto done;
-    }
-    double total = 0;
-    for (int j = 0; j < n; j++) r->order[j] = j;
-    for (int j = 0; j < n; j++) total += job_work(r, job_cell(r, j), job_t(r, j));
-    /* The longest runs first, so that no thread is left with one at the end. */
-    for (int a = 1; a < n; a++)
-        for (int b = a; b > 0 && cmp_job(&r->order[b - 1], &r->order[b], r) > 0; b--) {
-            int tmp = r->order[b];
-            r->order[b] = r->order[b - 1];
-            r->order[b - 1] = tmp;
-        }
+    double total;
+    rc = EXIT_RUNTIME;
+    if (!(r->order = exp_job_order(n, unordered_work, r, &total))) goto done;
     recur_set_threads(1); /* small products: one BLAS thread per run */
     cli_catch_interrupts();
     if (!o->json && !o->quiet)
         printf("recur experiment adding: %d cells x %d lengths = %d runs on %d thread%s\n", r->nc, r->nt, n,
                o->threads, o->threads > 1 ? "s" : "");
     fflush(stdout);
-    exp_progress_init(&r->pg, "adding", total, n, o->quiet || o->json);
-    double t0 = cli_now();
-    rc = exp_run_jobs(n, o->threads, run_one, r, &r->pg);
-    exp_progress_free(&r->pg);
-    if (rc) goto done;
-    double wall = cli_now() - t0;
-    if (o->json) print_json(r, wall);
-    else print_tables(r, wall);
-    fflush(stdout);
-    if (o->svg) rc = write_plot(r);
+    exp_report rep = {o->json, o->quiet, o->svg, print_json, print_tables, write_plot};
+    rc = exp_run_report(&rep, &r->pg, "adding", total, n, o->threads, run_one, r);
 done:
     free(r->order);
     free(r);
     free(pos);
     return rc;
-}
-
-/* Order of jobs: more work first; ties by index (a stable order). */
-static int cmp_job(const void *a, const void *b, void *ctx)
-{
-    const add_run *r = ctx;
-    int ja = *(const int *)a, jb = *(const int *)b;
-    double wa = job_work(r, ja / r->nt, ja % r->nt), wb = job_work(r, jb / r->nt, jb % r->nt);
-    return wa < wb ? 1 : wa > wb ? -1 : ja - jb;
 }

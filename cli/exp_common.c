@@ -438,3 +438,50 @@ void exp_json_num(FILE *f, double v)
     if (isfinite(v)) fprintf(f, "%.6g", v);
     else fputs("null", f);
 }
+
+int exp_report_results(const exp_report *rep, const void *run, double wall)
+{
+    if (rep->json) rep->print_json(run, wall);
+    else rep->print_tables(run, wall);
+    fflush(stdout);
+    return rep->svg ? rep->write_plot(run) : 0;
+}
+
+int exp_run_report(const exp_report *rep, exp_progress *pg, const char *what, double total_work, int n, int workers,
+                   exp_job_fn fn, void *run)
+{
+    exp_progress_init(pg, what, total_work, n, rep->quiet || rep->json);
+    double t0 = cli_now();
+    int rc = exp_run_jobs(n, workers, fn, run, pg);
+    exp_progress_free(pg);
+    return rc ? rc : exp_report_results(rep, run, cli_now() - t0);
+}
+
+int *exp_job_order(int n, double (*work)(const void *run, int job), const void *run, double *total)
+{
+    int *order = malloc((size_t)n * sizeof *order);
+    double *w = malloc((size_t)n * sizeof *w);
+    if (!order || !w) {
+        free(order);
+        free(w);
+        cli_error("out of memory");
+        return NULL;
+    }
+    *total = 0;
+    for (int j = 0; j < n; j++) {
+        order[j] = j;
+        w[j] = work(run, j);
+        *total += w[j];
+    }
+    /* Insertion sort: stable, and n is a few dozen runs at most. */
+    for (int a = 1; a < n; a++)
+        for (int b = a; b > 0 && w[order[b - 1]] < w[order[b]]; b--) {
+            int tmp = order[b];
+            order[b] = order[b - 1];
+            order[b - 1] = tmp;
+        }
+    free(w);
+    return order;
+}
+
+int exp_not_given(arg_command *cmd, const char *flag) { return !args_find(cmd, flag)->seen; }

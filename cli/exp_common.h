@@ -1,7 +1,8 @@
 /*
  * exp_common.h - what the `recur experiment` subcommands share: the cells
  * they compare, the first-symbol memory task, jobs spread over worker
- * threads, a progress line, and small parsing and output helpers.
+ * threads, a progress line, the shared flags of their tables, the order of
+ * their jobs, printing their results and plot, and small parsing helpers.
  */
 #ifndef RECUR_EXP_COMMON_H
 #define RECUR_EXP_COMMON_H
@@ -19,6 +20,26 @@ arg_command *cmd_experiment_memory_table(void);
 arg_command *cmd_experiment_gradients_table(void);
 arg_command *cmd_experiment_cost_table(void);
 arg_command *cmd_experiment_adding_table(void);
+
+/* Flags the experiments share, for their tables; o is the options struct
+ * (fields named after the flag), help the line --help shows. */
+#define EXP_SPEC_QUICK(o, help) {"--quick", NULL, ARG_FLAG, &(o)->quick, 0, 0, 0, 0, NULL, NULL, help, 0}
+#define EXP_SPEC_CELLS(o)                                                                                            \
+    {"--cells", NULL, ARG_STRING, &(o)->cells, 0, 0, 0, 0, NULL, "LIST",                                             \
+     "cells to compare, from rnn,lstm,gru,lstm-chrono,gru-chrono", 0}
+#define EXP_SPEC_HIDDEN(o) {"--hidden", NULL, ARG_INT, &(o)->hidden, 1, 1024, 0, 0, NULL, "N", "hidden units of every cell", 0}
+#define EXP_SPEC_LR(o, help) {"--lr", NULL, ARG_FLOAT, &(o)->lr, 0, 1, 1, 0, NULL, "F", help, 0}
+#define EXP_SPEC_CLIP(o)                                                                                             \
+    {"--clip", NULL, ARG_FLOAT, &(o)->clip, 0, 1e6, 0, 0, NULL, "F", "max gradient norm; 0 = no clipping", 0}
+#define EXP_SPEC_SYMBOLS(o)                                                                                          \
+    {"--symbols", NULL, ARG_INT, &(o)->symbols, 2, EXP_MAX_SYMBOLS, 0, 0, NULL, "N", "alphabet size = number of labels", 0}
+#define EXP_SPEC_SEED(o, help) {"--seed", NULL, ARG_U64, &(o)->seed, 0, 0, 0, 0, NULL, "N", help, 0}
+#define EXP_SPEC_THREADS(o, max, help) {"--threads", NULL, ARG_INT, &(o)->threads, 1, max, 0, 0, NULL, "N", help, 0}
+#define EXP_SPEC_SVG(o, help) {"--svg", NULL, ARG_STRING, &(o)->svg, 0, 0, 0, 0, NULL, "FILE", help, 0}
+#define EXP_SPEC_JSON(o, help) {"--json", NULL, ARG_FLAG, &(o)->json, 0, 0, 0, 0, NULL, NULL, help, 0}
+#define EXP_SPEC_QUIET(o) {"--quiet", "-q", ARG_FLAG, &(o)->quiet, 0, 0, 0, 0, NULL, NULL, "no progress bar", 0}
+#define EXP_JSON_HELP "print the results as one JSON object instead of tables"
+#define EXP_THREADS_HELP "runs trained at once (results do not depend on it)"
 
 /* ------------------------------------------------------------------------ */
 /* Cells                                                                     */
@@ -129,6 +150,34 @@ int exp_run_jobs(int n, int workers, exp_job_fn fn, void *ctx, exp_progress *pg)
  * this thread alone: other processes that share the cores do not inflate
  * it), else of wall-clock time. */
 double exp_clock(int cpu);
+
+/* What an experiment reports and where: its results as JSON or as tables
+ * on stdout, then a plot into svg when set. The functions get the
+ * experiment's own run struct. */
+typedef struct exp_report {
+    int json, quiet;
+    const char *svg;
+    void (*print_json)(const void *run, double wall);
+    void (*print_tables)(const void *run, double wall);
+    int (*write_plot)(const void *run);
+} exp_report;
+
+/* Print run's results as rep says, then write its plot; 0 or an exit code. */
+int exp_report_results(const exp_report *rep, const void *run, double wall);
+/* Run n jobs fn(run, j) on `workers` threads under the progress line pg
+ * (total_work units, labelled what; silent when rep->quiet or json), then
+ * report; 0 or an exit code (printed). */
+int exp_run_report(const exp_report *rep, exp_progress *pg, const char *what, double total_work, int n, int workers,
+                   exp_job_fn fn, void *run);
+
+/* The order to take n jobs in: the most work(run, j) first, so that no
+ * thread is left with a long one at the end; ties by index. Sets *total to
+ * the sum of the work. A malloc'd array (free it), or NULL (printed). */
+int *exp_job_order(int n, double (*work)(const void *run, int job), const void *run, double *total);
+
+/* Nonzero when flag was not given on the command line: --quick changes
+ * only the defaults. */
+int exp_not_given(arg_command *cmd, const char *flag);
 
 /* Write an SVG made by svg_xy_plot into path (atomically); 0 or
  * EXIT_RUNTIME (printed). Frees b. */

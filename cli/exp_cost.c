@@ -145,8 +145,9 @@ static double best_acc(const exp_names_result *res)
 static const double levels[] = {0.70, 0.75, 0.80};
 enum { NLEVELS = sizeof levels / sizeof levels[0] };
 
-static void print_tables(const cost_run *r, double wall)
+static void print_tables(const void *run, double wall)
 {
+    const cost_run *r = run;
     const cost_opts *o = &r->o;
     char a[32], b[32];
     printf("timing  input %d, batch %d, T=%d, %d thread%s; time per step of the whole batch, best of 3 runs;\n"
@@ -200,8 +201,9 @@ static void print_tables(const cost_run *r, double wall)
     printf("\ndone in %.0f s\n", wall);
 }
 
-static void print_json(const cost_run *r, double wall)
+static void print_json(const void *run, double wall)
 {
+    const cost_run *r = run;
     const cost_opts *o = &r->o;
     FILE *f = stdout;
     fprintf(f, "{\"experiment\":\"cost\",\"settings\":{\"input\":%d,\"batch\":%d,\"T\":%d,\"threads\":%d,"
@@ -247,8 +249,9 @@ static void print_json(const cost_run *r, double wall)
     fprintf(f, ",\"seconds\":%.1f}\n", wall);
 }
 
-static int write_plot(const cost_run *r)
+static int write_plot(const void *run)
 {
+    const cost_run *r = run;
     static const char *const colors[NCOST] = {"#d62728", "#1f77b4", "#2ca02c"};
     const cost_opts *o = &r->o;
     double x[MAX_H], *pct[NCOST] = {NULL};
@@ -288,7 +291,7 @@ static void cost_table(arg_command *cmd, arg_spec *s, cost_opts *o)
 {
     *o = (cost_opts){"64,128,256,512", NULL, 64, 32, 32, 4, 128, 0, 1, 0, 0, 0, 0.6, 1};
     arg_spec specs[] = {
-        {"--quick", NULL, ARG_FLAG, &o->quick, 0, 0, 0, 0, NULL, NULL, "a smaller run (hidden 64,128; 1 epoch of names): a few seconds", 0},
+        EXP_SPEC_QUICK(o, "a smaller run (hidden 64,128; 1 epoch of names): a few seconds"),
         {"--hidden-sizes", NULL, ARG_STRING, &o->sizes, 0, 0, 0, 0, NULL, "LIST", "hidden sizes to time, increasing", 0},
         {"--input", NULL, ARG_INT, &o->input, 1, 4096, 0, 0, NULL, "N", "input size of the timed cells", 0},
         {"--batch", NULL, ARG_INT, &o->batch, 1, 4096, 0, 0, NULL, "N", "sequences per timed batch", 0},
@@ -297,11 +300,11 @@ static void cost_table(arg_command *cmd, arg_spec *s, cost_opts *o)
         {"--names-epochs", NULL, ARG_INT, &o->names_epochs, 1, 100, 0, 0, NULL, "N", "epochs of names training per cell", 0},
         {"--names-hidden", NULL, ARG_INT, &o->names_hidden, 1, 4096, 0, 0, NULL, "N", "hidden size of the names models", 0},
         {"--no-names", NULL, ARG_FLAG, &o->no_names, 0, 0, 0, 0, NULL, NULL, "time the cells only; no names training", 0},
-        {"--threads", NULL, ARG_INT, &o->threads, 1, 256, 0, 0, NULL, "N", "threads of every timed run and of training", 0},
-        {"--seed", NULL, ARG_U64, &o->seed, 0, 0, 0, 0, NULL, "N", "seed of the weights, the split and the order", 0},
-        {"--svg", NULL, ARG_STRING, &o->svg, 0, 0, 0, 0, NULL, "FILE", "plot time per step against hidden size, and names accuracy against time", 0},
-        {"--json", NULL, ARG_FLAG, &o->json, 0, 0, 0, 0, NULL, NULL, "print the results as one JSON object instead of tables", 0},
-        {"--quiet", "-q", ARG_FLAG, &o->quiet, 0, 0, 0, 0, NULL, NULL, "no progress bar", 0},
+        EXP_SPEC_THREADS(o, 256, "threads of every timed run and of training"),
+        EXP_SPEC_SEED(o, "seed of the weights, the split and the order"),
+        EXP_SPEC_SVG(o, "plot time per step against hidden size, and names accuracy against time"),
+        EXP_SPEC_JSON(o, EXP_JSON_HELP),
+        EXP_SPEC_QUIET(o),
         SPEC_END,
     };
     _Static_assert(sizeof specs == COST_SPECS * sizeof specs[0], "COST_SPECS");
@@ -327,9 +330,9 @@ int exp_cost(int argc, char **argv)
     int npos;
     if (!(pos = cli_parse_command(&cmd, argc, argv, &npos, &rc))) goto done;
     if (o->quick) {
-        if (!args_find(&cmd, "--hidden-sizes")->seen) o->sizes = "64,128";
-        if (!args_find(&cmd, "--min-time")->seen) o->min_time = 0.15;
-        if (!args_find(&cmd, "--names-epochs")->seen) o->names_epochs = 1;
+        if (exp_not_given(&cmd, "--hidden-sizes")) o->sizes = "64,128";
+        if (exp_not_given(&cmd, "--min-time")) o->min_time = 0.15;
+        if (exp_not_given(&cmd, "--names-epochs")) o->names_epochs = 1;
     }
     rc = EXIT_USAGE;
     if ((r->nh = exp_parse_ints("--hidden-sizes", o->sizes, 1, 4096, r->H, MAX_H)) < 0) goto done;
@@ -375,11 +378,8 @@ int exp_cost(int argc, char **argv)
     }
     if (rc == EXIT_INTERRUPTED) cli_error("interrupted; nothing written");
     if (rc) goto done;
-    double wall = cli_now() - t0;
-    if (o->json) print_json(r, wall);
-    else print_tables(r, wall);
-    fflush(stdout);
-    if (o->svg) rc = write_plot(r);
+    exp_report rep = {o->json, o->quiet, o->svg, print_json, print_tables, write_plot};
+    rc = exp_report_results(&rep, r, cli_now() - t0);
 done:
     if (r) {
         for (int c = 0; c < NCOST; c++) exp_names_result_free(&r->res[c]);

@@ -192,8 +192,9 @@ static int table_steps(int T, int *ts)
     return n;
 }
 
-static void print_tables(const grad_run *r, double wall)
+static void print_tables(const void *run, double wall)
 {
+    const grad_run *r = run;
     const grad_opts *o = &r->o;
     int ts[8], nts = table_steps(o->T, ts);
     printf("task    the first-symbol task, T=%d, %d symbols; loss: cross-entropy of one sequence, at h_T only\n",
@@ -245,8 +246,9 @@ static void json_curve(FILE *f, const grad_curve *g, int T)
     fprintf(f, "]}");
 }
 
-static void print_json(const grad_run *r, double wall)
+static void print_json(const void *run, double wall)
 {
+    const grad_run *r = run;
     const grad_opts *o = &r->o;
     FILE *f = stdout;
     fprintf(f, "{\"experiment\":\"gradients\",\"settings\":{\"T\":%d,\"steps\":%d,\"hidden\":%d,\"batch\":%d,"
@@ -264,8 +266,9 @@ static void print_json(const grad_run *r, double wall)
     fprintf(f, "],\"seconds\":%.1f}\n", wall);
 }
 
-static int write_plot(const grad_run *r)
+static int write_plot(const void *run)
 {
+    const grad_run *r = run;
     const grad_opts *o = &r->o;
     double *x = malloc((size_t)o->T * sizeof *x), lo = INFINITY, hi = -INFINITY;
     if (!x) {
@@ -306,22 +309,22 @@ static void grad_table(arg_command *cmd, arg_spec *s, grad_opts *o)
     *o = (grad_opts){"rnn,lstm,gru,lstm-chrono,gru-chrono", NULL, 100, 2000, 32, 32, 4, 64, 1000,
                      cli_default_threads(), 0, 0, 0, 3e-3, 5, 1};
     arg_spec specs[] = {
-        {"--quick", NULL, ARG_FLAG, &o->quick, 0, 0, 0, 0, NULL, NULL, "a smaller run (T=50, 800 steps): a few seconds", 0},
-        {"--cells", NULL, ARG_STRING, &o->cells, 0, 0, 0, 0, NULL, "LIST", "cells to compare, from rnn,lstm,gru,lstm-chrono,gru-chrono", 0},
+        EXP_SPEC_QUICK(o, "a smaller run (T=50, 800 steps): a few seconds"),
+        EXP_SPEC_CELLS(o),
         {"--length", NULL, ARG_INT, &o->T, 2, 10000, 0, 0, NULL, "T", "sequence length", 0},
         {"--steps", NULL, ARG_INT, &o->steps, 50, 1000000, 0, 0, NULL, "N", "most training steps (the same budget for every cell)", 0},
-        {"--hidden", NULL, ARG_INT, &o->hidden, 1, 1024, 0, 0, NULL, "N", "hidden units of every cell", 0},
+        EXP_SPEC_HIDDEN(o),
         {"--batch", NULL, ARG_INT, &o->batch, 1, 1024, 0, 0, NULL, "N", "sequences per training step", 0},
-        {"--lr", NULL, ARG_FLOAT, &o->lr, 0, 1, 1, 0, NULL, "F", "Adam's learning rate", 0},
-        {"--clip", NULL, ARG_FLOAT, &o->clip, 0, 1e6, 0, 0, NULL, "F", "max gradient norm; 0 = no clipping", 0},
-        {"--symbols", NULL, ARG_INT, &o->symbols, 2, EXP_MAX_SYMBOLS, 0, 0, NULL, "N", "alphabet size = number of labels", 0},
+        EXP_SPEC_LR(o, "Adam's learning rate"),
+        EXP_SPEC_CLIP(o),
+        EXP_SPEC_SYMBOLS(o),
         {"--probe", NULL, ARG_INT, &o->probe, 1, 4096, 0, 0, NULL, "N", "sequences whose gradients are averaged", 0},
         {"--test", NULL, ARG_INT, &o->test, 1, 1000000, 0, 0, NULL, "N", "fresh sequences for the accuracy after training", 0},
-        {"--seed", NULL, ARG_U64, &o->seed, 0, 0, 0, 0, NULL, "N", "seed of the weights and the sequences", 0},
-        {"--threads", NULL, ARG_INT, &o->threads, 1, 64, 0, 0, NULL, "N", "cells trained at once (results do not depend on it)", 0},
-        {"--svg", NULL, ARG_STRING, &o->svg, 0, 0, 0, 0, NULL, "FILE", "plot the norms against t, on a log scale", 0},
-        {"--json", NULL, ARG_FLAG, &o->json, 0, 0, 0, 0, NULL, NULL, "print the results (every norm) as one JSON object", 0},
-        {"--quiet", "-q", ARG_FLAG, &o->quiet, 0, 0, 0, 0, NULL, NULL, "no progress bar", 0},
+        EXP_SPEC_SEED(o, "seed of the weights and the sequences"),
+        EXP_SPEC_THREADS(o, 64, "cells trained at once (results do not depend on it)"),
+        EXP_SPEC_SVG(o, "plot the norms against t, on a log scale"),
+        EXP_SPEC_JSON(o, "print the results (every norm) as one JSON object"),
+        EXP_SPEC_QUIET(o),
         SPEC_END,
     };
     _Static_assert(sizeof specs == GRAD_SPECS * sizeof specs[0], "GRAD_SPECS");
@@ -347,9 +350,9 @@ int exp_gradients(int argc, char **argv)
     int npos;
     if (!(pos = cli_parse_command(&cmd, argc, argv, &npos, &rc))) goto done;
     if (o->quick) {
-        if (!args_find(&cmd, "--length")->seen) o->T = 50;
-        if (!args_find(&cmd, "--steps")->seen) o->steps = 800;
-        if (!args_find(&cmd, "--test")->seen) o->test = 500;
+        if (exp_not_given(&cmd, "--length")) o->T = 50;
+        if (exp_not_given(&cmd, "--steps")) o->steps = 800;
+        if (exp_not_given(&cmd, "--test")) o->test = 500;
     }
     rc = EXIT_USAGE;
     if ((r->nc = exp_parse_cells("--cells", o->cells, r->cell, EXP_NCELLS)) < 0) goto done;
@@ -372,16 +375,8 @@ int exp_gradients(int argc, char **argv)
                o->threads > 1 ? "s" : "");
         fflush(stdout);
     }
-    exp_progress_init(&r->pg, "gradients", total, r->nc, o->quiet || o->json);
-    double t0 = cli_now();
-    rc = exp_run_jobs(r->nc, o->threads, run_one, r, &r->pg);
-    exp_progress_free(&r->pg);
-    if (rc) goto done;
-    double wall = cli_now() - t0;
-    if (o->json) print_json(r, wall);
-    else print_tables(r, wall);
-    fflush(stdout);
-    if (o->svg) rc = write_plot(r);
+    exp_report rep = {o->json, o->quiet, o->svg, print_json, print_tables, write_plot};
+    rc = exp_run_report(&rep, &r->pg, "gradients", total, r->nc, o->threads, run_one, r);
 done:
     if (r)
         for (int c = 0; c < EXP_NCELLS; c++) {

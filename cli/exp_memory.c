@@ -44,8 +44,11 @@ static const char summary[] =
 static int job_cell(const mem_run *r, int j) { return r->order[j] / (r->nt * r->o.seeds); }
 static int job_t(const mem_run *r, int j) { return r->order[j] / r->o.seeds % r->nt; }
 static int job_seed(const mem_run *r, int j) { return r->order[j] % r->o.seeds; }
-static double job_work(const mem_run *r, int c, int t)
+/* Work of job j (before ordering), in progress units. */
+static double job_work(const void *run, int j)
 {
+    const mem_run *r = run;
+    int c = j / (r->nt * r->o.seeds), t = j / r->o.seeds % r->nt;
     return (double)r->o.steps * r->T[t] * recur_cell_gates(exp_cells[r->cell[c]].cell);
 }
 
@@ -118,8 +121,9 @@ static void print_header(const mem_run *r)
     printf("\n");
 }
 
-static void print_tables(const mem_run *r, double wall)
+static void print_tables(const void *run, double wall)
 {
+    const mem_run *r = run;
     const mem_opts *o = &r->o;
     printf("task    label = the first of T symbols (%d symbols: chance %.1f%%); the T-1 after it are random\n",
            o->symbols, 100.0 / o->symbols);
@@ -164,8 +168,9 @@ static void print_tables(const mem_run *r, double wall)
            o->threads > 1 ? "s" : "");
 }
 
-static void print_json(const mem_run *r, double wall)
+static void print_json(const void *run, double wall)
 {
+    const mem_run *r = run;
     const mem_opts *o = &r->o;
     FILE *f = stdout;
     fprintf(f, "{\"experiment\":\"memory\",\"settings\":{\"cells\":[");
@@ -205,8 +210,9 @@ static void print_json(const mem_run *r, double wall)
     fprintf(f, "],\"seconds\":%.1f}\n", wall);
 }
 
-static int write_plot(const mem_run *r)
+static int write_plot(const void *run)
 {
+    const mem_run *r = run;
     const mem_opts *o = &r->o;
     double x[MAX_T], y[EXP_NCELLS][MAX_T], chance[MAX_T];
     svg_xy_series s[EXP_NCELLS + 1];
@@ -235,8 +241,6 @@ static int write_plot(const mem_run *r)
     return exp_write_svg(o->svg, &b, bad);
 }
 
-static int cmp_job(const void *a, const void *b, void *ctx);
-
 enum { MEM_SPECS = 17 };
 
 /* The flag table, options at their defaults: exp_memory and cmd_experiment_memory_table. */
@@ -245,22 +249,22 @@ static void mem_table(arg_command *cmd, arg_spec *s, mem_opts *o)
     *o = (mem_opts){"rnn,lstm,gru,lstm-chrono,gru-chrono", "5,10,20,50,100,200", NULL, 2, 2000, 32, 32, 4, 1000,
                     cli_default_threads(), 0, 0, 0, 3e-3, 5, 1};
     arg_spec specs[] = {
-        {"--quick", NULL, ARG_FLAG, &o->quick, 0, 0, 0, 0, NULL, NULL, "a smaller run (T 5,20,50; 1 seed; 1000 steps): a few seconds", 0},
-        {"--cells", NULL, ARG_STRING, &o->cells, 0, 0, 0, 0, NULL, "LIST", "cells to compare, from rnn,lstm,gru,lstm-chrono,gru-chrono", 0},
+        EXP_SPEC_QUICK(o, "a smaller run (T 5,20,50; 1 seed; 1000 steps): a few seconds"),
+        EXP_SPEC_CELLS(o),
         {"--lengths", NULL, ARG_STRING, &o->lengths, 0, 0, 0, 0, NULL, "LIST", "sequence lengths T, increasing", 0},
         {"--seeds", NULL, ARG_INT, &o->seeds, 1, MAX_SEEDS, 0, 0, NULL, "N", "runs per cell and T, each with its own initial weights and training data", 0},
         {"--steps", NULL, ARG_INT, &o->steps, 50, 1000000, 0, 0, NULL, "N", "most optimiser steps per run (the same budget for every cell)", 0},
-        {"--hidden", NULL, ARG_INT, &o->hidden, 1, 1024, 0, 0, NULL, "N", "hidden units of every cell", 0},
+        EXP_SPEC_HIDDEN(o),
         {"--batch", NULL, ARG_INT, &o->batch, 1, 1024, 0, 0, NULL, "N", "sequences per step", 0},
-        {"--lr", NULL, ARG_FLOAT, &o->lr, 0, 1, 1, 0, NULL, "F", "Adam's learning rate", 0},
-        {"--clip", NULL, ARG_FLOAT, &o->clip, 0, 1e6, 0, 0, NULL, "F", "max gradient norm; 0 = no clipping", 0},
-        {"--symbols", NULL, ARG_INT, &o->symbols, 2, EXP_MAX_SYMBOLS, 0, 0, NULL, "N", "alphabet size = number of labels", 0},
+        EXP_SPEC_LR(o, "Adam's learning rate"),
+        EXP_SPEC_CLIP(o),
+        EXP_SPEC_SYMBOLS(o),
         {"--test", NULL, ARG_INT, &o->test, 1, 1000000, 0, 0, NULL, "N", "fresh test sequences per T", 0},
-        {"--seed", NULL, ARG_U64, &o->seed, 0, 0, 0, 0, NULL, "N", "seed of the weights and the sequences", 0},
-        {"--threads", NULL, ARG_INT, &o->threads, 1, 64, 0, 0, NULL, "N", "runs trained at once (results do not depend on it)", 0},
-        {"--svg", NULL, ARG_STRING, &o->svg, 0, 0, 0, 0, NULL, "FILE", "plot accuracy against T", 0},
-        {"--json", NULL, ARG_FLAG, &o->json, 0, 0, 0, 0, NULL, NULL, "print the results as one JSON object instead of tables", 0},
-        {"--quiet", "-q", ARG_FLAG, &o->quiet, 0, 0, 0, 0, NULL, NULL, "no progress bar", 0},
+        EXP_SPEC_SEED(o, "seed of the weights and the sequences"),
+        EXP_SPEC_THREADS(o, 64, EXP_THREADS_HELP),
+        EXP_SPEC_SVG(o, "plot accuracy against T"),
+        EXP_SPEC_JSON(o, EXP_JSON_HELP),
+        EXP_SPEC_QUIET(o),
         SPEC_END,
     };
     _Static_assert(sizeof specs == MEM_SPECS * sizeof specs[0], "MEM_SPECS");
@@ -285,10 +289,10 @@ int exp_memory(int argc, char **argv)
     char **pos = cli_parse_command(&cmd, argc, argv, &npos, &rc);
     if (!pos) goto done;
     if (o->quick) {
-        if (!args_find(&cmd, "--lengths")->seen) o->lengths = "5,20,50";
-        if (!args_find(&cmd, "--seeds")->seen) o->seeds = 1;
-        if (!args_find(&cmd, "--steps")->seen) o->steps = 1000;
-        if (!args_find(&cmd, "--test")->seen) o->test = 500;
+        if (exp_not_given(&cmd, "--lengths")) o->lengths = "5,20,50";
+        if (exp_not_given(&cmd, "--seeds")) o->seeds = 1;
+        if (exp_not_given(&cmd, "--steps")) o->steps = 1000;
+        if (exp_not_given(&cmd, "--test")) o->test = 500;
     }
     rc = EXIT_USAGE;
     if ((r->nc = exp_parse_cells("--cells", o->cells, r->cell, EXP_NCELLS)) < 0) goto done;
@@ -298,52 +302,20 @@ int exp_memory(int argc, char **argv)
         goto done;
     }
     int n = r->nc * r->nt * o->seeds;
-    r->order = malloc((size_t)n * sizeof *r->order);
-    if (!r->order) {
-        cli_error("out of memory");
-        rc = EXIT_RUNTIME;
-        goto done;
-    }
-    double total = 0;
-    for (int j = 0; j < n; j++) r->order[j] = j;
-    for (int j = 0; j < n; j++) total += job_work(r, job_cell(r, j), job_t(r, j));
-    /* The longest runs first, so that no thread is left with one at the end. */
-    for (int a = 1; a < n; a++)
-        for (int b = a; b > 0 && cmp_job(&r->order[b - 1], &r->order[b], r) > 0; b--) {
-            int tmp = r->order[b];
-            r->order[b] = r->order[b - 1];
-            r->order[b - 1] = tmp;
-        }
+    double total;
+    rc = EXIT_RUNTIME;
+    if (!(r->order = exp_job_order(n, job_work, r, &total))) goto done;
     recur_set_threads(1); /* tiny products: one BLAS thread per run */
     cli_catch_interrupts();
     if (!o->json && !o->quiet)
         printf("recur experiment memory: %d cells x %d lengths x %d seed%s = %d runs on %d thread%s\n", r->nc,
                r->nt, o->seeds, o->seeds > 1 ? "s" : "", n, o->threads, o->threads > 1 ? "s" : "");
     fflush(stdout);
-    exp_progress_init(&r->pg, "memory", total, n, o->quiet || o->json);
-    double t0 = cli_now();
-    rc = exp_run_jobs(n, o->threads, run_one, r, &r->pg);
-    exp_progress_free(&r->pg);
-    if (rc) goto done;
-    double wall = cli_now() - t0;
-    if (o->json) print_json(r, wall);
-    else print_tables(r, wall);
-    fflush(stdout);
-    if (o->svg) rc = write_plot(r);
+    exp_report rep = {o->json, o->quiet, o->svg, print_json, print_tables, write_plot};
+    rc = exp_run_report(&rep, &r->pg, "memory", total, n, o->threads, run_one, r);
 done:
     free(r->order);
     free(r);
     free(pos);
     return rc;
-}
-
-/* Order of jobs: more work first; ties by index (a stable order). */
-static int cmp_job(const void *a, const void *b, void *ctx)
-{
-    const mem_run *r = ctx;
-    int ja = *(const int *)a, jb = *(const int *)b;
-    int ca = ja / (r->nt * r->o.seeds), ta = ja / r->o.seeds % r->nt;
-    int cb = jb / (r->nt * r->o.seeds), tb = jb / r->o.seeds % r->nt;
-    double wa = job_work(r, ca, ta), wb = job_work(r, cb, tb);
-    return wa < wb ? 1 : wa > wb ? -1 : ja - jb;
 }
