@@ -244,7 +244,8 @@ static void with_level(int level, const recur_model *m, const int32_t *tok, cons
  * reduced kernels) and a hidden size off the 16-row panels. Random weights
  * of PyTorch's initialisation; the stated bound on the change of any
  * log-probability: 0.05 (int8), 0.02 (bf16). Levels agree with each other
- * within 1e-4 (the int8 sums are exact; only float rounding differs).
+ * within 1e-2 (int8) and 1e-3 (bf16): the int8 sums are exact, but the
+ * activations they read come from each level's own float cell math.
  */
 static void runner_matches_fp32(void)
 {
@@ -253,10 +254,14 @@ static void runner_matches_fp32(void)
     int32_t tok[NSEQ * 12], off[NSEQ + 1];
     make_ids(tok, off, &r);
     const recur_cell cells[] = {RECUR_CELL_LSTM, RECUR_CELL_GRU, RECUR_CELL_RNN_TANH};
+    /* 37: the products and the cell apart; 48: whole panels, where the
+     * AVX-512 kernels fuse the step with its cell (quant_cell_avx512.c). */
+    for (int hs = 0; hs < 2; hs++)
     for (int c = 0; c < 3; c++)
         for (int dt = RECUR_DTYPE_INT8; dt <= RECUR_DTYPE_BF16; dt++) {
-            recur_model *f = make_model(cells[c], 37, 2, 1, RECUR_TASK_CLASSIFY);
-            recur_model *q = make_model(cells[c], 37, 2, 1, RECUR_TASK_CLASSIFY);
+            const int hidden = hs ? 48 : 37;
+            recur_model *f = make_model(cells[c], hidden, 2, 1, RECUR_TASK_CLASSIFY);
+            recur_model *q = make_model(cells[c], hidden, 2, 1, RECUR_TASK_CLASSIFY);
             recur_error err;
             if (!f || !q) goto next;
             CHECK(recur_model_dtype(q) == RECUR_DTYPE_F32);
@@ -266,15 +271,22 @@ static void runner_matches_fp32(void)
             float ref[NSEQ * NCLS], lp[NSEQ * NCLS], lp0[NSEQ * NCLS];
             if (classify(f, tok, off, ref)) goto next;
             double bound = dt == RECUR_DTYPE_INT8 ? 0.05 : 0.02;
+            /* Levels compute the cells' sigmoid and tanh differently (a few
+             * 1e-7 apart); an activation that lands next to a rounding
+             * boundary of its int8 step (or bf16) can then round the other
+             * way, one step of the scale max|h|/127 on one input: about 1e-3
+             * on a log-probability here (rnn_tanh at H=48 moved 2e-3 before
+             * the fused kernels). */
+            const double level_bound = dt == RECUR_DTYPE_INT8 ? 1e-2 : 1e-3;
             for (int level = CPU_GENERIC; level <= cpu_level_supported(); level++) {
                 with_level(level, q, tok, off, level == CPU_GENERIC ? lp0 : lp);
                 const float *got = level == CPU_GENERIC ? lp0 : lp;
                 double d = max_diff(got, ref, NSEQ * NCLS);
-                CHECK_MSG(d <= bound && d > 0, "%s %s at %s: log-probabilities moved by %g (bound %g)",
+                CHECK_MSG(d <= bound && d > 0, "H=%d %s %s at %s: log-probabilities moved by %g (bound %g)", hidden,
                           recur_cell_name(cells[c]), recur_dtype_name((recur_dtype)dt), cpu_level_name(level), d, bound);
                 if (level > CPU_GENERIC) {
                     double e = max_diff(lp, lp0, NSEQ * NCLS);
-                    CHECK_MSG(e <= 1e-4, "%s %s: %s differs from generic by %g", recur_cell_name(cells[c]),
+                    CHECK_MSG(e <= level_bound, "H=%d %s %s: %s differs from generic by %g", hidden, recur_cell_name(cells[c]),
                               recur_dtype_name((recur_dtype)dt), cpu_level_name(level), e);
                     /* The same level as a CPU without VNNI: int8 through
                      * vpmaddwd, the same bits (exact sums). */

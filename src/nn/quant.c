@@ -180,18 +180,24 @@ void quant_bf16_gemm_generic(int M, const float *A, int lda, const qmat *W, floa
 /* Every combination a CPU can have: [int8 kernel][bf16 kernel]; int8 from
  * the slowest: portable C, vpmaddwd on AVX2 and on AVX-512BW (CPUs without
  * VNNI), AVX-VNNI, AVX-512 VNNI. */
+#define Q(name, i8, bf, i8s, bfs) {name, i8, bf, i8s, bfs}
+#define BF quant_bf16_gemm_bf16_512
+#define BFS quant_step_bf16_512
 static const qkernels tables[5][2] = {
-    {{"generic", quant_int8_gemm_generic, quant_bf16_gemm_generic},
-     {"generic+bf16-512", quant_int8_gemm_generic, quant_bf16_gemm_bf16_512}},
-    {{"avx2-madd", quant_int8_gemm_avx2, quant_bf16_gemm_generic},
-     {"avx2-madd+bf16-512", quant_int8_gemm_avx2, quant_bf16_gemm_bf16_512}},
-    {{"avx512bw-madd", quant_int8_gemm_avx512bw, quant_bf16_gemm_generic},
-     {"avx512bw-madd+bf16-512", quant_int8_gemm_avx512bw, quant_bf16_gemm_bf16_512}},
-    {{"avx-vnni", quant_int8_gemm_avxvnni, quant_bf16_gemm_generic},
-     {"avx-vnni+bf16-512", quant_int8_gemm_avxvnni, quant_bf16_gemm_bf16_512}},
-    {{"avx512-vnni", quant_int8_gemm_vnni512, quant_bf16_gemm_generic},
-     {"avx512-vnni+bf16-512", quant_int8_gemm_vnni512, quant_bf16_gemm_bf16_512}},
+    {Q("generic", quant_int8_gemm_generic, quant_bf16_gemm_generic, NULL, NULL),
+     Q("generic+bf16-512", quant_int8_gemm_generic, BF, NULL, BFS)},
+    {Q("avx2-madd", quant_int8_gemm_avx2, quant_bf16_gemm_generic, NULL, NULL),
+     Q("avx2-madd+bf16-512", quant_int8_gemm_avx2, BF, NULL, BFS)},
+    {Q("avx512bw-madd", quant_int8_gemm_avx512bw, quant_bf16_gemm_generic, quant_step_avx512bw, NULL),
+     Q("avx512bw-madd+bf16-512", quant_int8_gemm_avx512bw, BF, quant_step_avx512bw, BFS)},
+    {Q("avx-vnni", quant_int8_gemm_avxvnni, quant_bf16_gemm_generic, NULL, NULL),
+     Q("avx-vnni+bf16-512", quant_int8_gemm_avxvnni, BF, NULL, BFS)},
+    {Q("avx512-vnni", quant_int8_gemm_vnni512, quant_bf16_gemm_generic, quant_step_vnni512, NULL),
+     Q("avx512-vnni+bf16-512", quant_int8_gemm_vnni512, BF, quant_step_vnni512, BFS)},
 };
+#undef Q
+#undef BF
+#undef BFS
 
 const qkernels *qkernels_select(int level, int f)
 {

@@ -63,12 +63,31 @@ void quant_rows_int8(int N, int K, const float *W, int8_t *q, float *scale);
 uint16_t quant_to_bf16(float x);
 float quant_from_bf16(uint16_t b);
 
+/* One GRU or LSTM step of b rows on reduced W_hh fused with the cell
+ * (quant_cell_avx512.c): h [b][H] is h_prev on entry and h_new after (and
+ * copied to y at row stride ldy when y is not NULL); a [b][lda] the input
+ * side of every gate (plus bias [G*H] when bias is not NULL); LSTM: c
+ * [b][H] the cell state, updated; GRU: c NULL, W the r and z rows, Wn the
+ * n rows, b_hn their bias. Inference only (no activations kept). */
+typedef struct qcell_step {
+    int b, H;
+    float *h, *c, *y;
+    const qmat *W, *Wn;
+    const float *a, *bias, *b_hn;
+    int lda, ldy;
+} qcell_step;
+
 typedef struct qkernels {
     const char *name;
     /* C[M][N] (+)= A[M][K] W^T through W packed as int8 or bf16; A rows at
      * stride lda, C at ldc, N and K are W's. */
     void (*int8_gemm)(int M, const float *A, int lda, const qmat *W, float *C, int ldc, int accumulate);
     void (*bf16_gemm)(int M, const float *A, int lda, const qmat *W, float *C, int ldc, int accumulate);
+    /* The fused step (see qcell_step) of each dtype: 1 when done, 0 when
+     * the shape is one it does not take; NULL where the level has none.
+     * The caller then runs the products and the cell separately. */
+    int (*int8_step)(const qcell_step *s);
+    int (*bf16_step)(const qcell_step *s);
 } qkernels;
 
 /* The best table for this CPU under RECUR_KERNELS (see core/cpu.h), and
@@ -87,6 +106,13 @@ static inline void quant_gemm(const qkernels *k, int M, const float *A, int lda,
     else k->bf16_gemm(M, A, lda, W, C, ldc, accumulate);
 }
 
+/* The fused step through the kernel of s->W's dtype; 0: not done. */
+static inline int quant_step(const qkernels *k, const qcell_step *s)
+{
+    int (*f)(const qcell_step *) = s->W->dtype == RECUR_DTYPE_INT8 ? k->int8_step : k->bf16_step;
+    return f && f(s);
+}
+
 /* Shared by the kernel files: one row of A quantised to u8 = q + 128
  * (K..Kp-1 padded with 128) and its scale; bf16 rounding of a row. */
 float quant_row_u8(const float *a, int K, int Kp, uint8_t *out);
@@ -102,5 +128,9 @@ void quant_int8_gemm_avx2(int M, const float *A, int lda, const qmat *W, float *
 void quant_int8_gemm_avx512bw(int M, const float *A, int lda, const qmat *W, float *C, int ldc, int accumulate);
 void quant_int8_gemm_vnni512(int M, const float *A, int lda, const qmat *W, float *C, int ldc, int accumulate);
 void quant_bf16_gemm_bf16_512(int M, const float *A, int lda, const qmat *W, float *C, int ldc, int accumulate);
+/* The fused steps: VNNI-512, vpmaddwd on AVX-512BW, AVX-512 BF16. */
+int quant_step_vnni512(const qcell_step *s);
+int quant_step_avx512bw(const qcell_step *s);
+int quant_step_bf16_512(const qcell_step *s);
 
 #endif

@@ -12,41 +12,12 @@
 #include <immintrin.h>
 #include <string.h>
 
-#include "nn/quant.h"
+#include "nn/quant_avx512.h"
 
-#define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
-#define BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
-#define INLINE static inline __attribute__((always_inline))
 
 /* ------------------------------------------------------------------------ */
 /* int8                                                                      */
 /* ------------------------------------------------------------------------ */
-
-/* quant_row_u8 with vectors: the same rounding (the current mode, nearest
- * even by default, as lrintf), so the same bytes. */
-INLINE VNNI float row_u8(const float *a, int K, int Kp, uint8_t *out)
-{
-    const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
-    __m512 vmax = _mm512_setzero_ps();
-    int k = 0;
-    for (; k + 16 <= K; k += 16) vmax = _mm512_max_ps(vmax, _mm512_and_ps(_mm512_loadu_ps(a + k), absmask));
-    float amax = _mm512_reduce_max_ps(vmax);
-    for (; k < K; k++) {
-        float v = a[k] < 0 ? -a[k] : a[k];
-        amax = v > amax ? v : amax;
-    }
-    float inv = amax > 0.0f && amax <= 3.0e38f ? 127.0f / amax : 0.0f;
-    const __m512 vinv = _mm512_set1_ps(inv);
-    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127), off = _mm512_set1_epi32(128);
-    for (k = 0; k < K; k += 16) {
-        __mmask16 mk = K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1);
-        __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, a + k), vinv));
-        q = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, lo), hi), off);
-        _mm_mask_storeu_epi8(out + k, mk, _mm512_cvtepi32_epi8(q));
-    }
-    for (k = K; k < Kp; k++) out[k] = 128;
-    return inv > 0.0f ? amax / 127.0f : 0.0f;
-}
 
 INLINE VNNI void i8_tile(const int MR, const int NP, const uint8_t *ua, int Kp, const qmat *W, int p0,
                          const float *sa, float *C, int ldc, int accumulate)
@@ -183,32 +154,6 @@ VNNI void quant_int8_gemm_vnni512(int M, const float *A, int lda, const qmat *W,
  * gives 8 outputs x 2 partial sums per vector, added pairwise at the end.
  * Exact int32 sums, so the outputs equal VNNI's bit for bit.
  */
-#define BW __attribute__((target("avx512f,avx512bw,avx512vl")))
-
-/* quant_row_u8's q (same rounding), signed, as int16; 0 past K. */
-INLINE BW float row_s16(const float *a, int K, int Kp, int16_t *out)
-{
-    const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
-    __m512 vmax = _mm512_setzero_ps();
-    int k = 0;
-    for (; k + 16 <= K; k += 16) vmax = _mm512_max_ps(vmax, _mm512_and_ps(_mm512_loadu_ps(a + k), absmask));
-    float amax = _mm512_reduce_max_ps(vmax);
-    for (; k < K; k++) {
-        float v = a[k] < 0 ? -a[k] : a[k];
-        amax = v > amax ? v : amax;
-    }
-    float inv = amax > 0.0f && amax <= 3.0e38f ? 127.0f / amax : 0.0f;
-    const __m512 vinv = _mm512_set1_ps(inv);
-    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
-    for (k = 0; k < K; k += 16) {
-        __mmask16 mk = K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1);
-        __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, a + k), vinv));
-        q = _mm512_min_epi32(_mm512_max_epi32(q, lo), hi);
-        _mm256_mask_storeu_epi16(out + k, mk, _mm512_cvtepi32_epi16(q));
-    }
-    for (k = K; k < Kp; k++) out[k] = 0;
-    return inv > 0.0f ? amax / 127.0f : 0.0f;
-}
 
 INLINE BW void madd_tile(const int MR, const int NP, const int16_t *xa, int Kp, const qmat *W, int p0,
                          const float *sa, float *C, int ldc, int accumulate)
@@ -286,16 +231,6 @@ BW void quant_int8_gemm_avx512bw(int M, const float *A, int lda, const qmat *W, 
 /* ------------------------------------------------------------------------ */
 /* bf16                                                                      */
 /* ------------------------------------------------------------------------ */
-
-INLINE BF16 void row_bf16(const float *a, int K, int Kp, uint16_t *out)
-{
-    for (int k = 0; k < K; k += 16) {
-        __mmask16 mk = K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1);
-        __m256bh b = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mk, a + k));
-        _mm256_mask_storeu_epi16(out + k, mk, (__m256i)b);
-    }
-    for (int k = K; k < Kp; k++) out[k] = 0;
-}
 
 INLINE BF16 void bf_tile(const int MR, const int NP, const uint16_t *ub, int Kp, const qmat *W, int p0,
                          float *C, int ldc, int accumulate)

@@ -435,6 +435,14 @@ static void direction_forward_rows(const dir_job *job, int j0, int j1)
         if (rnn_bias)
             for (int r = 0; r < b; r++) memcpy(a + (size_t)r * GH, bias, (size_t)GH * sizeof *a);
         if (job->X) kn->gemm_packed(b, GH, I, job->X + row * I, I, w->WihT, a, GH, rnn_bias);
+        /* Reduced weights: the product fused with the cell where a kernel
+         * has it (nn/quant.h). */
+        if (q && st->G > 1) {
+            const int ld = l * st->D + d;
+            const qcell_step qs = {b, H, S, st->cell == RECUR_CELL_LSTM ? Cs : NULL, y, &q->whh[ld], &q->whhn[ld],
+                                   a, bias, b_hn, GH, DH};
+            if (quant_step(ws->qk, &qs)) continue;
+        }
         /* The recurrent product lands on the input projections directly. */
         if (q) quant_gemm(ws->qk, b, S, H, &q->whh[l * st->D + d], a, GH, 1);
         else kn->gemm_packed(b, GA, H, S, H, w->WhhT, a, GH, 1);
