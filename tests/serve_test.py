@@ -356,13 +356,17 @@ def errors(srv):
     check(st == 200, "serves after the errors")
 
 
-def hammer(srv, names, n, results, errors_, stop=None, expect=None):
-    """n requests (or until stop is set) of one name each, over one kept-alive connection."""
+def hammer(srv, names, n, results, errors_, stop=None, expect=None, phase=None):
+    """n requests (or until stop is set) of one name each, over one kept-alive
+    connection. A result is (time, name, label, logprob, p0, p1), p0 and p1
+    the value of phase[0] when the request was sent and when its answer came
+    (None without phase)."""
     c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
     i = 0
     while (stop is None and i < n) or (stop is not None and not stop.is_set()):
         name = names[i % len(names)]
         i += 1
+        p0 = phase[0] if phase else None
         try:
             c.request("POST", "/v2/models/%s/infer" % (expect or "cls"),
                       body=json.dumps(texts([name])), headers={"Content-Type": "application/json"})
@@ -373,7 +377,7 @@ def hammer(srv, names, n, results, errors_, stop=None, expect=None):
                 continue
             js = json.loads(body)
             lp = js["outputs"][1]["data"]
-            results.append((time.time(), name, js["outputs"][0]["data"][0], max(lp)))
+            results.append((time.time(), name, js["outputs"][0]["data"][0], max(lp), p0, phase[0] if phase else None))
         except (OSError, http.client.HTTPException) as e:
             errors_.append(repr(e))
             c.close()
@@ -429,20 +433,35 @@ def forced_batch(want):
         srv.stop()
 
 
+def wait_until(pred, timeout=20):
+    deadline = time.time() + timeout
+    while not pred() and time.time() < deadline:
+        time.sleep(0.01)
+    return pred()
+
+
 def reload_under_load(srv, want, want2):
     """SIGHUP swaps a changed file in while requests keep coming: none fails,
-    answers switch from the old model to the new; a broken file is refused."""
-    results, errs, stop = [], [], threading.Event()
-    ts = [threading.Thread(target=hammer, args=(srv, NAMES, 0, results, errs, stop, "names")) for _ in range(4)]
+    answers switch from the old model to the new; a broken file is refused.
+    Requests are told apart by what had been observed, not by the clock:
+    phase 0 until SIGHUP is sent, 1 until the reload's log line is read (the
+    server swaps the model before it logs), 2 until the refusal's line is
+    read, then 3. An answer that came in phase 0 is the old model's; a
+    request sent in phase 2 or later was taken in by the new one."""
+    results, errs, stop, phase = [], [], threading.Event(), [0]
+    ts = [threading.Thread(target=hammer, args=(srv, NAMES, 0, results, errs, stop, "names", phase))
+          for _ in range(4)]
     [t.start() for t in ts]
-    time.sleep(0.2)
+    sent_in = lambda p: len([r for r in results if r[4] >= p])
+    check(wait_until(lambda: len(results) > 20), "requests answered before the reload: %d" % len(results))
     tmp = os.path.join(WORK, "live.safetensors.new")
     shutil.copy(os.path.join(WORK, "cls2.safetensors"), tmp)
     os.rename(tmp, os.path.join(WORK, "live.safetensors"))
+    phase[0] = 1
     srv.p.send_signal(signal.SIGHUP)
     check(srv.wait_log("reloaded names from live.safetensors"), "reload logged")
-    t_reload = time.time()
-    time.sleep(0.3)
+    phase[0] = 2
+    check(wait_until(lambda: sent_in(2) > 20), "requests sent after the reload: %d" % sent_in(2))
     # A broken file: refused, the new model keeps serving.
     with open(os.path.join(WORK, "cls2.safetensors"), "rb") as f:
         raw = f.read()
@@ -451,13 +470,14 @@ def reload_under_load(srv, want, want2):
     os.rename(tmp, os.path.join(WORK, "live.safetensors"))
     srv.p.send_signal(signal.SIGHUP)
     check(srv.wait_log("reload of names refused"), "a broken file is refused with a log line")
-    time.sleep(0.2)
+    phase[0] = 3
+    check(wait_until(lambda: sent_in(3) > 20), "requests sent after the refusal: %d" % sent_in(3))
     stop.set()
     [t.join() for t in ts]
     check(not errs, "no request failed during the reloads: %r" % errs[:3])
-    old = [r for r in results if r[0] < t_reload - 0.05]
-    new = [r for r in results if r[0] > t_reload + 0.05]
-    check(len(old) > 10 and len(new) > 10, "requests before and after the reload: %d, %d" % (len(old), len(new)))
+    old = [r for r in results if r[5] == 0]
+    new = [r for r in results if r[4] >= 2]
+    check(len(old) > 20 and len(new) > 40, "requests before and after the reload: %d, %d" % (len(old), len(new)))
     check(all(abs(r[3] - want[r[1]][0]["logprob"]) < 1e-3 for r in old), "old model before the reload")
     check(all(abs(r[3] - want2[r[1]][0]["logprob"]) < 1e-3 for r in new), "new model after it (and after the refusal)")
     st, js, _ = call(srv, "/v2/models/names")
