@@ -53,13 +53,24 @@ static void memory_quick(void)
 {
     NEED_BIN();
     char args[700];
-    snprintf(args, sizeof args, "memory --quick --seed 1 --json --svg '%s/memory.svg'", test_tmpdir());
-    cJSON *j = run_json(args);
+    /* Only the runs the checks read: the whole --quick grid (T 5,20,50 for
+     * five cells) spends about 60% of its CPU time on runs nothing here reads,
+     * mostly lstm and gru at T=50 using up their step budget. The plain
+     * gated cells at T=5 are a run of their own (a few hundred steps). */
+    cJSON *j = run_json("memory --quick --seed 1 --json --cells lstm,gru --lengths 5");
+    if (!j) return;
+    CHECK_MSG(memory_acc(j, "lstm", 5) >= 0.9, "lstm at T=5");
+    CHECK_MSG(memory_acc(j, "gru", 5) >= 0.9, "gru at T=5");
+    cJSON_Delete(j);
+    snprintf(args, sizeof args,
+             "memory --quick --seed 1 --json --cells rnn,lstm-chrono,gru-chrono --lengths 5,50 --svg '%s/memory.svg'",
+             test_tmpdir());
+    j = run_json(args);
     if (!j) return;
     CHECK_NEAR(num(j, "chance"), 0.25, 1e-9);
     /* Every cell learns the shortest sequences. */
-    const char *cells[] = {"rnn", "lstm", "gru", "lstm-chrono", "gru-chrono"};
-    for (int c = 0; c < 5; c++) CHECK_MSG(memory_acc(j, cells[c], 5) >= 0.9, "%s at T=5", cells[c]);
+    const char *cells[] = {"rnn", "lstm-chrono", "gru-chrono"};
+    for (int c = 0; c < 3; c++) CHECK_MSG(memory_acc(j, cells[c], 5) >= 0.9, "%s at T=5", cells[c]);
     /* At the longest quick T (50) the RNN is at chance, and the gated cells
      * whose gates start open keep the symbol: a gap of 40 points or more. */
     double rnn = memory_acc(j, "rnn", 50), lstm = memory_acc(j, "lstm-chrono", 50), gru = memory_acc(j, "gru-chrono", 50);
