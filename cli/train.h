@@ -67,6 +67,11 @@ typedef struct run {
     seq_record rec;
 } run;
 
+/* train_flags.c: r->o and r->cmd from the defaults, then (with --resume)
+ * the checkpoint's stored flags, then argv's; the positional arguments
+ * into pos. 0, -1 after --help, or an exit code (printed). */
+int train_parse_flags(run *r, int argc, char **argv, char **pos, int *npos);
+
 /* train_loop.c: the epochs through recur_fit, with the progress bar, the
  * epoch lines, the curves and the closing line. */
 int train_loop(run *r);
