@@ -66,26 +66,15 @@ static int parse_ints(const char *s, int *out, int cap, int lo, int hi)
     return n;
 }
 
-static int parse_cells(const char *s, int *out, int cap)
+/* A comma list of names, each turned into its enum value by parse (a
+ * recur_*_parse call, -1 for a name it does not know). */
+static int parse_names(const char *s, int *out, int cap, int (*parse)(const char *))
 {
     int n = 0;
     char buf[128];
     snprintf(buf, sizeof buf, "%s", s);
     for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        int c = recur_cell_parse(tok);
-        if (c < 0 || n == cap) return -1;
-        out[n++] = c;
-    }
-    return n;
-}
-
-static int parse_dtypes(const char *s, int *out, int cap)
-{
-    int n = 0;
-    char buf[128];
-    snprintf(buf, sizeof buf, "%s", s);
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        int c = recur_dtype_parse(tok);
+        int c = parse(tok);
         if (c < 0 || n == cap) return -1;
         out[n++] = c;
     }
@@ -173,10 +162,10 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
             if (!o->do_peak) skip_peak = 1;
         } else if (strcmp(a, "--cells") == 0) {
             NEED_ARG();
-            bad = (o->n_cells = parse_cells(v, o->cells, 4)) < 1;
+            bad = (o->n_cells = parse_names(v, o->cells, 4, recur_cell_parse)) < 1;
         } else if (strcmp(a, "--dtypes") == 0) {
             NEED_ARG();
-            bad = (o->n_dtypes = parse_dtypes(v, o->dtypes, 3)) < 1;
+            bad = (o->n_dtypes = parse_names(v, o->dtypes, 3, recur_dtype_parse)) < 1;
         } else if (strcmp(a, "--hidden") == 0) {
             NEED_ARG();
             bad = (o->n_hidden = parse_ints(v, o->hidden, 4, 1, 8192)) < 1;

@@ -157,58 +157,49 @@ static void gradcheck_model(recur_model *m, const recur_batch *b, int is_huber, 
     recur_trainer_free(t);
 }
 
-static void gradcheck_tag_dense_bi(void)
+/* One gradient check: data whose targets are per step exactly when the
+ * model's outputs are, a model of that shape, and Huber's kink skipped
+ * when Huber is the loss. */
+static void gradcheck_case(uint64_t seed, recur_task task, int dense, recur_cell cell, int layers, int bi,
+                           int steps, recur_loss loss, const char *what)
 {
     data d;
-    make_data(&d, NSEQ, 1, 1);
-    recur_model *m = make_model(RECUR_TASK_TAG, 1, RECUR_CELL_LSTM, 2, 1, 1, 0);
-    if (m) gradcheck_model(m, &d.b, 0, "tag dense lstm L2 bi");
+    make_data(&d, NSEQ, seed, steps);
+    recur_model *m = make_model(task, dense, cell, layers, bi, steps, loss);
+    if (m) gradcheck_model(m, &d.b, loss == RECUR_LOSS_HUBER, what);
     recur_model_free(m);
+}
+
+static void gradcheck_tag_dense_bi(void)
+{
+    gradcheck_case(1, RECUR_TASK_TAG, 1, RECUR_CELL_LSTM, 2, 1, 1, 0, "tag dense lstm L2 bi");
 }
 
 static void gradcheck_tag_tokens_bi(void)
 {
-    data d;
-    make_data(&d, NSEQ, 2, 1);
-    recur_model *m = make_model(RECUR_TASK_TAG, 0, RECUR_CELL_GRU, 2, 1, 1, 0);
-    if (m) gradcheck_model(m, &d.b, 0, "tag tokens gru L2 bi");
-    recur_model_free(m);
+    gradcheck_case(2, RECUR_TASK_TAG, 0, RECUR_CELL_GRU, 2, 1, 1, 0, "tag tokens gru L2 bi");
 }
 
 static void gradcheck_regress_final(void)
 {
-    data d;
-    make_data(&d, NSEQ, 3, 0);
-    recur_model *m = make_model(RECUR_TASK_REGRESS, 1, RECUR_CELL_GRU, 2, 1, 0, RECUR_LOSS_MSE);
-    if (m) gradcheck_model(m, &d.b, 0, "regress final gru L2 bi mse");
-    recur_model_free(m);
+    gradcheck_case(3, RECUR_TASK_REGRESS, 1, RECUR_CELL_GRU, 2, 1, 0, RECUR_LOSS_MSE, "regress final gru L2 bi mse");
 }
 
 static void gradcheck_regress_steps(void)
 {
-    data d;
-    make_data(&d, NSEQ, 4, 1);
-    recur_model *m = make_model(RECUR_TASK_REGRESS, 1, RECUR_CELL_LSTM, 2, 0, 1, RECUR_LOSS_MSE);
-    if (m) gradcheck_model(m, &d.b, 0, "regress steps lstm L2 mse");
-    recur_model_free(m);
+    gradcheck_case(4, RECUR_TASK_REGRESS, 1, RECUR_CELL_LSTM, 2, 0, 1, RECUR_LOSS_MSE, "regress steps lstm L2 mse");
 }
 
 static void gradcheck_regress_huber(void)
 {
-    data d;
-    make_data(&d, NSEQ, 5, 1);
-    recur_model *m = make_model(RECUR_TASK_REGRESS, 1, RECUR_CELL_RNN_TANH, 2, 1, 1, RECUR_LOSS_HUBER);
-    if (m) gradcheck_model(m, &d.b, 1, "regress steps rnn_tanh L2 bi huber");
-    recur_model_free(m);
+    gradcheck_case(5, RECUR_TASK_REGRESS, 1, RECUR_CELL_RNN_TANH, 2, 1, 1, RECUR_LOSS_HUBER,
+                   "regress steps rnn_tanh L2 bi huber");
 }
 
 static void gradcheck_regress_tokens(void)
 {
-    data d;
-    make_data(&d, NSEQ, 6, 0);
-    recur_model *m = make_model(RECUR_TASK_REGRESS, 0, RECUR_CELL_LSTM, 1, 1, 0, RECUR_LOSS_HUBER);
-    if (m) gradcheck_model(m, &d.b, 1, "regress final tokens lstm bi huber");
-    recur_model_free(m);
+    gradcheck_case(6, RECUR_TASK_REGRESS, 0, RECUR_CELL_LSTM, 1, 1, 0, RECUR_LOSS_HUBER,
+                   "regress final tokens lstm bi huber");
 }
 
 /* The mean loss is the sum over the terms the trainer counts: labelled
