@@ -14,7 +14,11 @@ static void packed_gemm_matches_reference(void)
 {
     recur_rng r;
     recur_rng_seed(&r, 2);
-    const int sizes[][3] = {{1, 1, 1}, {1, 512, 128}, {7, 33, 5}, {9, 17, 64}, {64, 512, 128}, {13, 100, 300}, {6, 48, 1}};
+    /* 20..23 rows: every leftover of a 12-row tile; 1040 x 300 and 64 x 4100:
+     * weights past 1 MB, which the SIMD product prefetches panel by panel. */
+    const int sizes[][3] = {{1, 1, 1},       {1, 512, 128},  {7, 33, 5},     {9, 17, 64},     {64, 512, 128},
+                            {13, 100, 300},  {6, 48, 1},     {20, 100, 30},  {21, 40, 9},     {22, 33, 17},
+                            {23, 65, 40},    {37, 1040, 300}, {50, 64, 4100}};
     for (int level = CPU_GENERIC; level <= CPU_AVX512; level++) {
         const kernels *k = kernels_level(level);
         if (!k) continue;

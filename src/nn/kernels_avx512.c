@@ -1,4 +1,5 @@
-/* AVX-512 kernels (16 lanes, 8 x 32 tiles); compiled with -mavx512f. */
+/* AVX-512 kernels (16 lanes, 12 x 32 tiles: 24 accumulators of 32 registers);
+ * compiled with -mavx512f. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -6,7 +7,7 @@
 
 #define V __m512
 #define W 16
-#define MR 8
+#define MR 12
 #define VLOAD(p) _mm512_loadu_ps(p)
 #define VSTORE(p, v) _mm512_storeu_ps(p, v)
 #define VSET1(x) _mm512_set1_ps(x)
