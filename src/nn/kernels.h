@@ -74,11 +74,13 @@ void kernels_pack_b(const kernels *k, int N, int K, const float *B, int ld, floa
  * products (input projections, weight and input gradients):
  * C[M][N] = op(A) op(B) (+ C when accumulate), op = transpose when ta / tb.
  * B is packed block by block (KERNELS_KC x KERNELS_NC) into scratch, which
- * holds KERNELS_GEMM_SCRATCH floats; one scratch per concurrent caller.
+ * holds KERNELS_GEMM_SCRATCH floats (with ta, blocks of A are copied there
+ * too); one scratch per concurrent caller.
  */
 #define KERNELS_KC 128
 #define KERNELS_NC 256
-#define KERNELS_GEMM_SCRATCH (KERNELS_KC * KERNELS_NC)
+#define KERNELS_MC 96 /* rows of a transposed A copied at a time (kernels.c) */
+#define KERNELS_GEMM_SCRATCH (KERNELS_KC * (KERNELS_NC + KERNELS_MC))
 void kernels_gemm(const kernels *k, int ta, int tb, int M, int N, int K, const float *A, int lda,
                   const float *B, int ldb, int accumulate, float *C, int ldc, float *scratch);
 
