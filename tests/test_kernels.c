@@ -6,8 +6,11 @@
 #include <string.h>
 
 #include "core/cpu.h"
+#include "core/pool.h"
 #include "core/rng.h"
 #include "nn/kernels.h"
+#include "nn/pack.h"
+#include "nn/stack.h"
 #include "test.h"
 
 static void packed_gemm_matches_reference(void)
@@ -281,6 +284,60 @@ static void units_split_matches_one_thread(void)
 }
 
 /*
+ * Large recurrent weights (LSTM-256: 1 MB) choose the units split on their
+ * own at two threads. Its barrier reads the stop flag for both threads: a
+ * flag raised before the pass must end it (stack_ws_stopped) without either
+ * thread left waiting at the next step's barrier, and with the flag down
+ * the pass must answer as one thread does.
+ */
+static void units_split_chosen_and_stoppable(void)
+{
+    enum { T = 6, B = 8, I = 5, H = 256 };
+    stack st;
+    recur_error err;
+    CHECK_OK(stack_init(&st, RECUR_CELL_LSTM, I, H, 1, 1, 0.0f, &err), &err);
+    const size_t nw = stack_num_weights(&st);
+    float *w = malloc(nw * sizeof *w), *g = calloc(nw, sizeof *g);
+    static float x[T * B * I], y[2][T * B * H];
+    recur_rng r;
+    recur_rng_seed(&r, 3);
+    for (int i = 0; i < T * B * I; i++) x[i] = 2.0f * recur_rng_uniform(&r) - 1.0f;
+    st.w = w;
+    st.g = g;
+    stack_init_weights(&st, &r);
+    int32_t len[B];
+    for (int b = 0; b < B; b++) len[b] = T;
+    pack p = {0};
+    CHECK_OK(pack_build(&p, B, len, &err), &err);
+    pool *pl = NULL;
+    CHECK_OK(pool_create(2, &pl, &err), &err);
+    for (int v = 0; v < 3; v++) {
+        /* v 0: one thread; 1: two threads, flag down; 2: flag raised */
+        stack_ws *ws = NULL;
+        CHECK_OK(stack_ws_create(&st, p.N, B, 0, &ws, &err), &err);
+        if (!ws) break;
+        if (v > 0) CHECK_OK(stack_ws_set_pool(ws, pl, &err), &err);
+        volatile sig_atomic_t stop = v == 2;
+        stack_ws_set_stop(ws, &stop);
+        float *out = (float *)stack_ws_output(ws);
+        memset(out, 0xff, sizeof y[0]); /* NaN: what is not written shows */
+        stack_forward(&st, ws, &p, x, NULL, NULL, NULL, NULL, 0, NULL);
+        CHECK(stack_ws_stopped(ws) == (v == 2));
+        /* Stopped: the last step is never made; else every row is. */
+        CHECK(isnan(out[(T - 1) * B * H]) == (v == 2));
+        if (v < 2) memcpy(y[v], stack_ws_output(ws), sizeof y[v]);
+        stack_ws_free(ws);
+    }
+    double dy = 0;
+    for (int i = 0; i < T * B * H; i++) dy = fmax(dy, fabs(y[0][i] - y[1][i]));
+    CHECK_MSG(dy <= 1e-5, "two threads off one by %g", dy);
+    pool_free(pl);
+    pack_free(&p);
+    free(w);
+    free(g);
+}
+
+/*
  * A batch of full-length sequences goes through recur_rnn without copies
  * between padded and packed rows; it must answer as the same sequences in
  * a batch padded to one step more (which takes the copying path): y, hn, dx
@@ -335,6 +392,7 @@ static void full_length_batch_matches_padded(void)
 const test_case tests_kernels[] = {
     {"full_length_batch_matches_padded", full_length_batch_matches_padded},
     {"units_split_matches_one_thread", units_split_matches_one_thread},
+    {"units_split_chosen_and_stoppable", units_split_chosen_and_stoppable},
     {"colsums_match_generic", colsums_match_generic},
     {"cell_backwards_match_generic", cell_backwards_match_generic},
     {"packed_gemm_matches_reference", packed_gemm_matches_reference},

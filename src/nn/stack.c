@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/error.h"
 #include "core/pool.h"
@@ -162,7 +163,8 @@ struct stack_ws {
     const volatile sig_atomic_t *stop;
     float *Ag;       /* [B][GH] gates of a step, split by units (see below) */
     float *bias_u;   /* [GH] the input bias in the units split's order     */
-    int split;       /* RECUR_STEP_SPLIT: 2 units, else sequences (below)   */
+    int split;       /* RECUR_STEP_SPLIT: 1 sequences, 2 units, 0 chosen (below) */
+    int units_backoff; /* passes left to run by sequences after a slow barrier */
 };
 
 static int stopped(const stack_ws *ws) { return ws->stop && *ws->stop; }
@@ -492,52 +494,87 @@ static void direction_forward_share(void *arg, int tid, int nt)
  * next step's product reads every unit of h, from the layer's output rows
  * of the step before (rows past that step's count, in the reverse
  * direction, start from h0). Each thread's gates, state and GRU n product
- * are blocks [B][G*hu], [B][hu] of Ag, S, Cs, HG. The stop flag is not
- * looked at inside (one thread leaving early would leave the other at the
- * barrier); an inference pass is short.
+ * are blocks [B][G*hu], [B][hu] of Ag, S, Cs, HG. The stop flag is read at
+ * the barrier, by one thread for all (barrier_wait).
  */
 typedef struct step_barrier {
     atomic_int count, gen;
+    atomic_int slow; /* waits that outlasted the spin (a thread was parked) */
+    atomic_int quit; /* the stop flag as the last thread of a step saw it */
+    const volatile sig_atomic_t *stop;
     int n;
 } step_barrier;
 
-static void barrier_wait(step_barrier *b)
+#define BARRIER_SLOW_NS 1000000LL
+/* Returns whether to stop: the last thread to arrive reads the stop flag
+ * for all of them, so that every thread leaves at the same step (one
+ * reading it on its own could leave the others at the next barrier). */
+static int barrier_wait(step_barrier *b)
 {
     int g = atomic_load_explicit(&b->gen, memory_order_acquire);
     if (atomic_fetch_add_explicit(&b->count, 1, memory_order_acq_rel) == b->n - 1) {
+        if (b->stop && *b->stop) atomic_store_explicit(&b->quit, 1, memory_order_relaxed);
         atomic_store_explicit(&b->count, 0, memory_order_relaxed);
         atomic_fetch_add_explicit(&b->gen, 1, memory_order_release);
-        return;
+        return atomic_load_explicit(&b->quit, memory_order_relaxed);
     }
     /* Spin (a step is tens of microseconds); yield once it takes long, so
-     * that a time-shared core does not burn the other thread's slice. */
-    for (unsigned i = 0; atomic_load_explicit(&b->gen, memory_order_acquire) == g; i++) {
+     * that a time-shared core does not burn the other thread's slice. A
+     * wait past BARRIER_SLOW_NS counts as slow: the other thread was parked
+     * (a quiet machine's jitter stays well below it; a time slice is ms). */
+    struct timespec t0 = {0, 0};
+    unsigned i = 0;
+    for (; atomic_load_explicit(&b->gen, memory_order_acquire) == g; i++) {
         if (i < 20000) {
 #if defined(__x86_64__) || defined(__i386__)
             __builtin_ia32_pause();
 #endif
         } else {
+            if (i == 20000) clock_gettime(CLOCK_MONOTONIC, &t0);
             sched_yield();
         }
     }
+    if (i > 20000) {
+        struct timespec t1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if ((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec) > BARRIER_SLOW_NS)
+            atomic_fetch_add_explicit(&b->slow, 1, memory_order_relaxed);
+    }
+    return atomic_load_explicit(&b->quit, memory_order_relaxed);
 }
 
 /* Threads of the units split for this pass (0: split the batch instead):
- * asked for (RECUR_STEP_SPLIT=units), inference on fp32 weights, each
- * thread's units whole panels of the packed matrices. Not the default:
- * on a time-shared machine a barrier per step waits for whichever thread
- * the scheduler parked (under a load of 14 on 2 cores, LSTM-128 batch 64
- * fell from 24-27 to 3-4 GFLOP/s, where the sequence split, which never
- * waits, kept its share), and a quiet machine to show where it wins was
- * not to be had; bench/README says how to compare the two. */
-static int units_shares(const stack *st, const stack_ws *ws, const pack *p, int train)
+ * inference on fp32 weights, each thread's units whole panels of the
+ * packed matrices, and either asked for (RECUR_STEP_SPLIT=units) or chosen:
+ * recurrent weights of UNITS_MIN_BYTES or more (the sequence split has
+ * every thread read all of them at every step; past about half of L2 that
+ * costs more than the barrier) and no slow barrier lately. Quiet machine, 2
+ * threads, batch 64, T 8 / 32, GFLOP/s sequences -> units: LSTM-512 199 ->
+ * 244 / 218 -> 255, GRU-512 210 -> 263 / 229 -> 257, LSTM-256 220 -> 245 /
+ * 236 -> 243; LSTM-128 (256 KB) 224 -> 214 at T 32, so it keeps sequences.
+ * On a time-shared machine a barrier per step waits for whichever thread
+ * the scheduler parked (under a load of 14 on 2 cores, LSTM-128 fell from
+ * 24-27 to 3-4 GFLOP/s, where the sequence split, which never waits, kept
+ * its share): a pass whose barrier outlasted its spin on more than one step
+ * in UNITS_SLOW_STEPS sends the next UNITS_BACKOFF passes of this workspace
+ * to the sequence split, after which units are tried again. */
+#define UNITS_MIN_BYTES ((size_t)512 << 10)
+#define UNITS_SLOW_STEPS 4
+#define UNITS_BACKOFF 64
+static int units_shares(const stack *st, stack_ws *ws, const pack *p, int train)
 {
     int nt = pool_threads(ws->pool);
     if (nt > MAX_SHARES) nt = MAX_SHARES;
     if (nt > p->B) nt = p->B > 1 ? p->B : 1;
     const int nr = ws->kn->nr;
     while (nt > 1 && st->H % (nt * nr) != 0) nt--;
-    if (nt < 2 || train || st->q || ws->split != 2) return 0;
+    if (nt < 2 || train || st->q || ws->split == 1) return 0;
+    if (ws->split == 2) return nt;
+    if ((size_t)st->G * st->H * st->H * sizeof(float) < UNITS_MIN_BYTES) return 0;
+    if (ws->units_backoff > 0) {
+        ws->units_backoff--;
+        return 0;
+    }
     return nt;
 }
 
@@ -616,7 +653,7 @@ static void direction_forward_units(void *arg, int tid, int nt)
         }
         }
         prev = t;
-        barrier_wait(job->barrier);
+        if (barrier_wait(job->barrier)) return; /* the caller discards this pass */
     }
     for (int j = 0; j < B; j++) {
         if (job->hn) memcpy(job->hn + (size_t)j * H + u0, St + (size_t)j * hu, (size_t)hu * sizeof(float));
@@ -645,9 +682,13 @@ static void direction_forward(const stack *st, stack_ws *ws, const pack *p, int 
         step_barrier bar;
         atomic_init(&bar.count, 0);
         atomic_init(&bar.gen, 0);
+        atomic_init(&bar.slow, 0);
+        atomic_init(&bar.quit, 0);
+        bar.stop = ws->stop;
         bar.n = nu;
         job.barrier = &bar;
         pool_run_n(ws->pool, nu, direction_forward_units, &job);
+        if (ws->split == 0 && atomic_load(&bar.slow) * UNITS_SLOW_STEPS > p->T) ws->units_backoff = UNITS_BACKOFF;
         return;
     }
     int nt = shares(ws, p);
