@@ -48,6 +48,7 @@ static void avx512_colsum(int n, int cols, const float *A, int lda, double *sum)
         for (int k = j; k < cols; k++) sum[k] += A[(size_t)r * lda + k];
 }
 #define KERNEL_COLSUM avx512_colsum
+#define KERNEL_FUSED_MR 6 /* 6 rows x 4 gates: 24 accumulators */
 #define KERNEL_NAME "avx512"
 #define KERNEL_TABLE kernels_avx512
 

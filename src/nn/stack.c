@@ -143,6 +143,7 @@ struct stack_ws {
     pool *pool;        /* threads (not owned); NULL runs on the caller   */
     int N, B, train;
     int weights_fixed, packed_valid; /* see stack_ws_fix_weights         */
+    int packed_nr;                   /* panel width WhhT, WihT were packed in */
     float *bias;                     /* [GH] scratch                     */
     int L, D;
     dir_ws *dir;  /* [L*D] */
@@ -349,16 +350,27 @@ static void add_bias_rows(float *A, int n, int cols, const float *bias)
     }
 }
 
-/* Pack the weights of (l, d) for the step products (W_ih only when the
- * layer's input is given: layer 0 of a model brings its own projections). */
-static void pack_step_weights(const stack *st, stack_ws *ws, int l, int d, int recurrent, int input)
+/* Whether the LSTM steps of this pass run fused with their products
+ * (kernels.h, lstm_step): where the level has it, the hidden size is whole
+ * blocks, and the weights are fp32 (quantized inference has its own). */
+static int fused_lstm(const stack *st, const stack_ws *ws, int train)
 {
-    const int H = st->H, GA = st->cell == RECUR_CELL_GRU ? 2 * H : st->G * H;
+    const kernels *kn = ws->kn;
+    return st->cell == RECUR_CELL_LSTM && kn->lstm_step && st->H % kn->fused_nr == 0 && !(st->q && !train);
+}
+
+/* Pack the weights of (l, d) for the step products (W_ih only when the
+ * layer's input is given: layer 0 of a model brings its own projections),
+ * in panels of nr: the table's, or the fused step's. */
+static void pack_step_weights(const stack *st, stack_ws *ws, int l, int d, int recurrent, int input, int nr)
+{
+    const int H = st->H, GA = st->cell == RECUR_CELL_GRU ? 2 * H : st->G * H, I = layer_input(st, l);
     dir_ws *w = &ws->dir[l * st->D + d];
     const float *W_hh = stack_w_hh(st, l, d, 0);
-    if (recurrent) kernels_pack_bt(ws->kn, GA, H, W_hh, H, w->WhhT);
-    if (recurrent && st->cell == RECUR_CELL_GRU) kernels_pack_bt(ws->kn, H, H, W_hh + (size_t)GA * H, H, w->WhhTn);
-    if (input) kernels_pack_bt(ws->kn, st->G * H, layer_input(st, l), stack_w_ih(st, l, d, 0), layer_input(st, l), w->WihT);
+    if (recurrent) ws->kn->pack_bt(nr, GA, H, W_hh, H, w->WhhT);
+    if (recurrent && st->cell == RECUR_CELL_GRU) ws->kn->pack_bt(nr, H, H, W_hh + (size_t)GA * H, H, w->WhhTn);
+    if (input) ws->kn->pack_bt(nr, st->G * H, I, stack_w_ih(st, l, d, 0), I, w->WihT);
+    ws->packed_nr = nr;
 }
 
 /* Threads split a batch by sequences: rows j0..j1-1 of every step belong to
@@ -412,8 +424,13 @@ static void state_rows(float *dst, const float *src, int j0, int j1, int H)
  * product lands on it, so the step's rows never leave the cache between
  * the two products and the cell (and the bias rides in the cell's pass);
  * without it, A holds the projections (bias included) on entry. */
+static void direction_forward_fused(const dir_job *job, int j0, int j1);
 static void direction_forward_rows(const dir_job *job, int j0, int j1)
 {
+    if (fused_lstm(job->st, job->ws, job->train)) {
+        direction_forward_fused(job, j0, j1);
+        return;
+    }
     const stack *st = job->st;
     stack_ws *ws = job->ws;
     const pack *p = job->p;
@@ -475,6 +492,83 @@ static void direction_forward_rows(const dir_job *job, int j0, int j1)
     size_t off = (size_t)j0 * H, n = (size_t)(j1 - j0) * H * sizeof(float);
     if (job->hn) memcpy(job->hn + off, ws->S + off, n);
     if (job->cn && st->cell == RECUR_CELL_LSTM) memcpy(job->cn + off, ws->Cs + off, n);
+}
+
+/* Rows of the step that continue from the step before (the others start
+ * from h0): rows j0.. of step t, b of them, with prev the step before or -1. */
+static int continuing_rows(const pack *p, int prev, int j0, int j1, int b)
+{
+    if (prev < 0) return 0;
+    int bp = (p->bs[prev] < j1 ? p->bs[prev] : j1) - j0;
+    return bp < 0 ? 0 : bp < b ? bp : b;
+}
+
+/* direction_forward_rows for an LSTM whose steps run fused (fused_lstm):
+ * the kernel reads h_{t-1} from the step before's output rows (or h0, or
+ * nothing for a zero state) and writes h_t there, so the running state is
+ * only c; training copies h_{t-1} into Hp for backward, and the kernel then
+ * reads it from there. hn is each sequence's last output row. */
+static void direction_forward_fused(const dir_job *job, int j0, int j1)
+{
+    const stack *st = job->st;
+    stack_ws *ws = job->ws;
+    const pack *p = job->p;
+    const int l = job->l, d = job->d, train = job->train, H = st->H, GH = 4 * H, DH = st->D * H;
+    dir_ws *w = &ws->dir[l * st->D + d];
+    const int I = layer_input(st, l);
+    float *Cs = ws->Cs + (size_t)j0 * H, *Y = ws->Y[l];
+    const size_t hb = (size_t)H * sizeof(float);
+    state_rows(ws->Cs, job->c0, j0, j1, H);
+    int prev = -1;
+    for (int s = 0; s < p->T; s++) {
+        const int t = d == 0 ? s : p->T - 1 - s, b = (p->bs[t] < j1 ? p->bs[t] : j1) - j0;
+        if (b <= 0) continue;
+        if (stopped(ws)) return; /* the caller discards this pass */
+        const size_t row = (size_t)p->off[t] + j0;
+        const int bp = continuing_rows(p, prev, j0, j1, b);
+        const float *yp = prev < 0 ? NULL : Y + ((size_t)p->off[prev] + j0) * DH + (size_t)d * H;
+        const float *h0 = job->h0 ? job->h0 + (size_t)j0 * H : NULL;
+        lstm_step_args a = {b, I, H, 0, H, job->X ? job->X + row * I : NULL, I, NULL, H, w->WihT, w->WhhT,
+                            job->X ? job->bias : NULL, w->A + row * GH, GH, train, Cs, train ? w->C + row * H : NULL,
+                            H, Y + row * DH + (size_t)d * H, DH};
+        if (train) {
+            /* Backward reads h_{t-1} and c_{t-1} from Hp and Cp. */
+            float *hp = w->Hp + row * H;
+            for (int r = 0; r < b; r++) {
+                const float *src = r < bp ? yp + (size_t)r * DH : h0 ? h0 + (size_t)r * H : NULL;
+                if (src) memcpy(hp + (size_t)r * H, src, hb);
+                else memset(hp + (size_t)r * H, 0, hb);
+            }
+            memcpy(w->Cp + row * H, Cs, (size_t)b * hb);
+            a.hp = hp;
+            ws->kn->lstm_step(&a);
+        } else {
+            if (bp > 0) {
+                a.b = bp;
+                a.hp = yp;
+                a.ldh = DH;
+                ws->kn->lstm_step(&a);
+            }
+            if (b > bp) {
+                /* Rows that start at this step (the reverse direction). */
+                lstm_step_args r = a;
+                r.b = b - bp;
+                r.x = a.x ? a.x + (size_t)bp * I : NULL;
+                r.hp = h0 ? h0 + (size_t)bp * H : NULL;
+                r.ldh = H;
+                r.a = a.a + (size_t)bp * GH;
+                r.c = Cs + (size_t)bp * H;
+                r.y = a.y + (size_t)bp * DH;
+                ws->kn->lstm_step(&r);
+            }
+        }
+        prev = t;
+    }
+    for (int j = j0; j < j1; j++) {
+        const int last = d == 0 ? p->len[j] - 1 : 0;
+        if (job->hn) memcpy(job->hn + (size_t)j * H, Y + ((size_t)p->off[last] + j) * DH + (size_t)d * H, hb);
+    }
+    if (job->cn) memcpy(job->cn + (size_t)j0 * H, ws->Cs + (size_t)j0 * H, (size_t)(j1 - j0) * hb);
 }
 
 static void direction_forward_share(void *arg, int tid, int nt)
@@ -599,6 +693,7 @@ static void direction_forward_units(void *arg, int tid, int nt)
     float *Ag = ws->Ag + (size_t)B * G * u0, *St = ws->S + (size_t)B * u0, *Ct = ws->Cs + (size_t)B * u0;
     float *HGt = ws->HG + (size_t)B * u0, *Y = ws->Y[l];
     const float *bt = job->X ? ws->bias_u + (size_t)G * u0 : NULL, *b_hn = stack_b_hh(st, l, d, 0) + 2 * H + u0;
+    const int fused = fused_lstm(st, ws, 0);
     const int rnn_bias = bt && G == 1;
     for (int j = 0; j < B; j++) {
         float *sj = St + (size_t)j * hu, *cj = Ct + (size_t)j * hu;
@@ -618,6 +713,25 @@ static void direction_forward_units(void *arg, int tid, int nt)
         const float *hp = prev < 0 ? NULL : Y + (size_t)p->off[prev] * DH + (size_t)d * H;
         const float *h0 = job->h0 ? job->h0 + (size_t)bp * H : NULL;
         float *y = Y + row * DH + (size_t)d * H + u0;
+        if (fused) {
+            /* This thread's units of every row, through the fused step. */
+            lstm_step_args a = {bp, I, H, u0, u0 + hu, job->X ? job->X + row * I : NULL, I, hp, DH, w->WihT, w->WhhT,
+                                job->X ? job->bias : NULL, w->A + row * GH, GH, 0, Ct, NULL, hu, y, DH};
+            if (bp > 0) kn->lstm_step(&a);
+            if (b > bp) {
+                a.b = b - bp;
+                a.x = a.x ? a.x + (size_t)bp * I : NULL;
+                a.hp = h0;
+                a.ldh = H;
+                a.a += (size_t)bp * GH;
+                a.c = Ct + (size_t)bp * hu;
+                a.y = y + (size_t)bp * DH;
+                kn->lstm_step(&a);
+            }
+            prev = t;
+            if (barrier_wait(job->barrier)) return; /* the caller discards this pass */
+            continue;
+        }
         if (job->X) {
             if (rnn_bias)
                 for (int r = 0; r < b; r++) memcpy(Ag + (size_t)r * ldg, bt, (size_t)hu * sizeof *Ag);
@@ -656,7 +770,10 @@ static void direction_forward_units(void *arg, int tid, int nt)
         if (barrier_wait(job->barrier)) return; /* the caller discards this pass */
     }
     for (int j = 0; j < B; j++) {
-        if (job->hn) memcpy(job->hn + (size_t)j * H + u0, St + (size_t)j * hu, (size_t)hu * sizeof(float));
+        /* The fused step keeps no h of its own: a sequence's last output. */
+        const int last = d == 0 ? p->len[j] - 1 : 0;
+        const float *hj = fused ? Y + ((size_t)p->off[last] + j) * DH + (size_t)d * H + u0 : St + (size_t)j * hu;
+        if (job->hn) memcpy(job->hn + (size_t)j * H + u0, hj, (size_t)hu * sizeof(float));
         if (job->cn && st->cell == RECUR_CELL_LSTM)
             memcpy(job->cn + (size_t)j * H + u0, Ct + (size_t)j * hu, (size_t)hu * sizeof(float));
     }
@@ -668,7 +785,9 @@ static void direction_forward(const stack *st, stack_ws *ws, const pack *p, int 
     /* Quantized inference has its own recurrent weights; W_ih is packed
      * whenever this loop makes the input projections. */
     const int quant = st->q && !train;
-    if ((!quant || X) && (!ws->weights_fixed || !ws->packed_valid)) pack_step_weights(st, ws, l, d, !quant, X != NULL);
+    const int nr = fused_lstm(st, ws, train) ? ws->kn->fused_nr : ws->kn->nr;
+    if ((!quant || X) && (!ws->weights_fixed || !ws->packed_valid || ws->packed_nr != nr))
+        pack_step_weights(st, ws, l, d, !quant, X != NULL, nr);
     if (X) stack_input_bias(st, l, d, ws->bias);
     dir_job job = {st, ws, p, l, d, train, X, ws->bias, h0, c0, NULL, NULL, NULL, hn, cn, NULL, NULL, {0}, NULL};
     const int nu = units_shares(st, ws, p, train);
