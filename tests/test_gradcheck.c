@@ -163,9 +163,10 @@ GC(gru_1_uni, RECUR_CELL_GRU, 1, 0)
 GC(gru_1_bi, RECUR_CELL_GRU, 1, 1)
 GC(gru_2_uni, RECUR_CELL_GRU, 2, 0)
 GC(gru_2_bi, RECUR_CELL_GRU, 2, 1)
-/* Hidden 16 is a whole block of the fused LSTM step (kernels_fused.inc),
- * which AVX-512 then runs in training and inference alike. */
+/* Hidden 16 is a whole block of the fused LSTM and GRU steps
+ * (kernels_fused.inc), which AVX-512 then runs in training and inference. */
 static void lstm_2_bi_h16(void) { gradcheck(RECUR_CELL_LSTM, 2, 1, 16); }
+static void gru_2_bi_h16(void) { gradcheck(RECUR_CELL_GRU, 2, 1, 16); }
 
 /* Dropout between layers: with the mask held fixed (same RNG state for
  * every evaluation), the gradient is still exact. Checked on the stack. */
@@ -406,7 +407,7 @@ const test_case tests_gradcheck[] = {
     {"rnn_relu_1_uni", rnn_relu_1_uni}, {"rnn_relu_2_bi", rnn_relu_2_bi},
     {"lstm_1_uni", lstm_1_uni},         {"lstm_1_bi", lstm_1_bi},
     {"lstm_2_uni", lstm_2_uni},         {"lstm_2_bi", lstm_2_bi},
-    {"lstm_2_bi_h16", lstm_2_bi_h16},
+    {"lstm_2_bi_h16", lstm_2_bi_h16},   {"gru_2_bi_h16", gru_2_bi_h16},
     {"gru_1_uni", gru_1_uni},           {"gru_1_bi", gru_1_bi},
     {"gru_2_uni", gru_2_uni},           {"gru_2_bi", gru_2_bi},
     {"dropout_gradient_is_exact", dropout_gradient_is_exact},

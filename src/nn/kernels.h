@@ -8,34 +8,36 @@
 #define RECUR_NN_KERNELS_H
 #include <stddef.h>
 
-/* One LSTM step fused with its two products (kernels_fused.inc), for b
- * rows and units u0.. u1-1 (multiples of fused_nr): the gates of row r are
- * x[r] W_ih^T (or a[r] when x is NULL: projections made elsewhere) +
- * hp[r] W_hh^T (none when hp is NULL: a zero state) + bias (when not NULL),
- * with W_ih^T and W_hh^T packed by pack_bt in panels of fused_nr columns.
- * The cell updates c[r][u - u0] (row stride ldc; a copy to csave, same
- * stride, when not NULL) and writes h to y[r][u - u0] (stride ldy); with
- * save_act the activations i, f, g, o go to a[r][q H + u] (stride lda) for
- * backward. */
-typedef struct lstm_step_args {
+/* One LSTM or GRU step fused with its two products (kernels_fused.inc), for
+ * b rows and units u0.. u1-1 (multiples of fused_nr). The gates of row r are
+ * x[r] W_ih^T (or a[r] when x is NULL: projections made elsewhere, bias
+ * included) + hp[r] W_hh^T (none when hp is NULL: a zero state) + bias (when
+ * not NULL), W_ih^T and W_hh^T packed by pack_bt in panels of fused_nr
+ * columns (the GRU's W_hn^T apart, in whhn, kept out of the input side's n
+ * as the reset gate needs). h_t goes to y[r][u - u0] (stride ldy); with
+ * save_act the activations go to a[r][q H + u] (stride lda) for backward.
+ * LSTM: the cell updates c[r][u - u0] (stride ldc; a copy to csave, same
+ * stride, when not NULL). GRU: b_hn is W_hn's bias; with save_act, hnl
+ * [r][u - u0] (stride ldc) receives hp W_hn^T + b_hn. */
+typedef struct step_args {
     int b, n_in, n_h, u0, u1; /* rows, input and hidden sizes, units */
     const float *x;
     int ldx;
     const float *hp;
     int ldh;
-    const float *wih, *whh, *bias;
+    const float *wih, *whh, *whhn, *bias, *b_hn;
     float *a;
     int lda, save_act;
-    float *c, *csave;
+    float *c, *csave, *hnl;
     int ldc;
     float *y;
     int ldy;
-} lstm_step_args;
+} step_args;
 
 typedef struct kernels {
     const char *name;
     int nr;       /* panel width of packed matrices (floats) */
-    int fused_nr; /* units per block of lstm_step, 0 without it */
+    int fused_nr; /* units per block of lstm_step / gru_step, 0 without */
     void (*sigmoid)(float *x, int n);
     void (*tanh)(float *x, int n);
     /* C[M][N] = A[M][K] B (accumulate: C +=), with B packed by
@@ -79,8 +81,9 @@ typedef struct kernels {
      * double, row after row: every level adds in the same order, so the
      * bias gradients agree to the bit across levels. */
     void (*colsum)(int n, int cols, const float *A, int lda, double *sum);
-    /* NULL where the level has no fused step (fused_nr 0). */
-    void (*lstm_step)(const lstm_step_args *s);
+    /* NULL where the level has no fused steps (fused_nr 0). */
+    void (*lstm_step)(const step_args *s);
+    void (*gru_step)(const step_args *s);
 } kernels;
 
 /* The best table for this CPU (see core/cpu.h for RECUR_KERNELS). */

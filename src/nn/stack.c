@@ -350,13 +350,14 @@ static void add_bias_rows(float *A, int n, int cols, const float *bias)
     }
 }
 
-/* Whether the LSTM steps of this pass run fused with their products
- * (kernels.h, lstm_step): where the level has it, the hidden size is whole
- * blocks, and the weights are fp32 (quantized inference has its own). */
-static int fused_lstm(const stack *st, const stack_ws *ws, int train)
+/* Whether the steps of this pass run fused with their products (kernels.h,
+ * lstm_step / gru_step): an LSTM or GRU where the level has them, the hidden
+ * size whole blocks, and fp32 weights (quantized inference has its own). */
+static int fused_steps(const stack *st, const stack_ws *ws, int train)
 {
     const kernels *kn = ws->kn;
-    return st->cell == RECUR_CELL_LSTM && kn->lstm_step && st->H % kn->fused_nr == 0 && !(st->q && !train);
+    const int cell = st->cell == RECUR_CELL_LSTM ? kn->lstm_step != NULL : st->cell == RECUR_CELL_GRU ? kn->gru_step != NULL : 0;
+    return cell && st->H % kn->fused_nr == 0 && !(st->q && !train);
 }
 
 /* Pack the weights of (l, d) for the step products (W_ih only when the
@@ -427,7 +428,7 @@ static void state_rows(float *dst, const float *src, int j0, int j1, int H)
 static void direction_forward_fused(const dir_job *job, int j0, int j1);
 static void direction_forward_rows(const dir_job *job, int j0, int j1)
 {
-    if (fused_lstm(job->st, job->ws, job->train)) {
+    if (fused_steps(job->st, job->ws, job->train)) {
         direction_forward_fused(job, j0, j1);
         return;
     }
@@ -503,22 +504,75 @@ static int continuing_rows(const pack *p, int prev, int j0, int j1, int b)
     return bp < 0 ? 0 : bp < b ? bp : b;
 }
 
-/* direction_forward_rows for an LSTM whose steps run fused (fused_lstm):
- * the kernel reads h_{t-1} from the step before's output rows (or h0, or
- * nothing for a zero state) and writes h_t there, so the running state is
- * only c; training copies h_{t-1} into Hp for backward, and the kernel then
- * reads it from there. hn is each sequence's last output row. */
+/* The fused step's arguments for rows row.. of direction d of layer l, all
+ * units (the caller sets the state, what training keeps, and the units of a
+ * split). */
+static step_args fused_args(const dir_job *job, size_t row)
+{
+    const stack *st = job->st;
+    const int l = job->l, d = job->d, H = st->H, DH = st->D * H, I = layer_input(st, l);
+    dir_ws *w = &job->ws->dir[l * st->D + d];
+    step_args a = {0};
+    a.n_in = I;
+    a.n_h = H;
+    a.u1 = H;
+    a.x = job->X ? job->X + row * I : NULL;
+    a.ldx = I;
+    a.wih = w->WihT;
+    a.whh = w->WhhT;
+    a.whhn = w->WhhTn;
+    a.bias = job->X ? job->bias : NULL;
+    a.b_hn = stack_b_hh(st, l, d, 0) + 2 * H;
+    a.a = w->A + row * st->G * H;
+    a.lda = st->G * H;
+    a.y = job->ws->Y[l] + row * DH + (size_t)d * H;
+    a.ldy = DH;
+    return a;
+}
+
+/* Run a fused step over rows whose h_{t-1} comes from two places: the first
+ * bp rows from hp (stride ldh, the step before's outputs), the rest from h0
+ * (stride H; NULL: a zero state), as in the reverse direction, where
+ * sequences start part way. c (stride ldc) and y follow the rows. */
+static void fused_two_sources(const kernels *kn, int gru, step_args a, int b, int bp, const float *hp, int ldh,
+                              const float *h0)
+{
+    void (*step)(const step_args *) = gru ? kn->gru_step : kn->lstm_step;
+    if (bp > 0) {
+        a.b = bp;
+        a.hp = hp;
+        a.ldh = ldh;
+        step(&a);
+    }
+    if (b > bp) {
+        a.b = b - bp;
+        if (a.x) a.x += (size_t)bp * a.ldx;
+        a.hp = h0 ? h0 + (size_t)bp * a.n_h : NULL;
+        a.ldh = a.n_h;
+        a.a += (size_t)bp * a.lda;
+        if (a.c) a.c += (size_t)bp * a.ldc;
+        a.y += (size_t)bp * a.ldy;
+        step(&a);
+    }
+}
+
+/* direction_forward_rows for steps that run fused (fused_steps): the kernel
+ * reads h_{t-1} from the step before's output rows (or h0, or nothing for a
+ * zero state) and writes h_t there, so the running state is only the LSTM's
+ * c; training copies h_{t-1} into Hp, which backward needs, and the kernel
+ * then reads it from there. hn is each sequence's last output row. */
 static void direction_forward_fused(const dir_job *job, int j0, int j1)
 {
     const stack *st = job->st;
     stack_ws *ws = job->ws;
     const pack *p = job->p;
-    const int l = job->l, d = job->d, train = job->train, H = st->H, GH = 4 * H, DH = st->D * H;
+    const int l = job->l, d = job->d, train = job->train, H = st->H, DH = st->D * H;
+    const int lstm = st->cell == RECUR_CELL_LSTM;
     dir_ws *w = &ws->dir[l * st->D + d];
-    const int I = layer_input(st, l);
     float *Cs = ws->Cs + (size_t)j0 * H, *Y = ws->Y[l];
+    const float *h0 = job->h0 ? job->h0 + (size_t)j0 * H : NULL;
     const size_t hb = (size_t)H * sizeof(float);
-    state_rows(ws->Cs, job->c0, j0, j1, H);
+    if (lstm) state_rows(ws->Cs, job->c0, j0, j1, H);
     int prev = -1;
     for (int s = 0; s < p->T; s++) {
         const int t = d == 0 ? s : p->T - 1 - s, b = (p->bs[t] < j1 ? p->bs[t] : j1) - j0;
@@ -527,40 +581,27 @@ static void direction_forward_fused(const dir_job *job, int j0, int j1)
         const size_t row = (size_t)p->off[t] + j0;
         const int bp = continuing_rows(p, prev, j0, j1, b);
         const float *yp = prev < 0 ? NULL : Y + ((size_t)p->off[prev] + j0) * DH + (size_t)d * H;
-        const float *h0 = job->h0 ? job->h0 + (size_t)j0 * H : NULL;
-        lstm_step_args a = {b, I, H, 0, H, job->X ? job->X + row * I : NULL, I, NULL, H, w->WihT, w->WhhT,
-                            job->X ? job->bias : NULL, w->A + row * GH, GH, train, Cs, train ? w->C + row * H : NULL,
-                            H, Y + row * DH + (size_t)d * H, DH};
+        step_args a = fused_args(job, row);
+        a.save_act = train;
+        a.ldc = H;
+        if (lstm) {
+            a.c = Cs;
+            a.csave = train ? w->C + row * H : NULL;
+        } else {
+            a.hnl = train ? w->HNL + row * H : NULL;
+        }
         if (train) {
-            /* Backward reads h_{t-1} and c_{t-1} from Hp and Cp. */
+            /* Backward reads h_{t-1} (and the LSTM's c_{t-1}) from Hp (Cp). */
             float *hp = w->Hp + row * H;
             for (int r = 0; r < b; r++) {
                 const float *src = r < bp ? yp + (size_t)r * DH : h0 ? h0 + (size_t)r * H : NULL;
                 if (src) memcpy(hp + (size_t)r * H, src, hb);
                 else memset(hp + (size_t)r * H, 0, hb);
             }
-            memcpy(w->Cp + row * H, Cs, (size_t)b * hb);
-            a.hp = hp;
-            ws->kn->lstm_step(&a);
+            if (lstm) memcpy(w->Cp + row * H, Cs, (size_t)b * hb);
+            fused_two_sources(ws->kn, !lstm, a, b, b, hp, H, NULL);
         } else {
-            if (bp > 0) {
-                a.b = bp;
-                a.hp = yp;
-                a.ldh = DH;
-                ws->kn->lstm_step(&a);
-            }
-            if (b > bp) {
-                /* Rows that start at this step (the reverse direction). */
-                lstm_step_args r = a;
-                r.b = b - bp;
-                r.x = a.x ? a.x + (size_t)bp * I : NULL;
-                r.hp = h0 ? h0 + (size_t)bp * H : NULL;
-                r.ldh = H;
-                r.a = a.a + (size_t)bp * GH;
-                r.c = Cs + (size_t)bp * H;
-                r.y = a.y + (size_t)bp * DH;
-                ws->kn->lstm_step(&r);
-            }
+            fused_two_sources(ws->kn, !lstm, a, b, bp, yp, DH, h0);
         }
         prev = t;
     }
@@ -568,7 +609,7 @@ static void direction_forward_fused(const dir_job *job, int j0, int j1)
         const int last = d == 0 ? p->len[j] - 1 : 0;
         if (job->hn) memcpy(job->hn + (size_t)j * H, Y + ((size_t)p->off[last] + j) * DH + (size_t)d * H, hb);
     }
-    if (job->cn) memcpy(job->cn + (size_t)j0 * H, ws->Cs + (size_t)j0 * H, (size_t)(j1 - j0) * hb);
+    if (job->cn && lstm) memcpy(job->cn + (size_t)j0 * H, ws->Cs + (size_t)j0 * H, (size_t)(j1 - j0) * hb);
 }
 
 static void direction_forward_share(void *arg, int tid, int nt)
@@ -693,7 +734,7 @@ static void direction_forward_units(void *arg, int tid, int nt)
     float *Ag = ws->Ag + (size_t)B * G * u0, *St = ws->S + (size_t)B * u0, *Ct = ws->Cs + (size_t)B * u0;
     float *HGt = ws->HG + (size_t)B * u0, *Y = ws->Y[l];
     const float *bt = job->X ? ws->bias_u + (size_t)G * u0 : NULL, *b_hn = stack_b_hh(st, l, d, 0) + 2 * H + u0;
-    const int fused = fused_lstm(st, ws, 0);
+    const int fused = fused_steps(st, ws, 0);
     const int rnn_bias = bt && G == 1;
     for (int j = 0; j < B; j++) {
         float *sj = St + (size_t)j * hu, *cj = Ct + (size_t)j * hu;
@@ -715,19 +756,13 @@ static void direction_forward_units(void *arg, int tid, int nt)
         float *y = Y + row * DH + (size_t)d * H + u0;
         if (fused) {
             /* This thread's units of every row, through the fused step. */
-            lstm_step_args a = {bp, I, H, u0, u0 + hu, job->X ? job->X + row * I : NULL, I, hp, DH, w->WihT, w->WhhT,
-                                job->X ? job->bias : NULL, w->A + row * GH, GH, 0, Ct, NULL, hu, y, DH};
-            if (bp > 0) kn->lstm_step(&a);
-            if (b > bp) {
-                a.b = b - bp;
-                a.x = a.x ? a.x + (size_t)bp * I : NULL;
-                a.hp = h0;
-                a.ldh = H;
-                a.a += (size_t)bp * GH;
-                a.c = Ct + (size_t)bp * hu;
-                a.y = y + (size_t)bp * DH;
-                kn->lstm_step(&a);
-            }
+            step_args a = fused_args(job, row);
+            a.u0 = u0;
+            a.u1 = u0 + hu;
+            a.y += u0;
+            a.c = st->cell == RECUR_CELL_LSTM ? Ct : NULL;
+            a.ldc = hu;
+            fused_two_sources(kn, st->cell == RECUR_CELL_GRU, a, b, bp, hp, DH, job->h0);
             prev = t;
             if (barrier_wait(job->barrier)) return; /* the caller discards this pass */
             continue;
@@ -785,7 +820,7 @@ static void direction_forward(const stack *st, stack_ws *ws, const pack *p, int 
     /* Quantized inference has its own recurrent weights; W_ih is packed
      * whenever this loop makes the input projections. */
     const int quant = st->q && !train;
-    const int nr = fused_lstm(st, ws, train) ? ws->kn->fused_nr : ws->kn->nr;
+    const int nr = fused_steps(st, ws, train) ? ws->kn->fused_nr : ws->kn->nr;
     if ((!quant || X) && (!ws->weights_fixed || !ws->packed_valid || ws->packed_nr != nr))
         pack_step_weights(st, ws, l, d, !quant, X != NULL, nr);
     if (X) stack_input_bias(st, l, d, ws->bias);
