@@ -109,8 +109,9 @@ void kernels_pack_b(const kernels *k, int N, int K, const float *B, int ld, floa
  */
 #define KERNELS_KC 128
 #define KERNELS_NC 256
-#define KERNELS_MC 96 /* rows of a transposed A copied at a time (kernels.c) */
-#define KERNELS_GEMM_SCRATCH (KERNELS_KC * (KERNELS_NC + KERNELS_MC))
+#define KERNELS_MC 96     /* rows of a transposed A copied at a time (kernels.c) */
+#define KERNELS_NC_TA 512 /* columns of B a copy of A serves (kernels.c) */
+#define KERNELS_GEMM_SCRATCH (KERNELS_KC * (KERNELS_NC_TA + KERNELS_MC))
 void kernels_gemm(const kernels *k, int ta, int tb, int M, int N, int K, const float *A, int lda,
                   const float *B, int ldb, int accumulate, float *C, int ldc, float *scratch);
 
