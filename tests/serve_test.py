@@ -675,8 +675,12 @@ def dense():
                               {"inputs": [{"name": "x", "datatype": "FP32", "shape": [lens[i], F], "data": seq}]})
             o1 = {o["name"]: o for o in js1.get("outputs", [])}.get("values" if real else "logprobs", {})
             mine = o["data"][i * T * W:(i * T + lens[i]) * W] if steps else o["data"][i * W:(i + 1) * W]
-            check(st == 200 and o1.get("shape") == ([lens[i], W] if steps else [W]) and o1.get("data") == mine,
-                  "%s: one unbatched sequence gives its rows: %d %r" % (n, st, js1))
+            # Not to the bit: a lone row's products may sum in another order
+            # (the packed product's one-row tile keeps four partial sums).
+            d1 = o1.get("data") or []
+            near = len(d1) == len(mine) and all(abs(a - b) <= 1e-6 * max(1.0, abs(b)) for a, b in zip(d1, mine))
+            check(st == 200 and o1.get("shape") == ([lens[i], W] if steps else [W]) and near,
+                  "%s: one unbatched sequence gives its rows: %d %r against %r" % (n, st, js1, mine))
         n = names[1]
         base = "/v2/models/%s/infer" % n
 
