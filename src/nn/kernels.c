@@ -209,7 +209,7 @@ static void generic_colsum(int n, int cols, const float *A, int lda, double *sum
 
 const kernels kernels_generic = {"generic", GENERIC_NR, 0, generic_sigmoid, generic_tanh, generic_gemm_packed,
                                  generic_gemm_packed_ta, generic_lstm_forward, generic_gru_forward,
-                                 generic_lstm_backward, generic_gru_backward, generic_pack_bt, generic_colsum, NULL, NULL};
+                                 generic_lstm_backward, generic_gru_backward, generic_pack_bt, generic_colsum, NULL, NULL, NULL};
 
 /* ------------------------------------------------------------------------ */
 /* Blocked general product                                                   */

@@ -18,7 +18,8 @@
  * save_act the activations go to a[r][q H + u] (stride lda) for backward.
  * LSTM: the cell updates c[r][u - u0] (stride ldc; a copy to csave, same
  * stride, when not NULL). GRU: b_hn is W_hn's bias; with save_act, hnl
- * [r][u - u0] (stride ldc) receives hp W_hn^T + b_hn. */
+ * [r][u - u0] (stride ldc) receives hp W_hn^T + b_hn. RNN: h = relu(.) when
+ * relu, else tanh(.). */
 typedef struct step_args {
     int b, n_in, n_h, u0, u1; /* rows, input and hidden sizes, units */
     const float *x;
@@ -31,7 +32,7 @@ typedef struct step_args {
     float *c, *csave, *hnl;
     int ldc;
     float *y;
-    int ldy;
+    int ldy, relu;
 } step_args;
 
 typedef struct kernels {
@@ -84,6 +85,8 @@ typedef struct kernels {
     /* NULL where the level has no fused steps (fused_nr 0). */
     void (*lstm_step)(const step_args *s);
     void (*gru_step)(const step_args *s);
+    /* The plain RNN's (relu or tanh): units in blocks of 4 fused_nr. */
+    void (*rnn_step)(const step_args *s);
 } kernels;
 
 /* The best table for this CPU (see core/cpu.h for RECUR_KERNELS). */

@@ -350,14 +350,29 @@ static void add_bias_rows(float *A, int n, int cols, const float *bias)
     }
 }
 
+/* The fused step of this stack's cell at this level, or NULL (kernels.h). */
+static void (*fused_kernel(const stack *st, const kernels *kn))(const step_args *)
+{
+    switch (st->cell) {
+    case RECUR_CELL_LSTM: return kn->lstm_step;
+    case RECUR_CELL_GRU: return kn->gru_step;
+    default: return kn->rnn_step;
+    }
+}
+
+/* Units a fused step takes at a time: the RNN's tile covers four blocks. */
+static int fused_units(const stack *st, const kernels *kn)
+{
+    return st->G == 1 ? 4 * kn->fused_nr : kn->fused_nr;
+}
+
 /* Whether the steps of this pass run fused with their products (kernels.h,
- * lstm_step / gru_step): an LSTM or GRU where the level has them, the hidden
- * size whole blocks, and fp32 weights (quantized inference has its own). */
+ * lstm_step, gru_step, rnn_step): where the level has them, the hidden size
+ * whole blocks, and fp32 weights (quantized inference has its own). */
 static int fused_steps(const stack *st, const stack_ws *ws, int train)
 {
     const kernels *kn = ws->kn;
-    const int cell = st->cell == RECUR_CELL_LSTM ? kn->lstm_step != NULL : st->cell == RECUR_CELL_GRU ? kn->gru_step != NULL : 0;
-    return cell && st->H % kn->fused_nr == 0 && !(st->q && !train);
+    return fused_kernel(st, kn) && st->H % fused_units(st, kn) == 0 && !(st->q && !train);
 }
 
 /* A packing of a weight matrix into panels of nr (kernels_pack_bt when bt,
@@ -558,6 +573,7 @@ static step_args fused_args(const dir_job *job, size_t row)
     a.lda = st->G * H;
     a.y = job->ws->Y[l] + row * DH + (size_t)d * H;
     a.ldy = DH;
+    a.relu = st->cell == RECUR_CELL_RNN_RELU;
     return a;
 }
 
@@ -565,10 +581,9 @@ static step_args fused_args(const dir_job *job, size_t row)
  * bp rows from hp (stride ldh, the step before's outputs), the rest from h0
  * (stride H; NULL: a zero state), as in the reverse direction, where
  * sequences start part way. c (stride ldc) and y follow the rows. */
-static void fused_two_sources(const kernels *kn, int gru, step_args a, int b, int bp, const float *hp, int ldh,
-                              const float *h0)
+static void fused_two_sources(void (*step)(const step_args *), step_args a, int b, int bp, const float *hp,
+                              int ldh, const float *h0)
 {
-    void (*step)(const step_args *) = gru ? kn->gru_step : kn->lstm_step;
     if (bp > 0) {
         a.b = bp;
         a.hp = hp;
@@ -618,7 +633,7 @@ static void direction_forward_fused(const dir_job *job, int j0, int j1)
         if (lstm) {
             a.c = Cs;
             a.csave = train ? w->C + row * H : NULL;
-        } else {
+        } else if (st->cell == RECUR_CELL_GRU) {
             a.hnl = train ? w->HNL + row * H : NULL;
         }
         if (train) {
@@ -630,9 +645,9 @@ static void direction_forward_fused(const dir_job *job, int j0, int j1)
                 else memset(hp + (size_t)r * H, 0, hb);
             }
             if (lstm) memcpy(w->Cp + row * H, Cs, (size_t)b * hb);
-            fused_two_sources(ws->kn, !lstm, a, b, b, hp, H, NULL);
+            fused_two_sources(fused_kernel(st, ws->kn), a, b, b, hp, H, NULL);
         } else {
-            fused_two_sources(ws->kn, !lstm, a, b, bp, yp, DH, h0);
+            fused_two_sources(fused_kernel(st, ws->kn), a, b, bp, yp, DH, h0);
         }
         prev = t;
     }
@@ -732,7 +747,9 @@ static int units_shares(const stack *st, stack_ws *ws, const pack *p, int train)
     int nt = pool_threads(ws->pool);
     if (nt > MAX_SHARES) nt = MAX_SHARES;
     if (nt > p->B) nt = p->B > 1 ? p->B : 1;
-    const int nr = ws->kn->nr;
+    /* Each thread's units whole panels, and whole fused blocks. */
+    const int fu = fused_steps(st, ws, 0) ? fused_units(st, ws->kn) : 1;
+    const int nr = ws->kn->nr > fu ? ws->kn->nr : fu;
     while (nt > 1 && st->H % (nt * nr) != 0) nt--;
     if (nt < 2 || train || st->q || ws->split == 1) return 0;
     if (ws->split == 2) return nt;
@@ -793,7 +810,7 @@ static void direction_forward_units(void *arg, int tid, int nt)
             a.y += u0;
             a.c = st->cell == RECUR_CELL_LSTM ? Ct : NULL;
             a.ldc = hu;
-            fused_two_sources(kn, st->cell == RECUR_CELL_GRU, a, b, bp, hp, DH, job->h0);
+            fused_two_sources(fused_kernel(st, kn), a, b, bp, hp, DH, job->h0);
             prev = t;
             if (barrier_wait(job->barrier)) return; /* the caller discards this pass */
             continue;
