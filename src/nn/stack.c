@@ -580,7 +580,8 @@ static step_args fused_args(const dir_job *job, size_t row)
 /* Run a fused step over rows whose h_{t-1} comes from two places: the first
  * bp rows from hp (stride ldh, the step before's outputs), the rest from h0
  * (stride H; NULL: a zero state), as in the reverse direction, where
- * sequences start part way. c (stride ldc) and y follow the rows. */
+ * sequences start part way. What the rows keep (c, csave, hnl: stride ldc;
+ * a, y) follows them. */
 static void fused_two_sources(void (*step)(const step_args *), step_args a, int b, int bp, const float *hp,
                               int ldh, const float *h0)
 {
@@ -597,6 +598,8 @@ static void fused_two_sources(void (*step)(const step_args *), step_args a, int 
         a.ldh = a.n_h;
         a.a += (size_t)bp * a.lda;
         if (a.c) a.c += (size_t)bp * a.ldc;
+        if (a.csave) a.csave += (size_t)bp * a.ldc;
+        if (a.hnl) a.hnl += (size_t)bp * a.ldc;
         a.y += (size_t)bp * a.ldy;
         step(&a);
     }
