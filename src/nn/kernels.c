@@ -227,7 +227,7 @@ const kernels kernels_generic = {"generic", GENERIC_NR, 0, generic_sigmoid, gene
  * kernels_gemm's order: each k block of KERNELS_KC is added to C after the
  * one before. */
 static void gemm_ta(const kernels *k, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                    int accumulate, float *C, int ldc, float *scratch)
+                    int accumulate, float *C, int ldc, float *scratch, double *sums)
 {
     float *Bs = scratch, *As = scratch + (size_t)KERNELS_KC * KERNELS_NC_TA;
     const int nc_max = KERNELS_NC_TA - KERNELS_NC_TA % k->nr;
@@ -242,6 +242,9 @@ static void gemm_ta(const kernels *k, int tb, int M, int N, int K, const float *
                 int mc = M - m0 < KERNELS_MC ? M - m0 : KERNELS_MC;
                 for (int kk = 0; kk < kc; kk++)
                     memcpy(As + (size_t)kk * mc, A + (size_t)(k0 + kk) * lda + m0, (size_t)mc * sizeof *As);
+                /* The block's column sums, once (the first block of B), from
+                 * the copy in L1: every column's rows still in order. */
+                if (sums && n0 == 0) k->colsum(kc, mc, As, mc, sums + m0);
                 k->gemm_packed_ta(mc, nc, kc, As, mc, Bs, C + (size_t)m0 * ldc + n0, ldc, acc);
             }
         }
@@ -258,7 +261,7 @@ void kernels_gemm(const kernels *k, int ta, int tb, int M, int N, int K, const f
         return;
     }
     if (ta) {
-        gemm_ta(k, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, scratch);
+        gemm_ta(k, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, scratch, NULL);
         return;
     }
     /* Column blocks of B stay in L2 while every row of A passes over them;
@@ -275,4 +278,14 @@ void kernels_gemm(const kernels *k, int ta, int tb, int M, int N, int K, const f
             else k->gemm_packed(M, nc, kc, A + k0, lda, scratch, C + n0, ldc, acc);
         }
     }
+}
+
+void kernels_gemm_ta_sums(const kernels *k, int tb, int M, int N, int K, const float *A, int lda, const float *B,
+                          int ldb, int accumulate, float *C, int ldc, float *scratch, double *sums)
+{
+    if (M <= 0 || N <= 0 || K <= 0) {
+        kernels_gemm(k, 1, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, scratch);
+        return;
+    }
+    gemm_ta(k, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, scratch, sums);
 }

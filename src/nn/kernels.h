@@ -117,6 +117,12 @@ void kernels_pack_b(const kernels *k, int N, int K, const float *B, int ld, floa
 #define KERNELS_GEMM_SCRATCH (KERNELS_KC * (KERNELS_NC_TA + KERNELS_MC))
 void kernels_gemm(const kernels *k, int ta, int tb, int M, int N, int K, const float *A, int lda,
                   const float *B, int ldb, int accumulate, float *C, int ldc, float *scratch);
+/* kernels_gemm with ta: a weight gradient C (+)= A^T op(B), A [K][M]; also
+ * adds each column of A (its K values, in order, in double: the table's
+ * colsum) to sums [M], the bias gradient, from the copies of A the product
+ * makes anyway, instead of a pass of its own over A. */
+void kernels_gemm_ta_sums(const kernels *k, int tb, int M, int N, int K, const float *A, int lda, const float *B,
+                          int ldb, int accumulate, float *C, int ldc, float *scratch, double *sums);
 
 extern const kernels kernels_generic, kernels_avx2, kernels_avx512;
 

@@ -145,6 +145,7 @@ struct stack_ws {
     int weights_fixed, packed_valid; /* see stack_ws_fix_weights         */
     int packed_nr;                   /* panel width WhhT, WihT were packed in */
     float *bias;                     /* [GH] scratch                     */
+    double *dsum;                    /* [GH] a bias gradient's sums (train) */
     int L, D;
     dir_ws *dir;  /* [L*D] */
     float **Y;    /* [L] outputs [N][D*H]                                  */
@@ -184,7 +185,8 @@ static void ws_release(stack_ws *ws)
     if (ws->mask) for (int l = 0; l < ws->L; l++) free(ws->mask[l]);
     free(ws->dir); free(ws->Y); free(ws->Xd); free(ws->mask);
     free(ws->dY); free(ws->dHt); free(ws->dX); free(ws->S); free(ws->Cs); free(ws->HG);
-    free(ws->dS); free(ws->dC); free(ws->dh); free(ws->bias); free(ws->Ag); free(ws->bias_u);
+    free(ws->dS); free(ws->dC); free(ws->dh); free(ws->bias); free(ws->Ag); free(ws->bias_u); free(ws->dsum);
+    ws->dsum = NULL;
     ws->dir = NULL;
     ws->Y = ws->Xd = ws->mask = NULL;
     ws->dY = ws->dHt = ws->dX = ws->S = ws->Cs = ws->HG = ws->dS = ws->dC = ws->dh = ws->bias = NULL;
@@ -255,6 +257,7 @@ static recur_status ws_alloc(const stack *st, stack_ws *ws, int N, int B, recur_
         bad |= falloc(&ws->dS, tr ? b * H : 0);
         bad |= falloc(&ws->dC, tr ? b * H : 0);
         bad |= falloc(&ws->dh, tr ? b * H : 0);
+        if (tr && !bad) bad |= (ws->dsum = calloc(GH, sizeof *ws->dsum)) == NULL;
     }
     if (bad) {
         ws_release(ws);
@@ -914,6 +917,7 @@ typedef struct gemm_job {
     int accumulate;
     float *C;
     int ldc;
+    double *sums; /* ta only: A's column sums added here [M], or NULL */
 } gemm_job;
 
 /* With a stop flag, a product of more than about this many FLOPs per
@@ -930,10 +934,15 @@ static void gemm_share(void *arg, int tid, int nt)
     const kernels *kn = g->ws->kn;
     float *scratch = g->ws->scratch + (size_t)tid * KERNELS_GEMM_SCRATCH;
     const double flops = 2.0 * (m1 - m0) * (double)g->N * g->K;
+    double *sums = g->sums ? g->sums + m0 : NULL;
     if (!g->ws->stop || flops <= GEMM_CHUNK_FLOPS) {
         const float *A = g->ta ? g->A + m0 : g->A + (size_t)m0 * g->lda;
-        kernels_gemm(kn, g->ta, g->tb, m1 - m0, g->N, g->K, A, g->lda, g->B, g->ldb, g->accumulate,
-                     g->C + (size_t)m0 * g->ldc, g->ldc, scratch);
+        if (sums)
+            kernels_gemm_ta_sums(kn, g->tb, m1 - m0, g->N, g->K, A, g->lda, g->B, g->ldb, g->accumulate,
+                                 g->C + (size_t)m0 * g->ldc, g->ldc, scratch, sums);
+        else
+            kernels_gemm(kn, g->ta, g->tb, m1 - m0, g->N, g->K, A, g->lda, g->B, g->ldb, g->accumulate,
+                         g->C + (size_t)m0 * g->ldc, g->ldc, scratch);
         return;
     }
     /* Chunks that leave every element's arithmetic as in one call, so
@@ -948,8 +957,8 @@ static void gemm_share(void *arg, int tid, int nt)
         for (int k0 = 0; k0 < g->K && !stopped(g->ws); k0 += step) {
             int kc = g->K - k0 < step ? g->K - k0 : step;
             const float *B = g->tb ? g->B + k0 : g->B + (size_t)k0 * g->ldb;
-            kernels_gemm(kn, 1, g->tb, m1 - m0, g->N, kc, g->A + (size_t)k0 * g->lda + m0, g->lda, B, g->ldb,
-                         g->accumulate || k0 > 0, g->C + (size_t)m0 * g->ldc, g->ldc, scratch);
+            kernels_gemm_ta_sums(kn, g->tb, m1 - m0, g->N, kc, g->A + (size_t)k0 * g->lda + m0, g->lda, B, g->ldb,
+                                 g->accumulate || k0 > 0, g->C + (size_t)m0 * g->ldc, g->ldc, scratch, sums);
         }
     } else {
         int step = (int)(GEMM_CHUNK_FLOPS / (2.0 * g->N * g->K)) / 24 * 24;
@@ -965,9 +974,31 @@ static void gemm_share(void *arg, int tid, int nt)
 void stack_gemm(stack_ws *ws, int ta, int tb, int M, int N, int K, const float *A, int lda,
                      const float *B, int ldb, int accumulate, float *C, int ldc)
 {
-    gemm_job g = {ws, ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc};
+    gemm_job g = {ws, ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, NULL};
     if (pool_threads(ws->pool) > 1 && M >= 64) pool_run(ws->pool, gemm_share, &g);
     else gemm_share(&g, 0, 1);
+}
+
+/* A weight gradient C += A^T B (A [K][M]: a gate gradient, K its rows) and
+ * its bias gradient: acc[m] (and acc2[m] when not NULL, the same sums) +=
+ * the column sums of A, made in double, row after row, and rounded once (a
+ * bias gradient sums thousands of rows, every step of every sequence, and
+ * row by row in float its error grew with the rows: 20x float32 PyTorch's),
+ * from the product's own copies of A in L1 rather than in a pass of their
+ * own over A (gate gradients of 12 MB at GRU-512 T32 came from memory again
+ * for the sums: 5% of a training pass). */
+static void stack_wgrad(stack_ws *ws, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
+                        int ldc, float *acc, float *acc2)
+{
+    double *sums = ws->dsum;
+    memset(sums, 0, (size_t)M * sizeof *sums);
+    gemm_job g = {ws, 1, 0, M, N, K, A, lda, B, ldb, 1, C, ldc, sums};
+    if (pool_threads(ws->pool) > 1 && M >= 64) pool_run(ws->pool, gemm_share, &g);
+    else gemm_share(&g, 0, 1);
+    for (int j = 0; j < M; j++) {
+        acc[j] = (float)((double)acc[j] + sums[j]);
+        if (acc2) acc2[j] = (float)((double)acc2[j] + sums[j]);
+    }
 }
 
 /* The input projections of a layer >= 1 through its reduced-precision
@@ -1107,40 +1138,6 @@ static void direction_backward_share(void *arg, int tid, int nt)
     direction_backward_rows(job, job->bounds[tid], job->bounds[tid + 1]);
 }
 
-/* Column sums of A [n][cols] added to acc, split over threads by column.
- * Summed in double, a chunk of columns at a time, and rounded once: a bias
- * gradient sums thousands of rows (every step of every sequence), and row by
- * row in float its error grew with the rows (20x float32 PyTorch's). */
-typedef struct colsum_job {
-    float *acc, *acc2; /* acc2: a second gradient with the same sums, or NULL */
-    const float *A;
-    int n, cols;
-    const kernels *kn;
-} colsum_job;
-
-static void colsum_share(void *arg, int tid, int nt)
-{
-    const colsum_job *c = arg;
-    int c0, c1;
-    pool_split(c->cols, tid, nt, &c0, &c1);
-    enum { CHUNK = 256 };
-    double sum[CHUNK];
-    for (int j0 = c0; j0 < c1; j0 += CHUNK) {
-        int w = c1 - j0 < CHUNK ? c1 - j0 : CHUNK;
-        for (int j = 0; j < w; j++) sum[j] = 0.0;
-        c->kn->colsum(c->n, w, c->A + j0, c->cols, sum);
-        for (int j = 0; j < w; j++) c->acc[j0 + j] = (float)((double)c->acc[j0 + j] + sum[j]);
-        if (c->acc2)
-            for (int j = 0; j < w; j++) c->acc2[j0 + j] = (float)((double)c->acc2[j0 + j] + sum[j]);
-    }
-}
-
-static void add_column_sums(stack_ws *ws, float *acc, float *acc2, const float *A, int n, int cols)
-{
-    colsum_job c = {acc, acc2, A, n, cols, ws->kn};
-    if (pool_threads(ws->pool) > 1 && cols >= 64) pool_run(ws->pool, colsum_share, &c);
-    else colsum_share(&c, 0, 1);
-}
 
 /* b_ih_grad: where the same column sums go too, or NULL (the RNN's and the
  * LSTM's bias gradients are equal; the GRU's are not). */
@@ -1158,8 +1155,7 @@ static void direction_backward(const stack *st, stack_ws *ws, const pack *p, int
     else direction_backward_rows(&job, 0, p->B);
     /* Parameter gradients of the recurrent side: one product over all rows. */
     const float *dGh_all = st->cell == RECUR_CELL_GRU ? w->dGh : w->dA;
-    stack_gemm(ws, 1, 0, GH, H, p->N, dGh_all, GH, w->Hp, H, 1, stack_w_hh(st, l, d, 1), H);
-    add_column_sums(ws, stack_b_hh(st, l, d, 1), b_ih_grad, dGh_all, p->N, GH);
+    stack_wgrad(ws, GH, H, p->N, dGh_all, GH, w->Hp, H, stack_w_hh(st, l, d, 1), H, stack_b_hh(st, l, d, 1), b_ih_grad);
 }
 
 void stack_backward(const stack *st, stack_ws *ws, const pack *p,
@@ -1185,8 +1181,8 @@ void stack_backward(const stack *st, stack_ws *ws, const pack *p,
         for (int d = 0; d < st->D; d++) {
             const float *dA = ws->dir[l * st->D + d].dA;
             if (X) {
-                stack_gemm(ws, 1, 0, GH, I, N, dA, GH, X, I, 1, stack_w_ih(st, l, d, 1), I);
-                if (!shared_sums) add_column_sums(ws, stack_b_ih(st, l, d, 1), NULL, dA, N, GH);
+                if (shared_sums) stack_gemm(ws, 1, 0, GH, I, N, dA, GH, X, I, 1, stack_w_ih(st, l, d, 1), I);
+                else stack_wgrad(ws, GH, I, N, dA, GH, X, I, stack_w_ih(st, l, d, 1), I, stack_b_ih(st, l, d, 1), NULL);
             }
             if (dX)
                 stack_gemm(ws, 0, 0, N, I, GH, dA, GH, stack_w_ih(st, l, d, 0), I, d, dX, I);
