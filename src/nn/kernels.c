@@ -209,28 +209,32 @@ static void generic_colsum(int n, int cols, const float *A, int lda, double *sum
 
 const kernels kernels_generic = {"generic", GENERIC_NR, 0, generic_sigmoid, generic_tanh, generic_gemm_packed,
                                  generic_gemm_packed_ta, generic_lstm_forward, generic_gru_forward,
-                                 generic_lstm_backward, generic_gru_backward, generic_pack_bt, generic_colsum, NULL, NULL, NULL};
+                                 generic_lstm_backward, generic_gru_backward, generic_pack_bt, generic_colsum,
+                                 NULL, NULL, NULL};
 
 /* ------------------------------------------------------------------------ */
 /* Blocked general product                                                   */
 /* ------------------------------------------------------------------------ */
 
-/* C (+)= A^T op(B), A stored [K][M]: the weight gradients dG^T X, whose A
- * is the gates' gradient [rows][G*H]. Read in place, a tile's twelve values
+/* C (+)= op(A) op(B) block by block. With ta (A stored [K][M]: the weight
+ * gradients dG^T X, whose A is the gates' gradient [rows][G*H]), read in
+ * place, a tile's twelve values
  * of one k are a row of A apart (8 KB at LSTM-512), every k a new line in the
  * same L1 set, and the product ran at half the step product's rate (71
  * against 142 GFLOP/s). So blocks of KC x KERNELS_MC of A are copied first,
  * row after row, into [kc][mc], which the tiles then read as lines that
  * follow each other (124 GFLOP/s). B's blocks are KERNELS_NC_TA wide, so
  * that one copy of A serves all of a hidden size up to 512 (at 256 the
- * copies were 5.7% of an LSTM-512 training pass). The sums keep
- * kernels_gemm's order: each k block of KERNELS_KC is added to C after the
- * one before. */
-static void gemm_ta(const kernels *k, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                    int accumulate, float *C, int ldc, float *scratch, double *sums)
+ * copies were 5.7% of an LSTM-512 training pass). Either way each k block
+ * of KERNELS_KC is added to C after the one before (stack_gemm's chunks
+ * rely on that order). */
+static void gemm_blocked(const kernels *k, int ta, int tb, int M, int N, int K, const float *A, int lda,
+                         const float *B, int ldb, int accumulate, float *C, int ldc, float *scratch, double *sums)
 {
+    /* Column blocks of B stay in L2 while every row of A passes over them;
+     * each kernel panel (KC x nr) stays in L1. */
+    const int ncb = ta ? KERNELS_NC_TA : KERNELS_NC, nc_max = ncb - ncb % k->nr;
     float *Bs = scratch, *As = scratch + (size_t)KERNELS_KC * KERNELS_NC_TA;
-    const int nc_max = KERNELS_NC_TA - KERNELS_NC_TA % k->nr;
     for (int n0 = 0; n0 < N; n0 += nc_max) {
         int nc = N - n0 < nc_max ? N - n0 : nc_max;
         for (int k0 = 0; k0 < K; k0 += KERNELS_KC) {
@@ -238,6 +242,10 @@ static void gemm_ta(const kernels *k, int tb, int M, int N, int K, const float *
             if (tb) kernels_pack_bt(k, nc, kc, B + (size_t)n0 * ldb + k0, ldb, Bs);
             else kernels_pack_b(k, nc, kc, B + (size_t)k0 * ldb + n0, ldb, Bs);
             int acc = accumulate || k0 > 0;
+            if (!ta) {
+                k->gemm_packed(M, nc, kc, A + k0, lda, Bs, C + n0, ldc, acc);
+                continue;
+            }
             for (int m0 = 0; m0 < M; m0 += KERNELS_MC) {
                 int mc = M - m0 < KERNELS_MC ? M - m0 : KERNELS_MC;
                 for (int kk = 0; kk < kc; kk++)
@@ -260,24 +268,7 @@ void kernels_gemm(const kernels *k, int ta, int tb, int M, int N, int K, const f
             for (int i = 0; i < M; i++) memset(C + (size_t)i * ldc, 0, (size_t)N * sizeof *C);
         return;
     }
-    if (ta) {
-        gemm_ta(k, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, scratch, NULL);
-        return;
-    }
-    /* Column blocks of B stay in L2 while every row of A passes over them;
-     * each kernel panel (KC x nr) stays in L1. */
-    const int nc_max = KERNELS_NC - KERNELS_NC % k->nr;
-    for (int n0 = 0; n0 < N; n0 += nc_max) {
-        int nc = N - n0 < nc_max ? N - n0 : nc_max;
-        for (int k0 = 0; k0 < K; k0 += KERNELS_KC) {
-            int kc = K - k0 < KERNELS_KC ? K - k0 : KERNELS_KC;
-            if (tb) kernels_pack_bt(k, nc, kc, B + (size_t)n0 * ldb + k0, ldb, scratch);
-            else kernels_pack_b(k, nc, kc, B + (size_t)k0 * ldb + n0, ldb, scratch);
-            int acc = accumulate || k0 > 0;
-            if (ta) k->gemm_packed_ta(M, nc, kc, A + (size_t)k0 * lda, lda, scratch, C + n0, ldc, acc);
-            else k->gemm_packed(M, nc, kc, A + k0, lda, scratch, C + n0, ldc, acc);
-        }
-    }
+    gemm_blocked(k, ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, scratch, NULL);
 }
 
 void kernels_gemm_ta_sums(const kernels *k, int tb, int M, int N, int K, const float *A, int lda, const float *B,
@@ -287,5 +278,5 @@ void kernels_gemm_ta_sums(const kernels *k, int tb, int M, int N, int K, const f
         kernels_gemm(k, 1, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, scratch);
         return;
     }
-    gemm_ta(k, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, scratch, sums);
+    gemm_blocked(k, 1, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc, scratch, sums);
 }
