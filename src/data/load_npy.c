@@ -681,8 +681,13 @@ static recur_status layout_members(np_load *L, member *m, size_t nm, recur_error
     size_t n = 0, steps = 0;
     member *mt = NULL, *mlab = NULL;
     for (size_t i = 0; i < nm; i++) {
-        if (strcmp(m[i].name, "targets.npy") == 0) mt = &m[i];
-        else if (strcmp(m[i].name, "labels.npy") == 0) mlab = &m[i];
+        const int t = strcmp(m[i].name, "targets.npy") == 0, lab = !t && strcmp(m[i].name, "labels.npy") == 0;
+        /* A second one would be counted as neither and read as a sequence
+         * (a zip may name two members alike; fuzz_dense found it). */
+        if ((t && mt) || (lab && mlab))
+            return recur_fail(err, RECUR_ERR_DATA, "%s: two members named %s", L->path, m[i].name);
+        if (t) mt = &m[i];
+        else if (lab) mlab = &m[i];
         else n++;
     }
     size_t *len = malloc((n ? n : 1) * sizeof *len);
